@@ -1,0 +1,74 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { VigilError } from '../errors.js';
+import { configSchema, type Config } from './schema.js';
+
+/** Only {VIGIL_*} placeholders are substituted, so secrets stay in the environment (Frigate's habit). */
+function substitute(value: unknown, env: NodeJS.ProcessEnv, path: string, problems: string[]): unknown {
+  if (typeof value === 'string') {
+    return value.replace(/\{(VIGIL_[A-Z0-9_]+)\}/g, (_m, name: string) => {
+      const v = env[name];
+      if (v === undefined) problems.push(`${path}: environment variable ${name} is not set`);
+      return v ?? '';
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => substitute(v, env, `${path}[${i}]`, problems));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substitute(v, env, path ? `${path}.${k}` : k, problems)]));
+  }
+  return value;
+}
+
+export function formatIssues(err: z.ZodError): string[] {
+  return err.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`);
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
+
+/** Validates a raw object (from a file or code); throws VIGIL_ERR_CONFIG_INVALID naming each bad key. */
+export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const substituted = substitute(raw ?? {}, env, '', problems);
+  const res = configSchema.safeParse(substituted);
+  if (!res.success) problems.push(...formatIssues(res.error));
+  if (problems.length || !res.success) throw new VigilError('VIGIL_ERR_CONFIG_INVALID', { problems: problems.join('; ') });
+  const cfg = res.data;
+  if (env.VIGIL_SHARED_DIR) cfg.sharedDir = env.VIGIL_SHARED_DIR;
+  if (env.VIGIL_DATA_DIR) cfg.dataDir = env.VIGIL_DATA_DIR;
+  if (env.VIGIL_PROFILE) cfg.models.profile = env.VIGIL_PROFILE;
+  const ids = new Set<string>();
+  for (const [i, c] of cfg.cameras.entries()) {
+    if (ids.has(c.id)) problems.push(`cameras[${i}].id: duplicate camera id "${c.id}"`);
+    ids.add(c.id);
+  }
+  if (problems.length) throw new VigilError('VIGIL_ERR_CONFIG_INVALID', { problems: problems.join('; ') });
+  cfg.dataDir = resolve(cfg.dataDir);
+  cfg.sharedDir = resolve(cfg.sharedDir);
+  return deepFreeze(cfg);
+}
+
+/** Reads YAML or JSON (JSON is YAML). No file: all defaults. */
+export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {
+  if (!file) return parseConfig({}, env);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new VigilError('VIGIL_ERR_CONFIG_READ', { file, reason: (err as Error).message }, err);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    throw new VigilError('VIGIL_ERR_CONFIG_INVALID', { problems: `${file}: ${(err as Error).message}` }, err);
+  }
+  return parseConfig(raw, env);
+}

