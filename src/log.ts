@@ -21,7 +21,7 @@ export function setRootLogger(l: Logger): void {
 /** rtsp://user:pass@host/x -> rtsp://user:***@host/x; also hides `password=`/`token=` query values. */
 export function redactUrl(url: string): string {
   return url
-    .replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/@:\s]+):([^/@\s]*)@/i, '$1$2:***@')
+    .replace(/([a-z][a-z0-9+.-]*:\/\/)([^/@:\s]+):([^/@\s]*)@/gi, '$1$2:***@')
     .replace(/([?&](?:password|passwd|pwd|token|auth|key)=)[^&#\s]*/gi, '$1***');
 }
 

@@ -7,8 +7,13 @@ import type { Box, RgbImage } from './types.js';
  * phone photo comes out upright; alpha is dropped (composited on nothing: the colour channels are kept).
  */
 export async function loadRgb(file: string): Promise<RgbImage> {
+  return loadRgbFromBuffer(file, file);
+}
+
+/** As loadRgb, from bytes already read (`file` names the source in errors). */
+export async function loadRgbFromBuffer(input: Uint8Array | string, file: string): Promise<RgbImage> {
   try {
-    const { data, info } = await sharp(file).rotate().removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+    const { data, info } = await sharp(input).rotate().removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels, expected 3`);
     return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
   } catch (err) {

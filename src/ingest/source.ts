@@ -51,7 +51,7 @@ export class CameraSource {
     const size = outputSize(info, cam.maxWidth);
     const live = info.duration === null;
     const t0 = !live && !cam.realtime && info.creationTime !== null ? info.creationTime : Date.now();
-    log.info({ camera: cam.id, url: safeUrl, source: `${info.width}x${info.height}`, output: `${size.width}x${size.height}`, fps: cam.fps }, 'camera opened');
+    log.info({ url: safeUrl, source: `${info.width}x${info.height}`, output: `${size.width}x${size.height}`, fps: cam.fps }, 'camera opened');
     let frames = 0;
     let dropped = 0;
     this.#handle = decode(
@@ -79,7 +79,7 @@ export class CameraSource {
       if (this.#stopped) return { camera: cam.id, frames, dropped, probe: info };
       throw new VigilError('VIGIL_ERR_INGEST_DECODE', { camera: cam.id, url: safeUrl, reason: redactUrl((err as Error).message) }, err);
     }
-    log.info({ camera: cam.id, frames, dropped }, 'camera ended');
+    log.info({ frames, dropped }, 'camera ended');
     return { camera: cam.id, frames, dropped, probe: info };
   }
 

@@ -26,7 +26,7 @@ export interface LetterboxSpec {
   readonly mean: number;
   /** ... and the difference divided by this. */
   readonly std: number;
-  /** sharp kernel for the resize; default 'linear' (measured: as accurate as lanczos3 for detection, faster). */
+  /** sharp kernel for the resize; default 'linear' (the reference detectors use bilinear cv2.resize; same speed as lanczos3 here). */
   readonly kernel?: 'nearest' | 'linear' | 'cubic' | 'mitchell' | 'lanczos2' | 'lanczos3';
 }
 
@@ -95,24 +95,10 @@ export async function letterbox(img: RgbImage, spec: LetterboxSpec, reuse?: Floa
   return { data, channels, ...g, scale: rw / img.width, scaleX: rw / img.width, scaleY: rh / img.height };
 }
 
-// 256-entry lookup tables, keyed by "mean/std": (v - mean) / std for every byte value.
-const luts = new Map<string, Float32Array>();
-function lutFor(mean: number, std: number): Float32Array {
-  const key = `${mean}/${std}`;
-  let lut = luts.get(key);
-  if (!lut) {
-    lut = new Float32Array(256);
-    for (let v = 0; v < 256; v++) lut[v] = (v - mean) / std;
-    luts.set(key, lut);
-  }
-  return lut;
-}
-
 /** Packed RGB rw x rh -> normalised planes of cw x ch (top-left), padding the rest with pixel value 0. */
 function fillTensor(px: Uint8Array, rw: number, rh: number, out: Float32Array, cw: number, ch: number, spec: LetterboxSpec): void {
-  const lut = lutFor(spec.mean, spec.std);
   const plane = cw * ch;
-  const padVal = lut[0]!;
+  const padVal = (0 - spec.mean) / spec.std;
   if (spec.colorOrder === 'GRAY') {
     // ITU-R BT.601 luma (OpenCV's RGB2GRAY), on the 0..255 scale, then normalised.
     const inv = 1 / spec.std;
@@ -128,18 +114,21 @@ function fillTensor(px: Uint8Array, rw: number, rh: number, out: Float32Array, c
     if (rh < ch) out.fill(padVal, rh * cw, plane);
     return;
   }
-  // Channel c of the model input reads byte offset `cN` of each packed RGB pixel.
+  // Memory-bound: ~1 ms for 640x360, ~3.5 ms for 1280x720 on the 2-core box (a lookup table is no faster).
   const bgr = spec.colorOrder === 'BGR';
-  const o0 = bgr ? 2 * plane : 0; // plane that receives R
-  const o2 = bgr ? 0 : 2 * plane; // plane that receives B
+  const oR = bgr ? 2 * plane : 0; // plane that receives R
+  const oG = plane;
+  const oB = bgr ? 0 : 2 * plane; // plane that receives B
+  const mean = spec.mean;
+  const inv = 1 / spec.std;
   let p = 0;
   for (let y = 0; y < rh; y++) {
     const row = y * cw;
     const end = row + rw;
     for (let o = row; o < end; o++, p += 3) {
-      out[o0 + o] = lut[px[p]!]!;
-      out[plane + o] = lut[px[p + 1]!]!;
-      out[o2 + o] = lut[px[p + 2]!]!;
+      out[oR + o] = (px[p]! - mean) * inv;
+      out[oG + o] = (px[p + 1]! - mean) * inv;
+      out[oB + o] = (px[p + 2]! - mean) * inv;
     }
     if (rw < cw) {
       out.fill(padVal, row + rw, row + cw);

