@@ -9,5 +9,6 @@ export default defineConfig({
     // Model sessions are CPU-heavy: two test files at a time on a 2-core machine.
     pool: 'forks',
     maxWorkers: 2,
+    reporters: ['default', './test/summary-reporter.ts'],
   },
 });
