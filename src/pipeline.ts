@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { BroadcastServer } from './broadcast/server.js';
 import { MemoryBus, embeddedPolicies } from './bus/memory.js';
 import type { Bus } from './contracts/bus.js';
@@ -5,9 +6,14 @@ import type { MatchEvent } from './contracts/messages.js';
 import type { CameraConfig, Config } from './config/schema.js';
 import { isVigilError } from './errors.js';
 import { InferenceStage } from './inference/stage.js';
+import { qualityLimits } from './inference/quality.js';
+import { CameraSet } from './ingest/cameras.js';
 import { CameraSource, type SourceResult } from './ingest/source.js';
 import type { Logger } from './log.js';
+import { ingestMetrics, registry } from './metrics.js';
+import type { AlertRules } from './matcher/alerts.js';
 import { MatcherStage } from './matcher/stage.js';
+import { defaultTrackerOptions } from './matcher/tracker.js';
 import type { Runtime } from './runtime.js';
 
 export interface PipelineOptions {
@@ -30,6 +36,8 @@ export class Pipeline {
   readonly inference: InferenceStage;
   readonly matcher: MatcherStage;
   readonly broadcast: BroadcastServer | undefined;
+  /** Live cameras (`vigil start`): one supervisor each; apply() a new list to reload. */
+  readonly cameras: CameraSet;
   readonly #o: PipelineOptions;
   readonly #sources = new Map<string, CameraSource>();
   #state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
@@ -43,16 +51,26 @@ export class Pipeline {
     this.broadcast =
       o.broadcastToken === undefined
         ? undefined
-        : new BroadcastServer({ bus: this.bus, ...cfg.broadcast, token: o.broadcastToken, log: log.child({ stage: 'broadcast' }) });
-    this.matcher = new MatcherStage({ bus: this.bus, index: runtime.index, threshold: runtime.threshold, topK: cfg.matcher.topK, log: log.child({ stage: 'matcher' }) });
+        : new BroadcastServer({ bus: this.bus, ...cfg.broadcast, token: o.broadcastToken, log: log.child({ stage: 'broadcast' }), metrics: registry });
+    this.matcher = new MatcherStage({
+      bus: this.bus,
+      index: runtime.index,
+      rules: alertRules(cfg, runtime.threshold),
+      tracker: { ...defaultTrackerOptions, maxGapMs: cfg.alerts.trackGapSeconds * 1000 },
+      unknownDir: cfg.alerts.storeUnknown ? join(cfg.dataDir, 'unknown') : undefined,
+      topK: cfg.matcher.topK,
+      log: log.child({ stage: 'matcher' }),
+    });
     this.inference = new InferenceStage({
       bus: this.bus,
       engine: runtime.engine,
       batchSize: cfg.inference.batchSize,
       batchWaitMs: cfg.inference.batchWaitMs,
       minFaceSize: cfg.inference.minFaceSize,
+      quality: qualityLimits(cfg.quality),
       log: log.child({ stage: 'inference' }),
     });
+    this.cameras = new CameraSet({ bus: this.bus, log: log.child({ stage: 'ingest' }), metrics: ingestMetrics(), timing: cfg.ingest, decoderThreads: cfg.ingest.decoderThreads });
   }
 
   async start(): Promise<void> {
@@ -97,6 +115,7 @@ export class Pipeline {
   async stop(): Promise<void> {
     if (this.#state === 'stopping' || this.#state === 'stopped') return;
     this.#state = 'stopping';
+    await this.cameras.stop();
     for (const s of this.#sources.values()) s.stop();
     await this.inference.stop();
     await this.matcher.stop();
@@ -104,4 +123,10 @@ export class Pipeline {
     await this.bus.close();
     this.#state = 'stopped';
   }
+}
+
+/** The alert rules from the config and the running threshold. */
+export function alertRules(cfg: Config, threshold: number): AlertRules {
+  const a = cfg.alerts;
+  return { threshold, strongMargin: a.strongMargin, k: a.k, n: a.n, cooldownMs: a.cooldownSeconds * 1000, updateMinGain: a.updateMinGain };
 }

@@ -6,7 +6,7 @@ import type { Logger } from './log.js';
 import { openIndex, type SubjectIndex } from './matcher/index.js';
 import { reembed } from './matcher/enroll.js';
 import { WatchlistStore } from './matcher/watchlist.js';
-import { loadManifest, type Manifest } from './models/manifest.js';
+import { loadManifest, matchThreshold, type Manifest } from './models/manifest.js';
 import { pullProfile } from './models/pull.js';
 import { pickInstalledProfile, requireProfile } from './models/store.js';
 
@@ -75,7 +75,8 @@ export async function openRuntime(cfg: Config, log: Logger, opts: { profile?: st
     });
     if (redone.length) log.info({ subjects: redone.length, model: engine.model }, 'watchlist re-embedded for the running model');
     const index = await openIndex(join(cfg.dataDir, 'index', engine.model), engine.model, engine.embedder.size, store.list());
-    const threshold = cfg.matcher.threshold ?? engine.profile.profile.threshold;
+    const { threshold, from } = matchThreshold(engine.profile.profile, cfg.matcher);
+    if (from !== 'profile default') log.info({ threshold, from }, 'match threshold');
     return { engine, store, index, threshold, licenses: licenseLines(engine), close: () => engine.close() };
   } catch (err) {
     await engine.close();

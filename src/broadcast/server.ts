@@ -3,7 +3,8 @@ import { timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, WebSocket } from 'ws';
 import type { Bus } from '../contracts/bus.js';
-import type { MatchEvent } from '../contracts/messages.js';
+import type { CameraStatus, MatchEvent } from '../contracts/messages.js';
+import type { Registry } from 'prom-client';
 import type { Logger } from '../log.js';
 
 export interface BroadcastOptions {
@@ -14,6 +15,8 @@ export interface BroadcastOptions {
   readonly maxPayloadBytes: number;
   readonly maxBufferedBytes: number;
   readonly log: Logger;
+  /** Served as Prometheus text at GET /metrics when given. */
+  readonly metrics?: Registry;
 }
 
 /** Token from `Authorization: Bearer <t>` or `?token=<t>` (browsers cannot set headers on a WebSocket). */
@@ -44,6 +47,9 @@ export class BroadcastServer {
   #http: Server | undefined;
   #wss: WebSocketServer | undefined;
   #unsub: (() => void) | undefined;
+  #unsubStatus: (() => void) | undefined;
+  /** Each camera's latest status, sent to a client when it connects. */
+  readonly #cameras = new Map<string, CameraStatus>();
   #state: State = 'idle';
   sent = 0;
 
@@ -66,6 +72,14 @@ export class BroadcastServer {
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: this.#state === 'running', clients: this.clients }));
         return;
       }
+      const metrics = this.#o.metrics;
+      if (req.url === '/metrics' && metrics) {
+        metrics.metrics().then(
+          (text) => res.writeHead(200, { 'content-type': metrics.contentType }).end(text),
+          (e: Error) => res.writeHead(500).end(e.message),
+        );
+        return;
+      }
       res.writeHead(404).end();
     });
     const wss = new WebSocketServer({ noServer: true, maxPayload: maxPayloadBytes });
@@ -85,6 +99,7 @@ export class BroadcastServer {
     wss.on('connection', (ws, req) => {
       log.info({ remote: req.socket.remoteAddress, clients: wss.clients.size }, 'websocket client connected');
       ws.send(JSON.stringify({ kind: 'hello', v: 1, server: 'vigil' }));
+      for (const st of this.#cameras.values()) ws.send(JSON.stringify(st));
       ws.on('message', (data) => {
         if (data.toString() === 'ping') ws.send(JSON.stringify({ kind: 'pong', v: 1 }));
       });
@@ -101,12 +116,25 @@ export class BroadcastServer {
     this.#unsub = bus.subscribe('matches', { group: 'broadcast' }, (events) => {
       for (const e of events) this.send(e);
     });
+    // Camera status changes go to clients as they are ({kind: 'camera-status', ...}; URLs already redacted).
+    this.#unsubStatus = bus.subscribe('status', { group: 'broadcast' }, (statuses) => {
+      for (const st of statuses) {
+        if (st.state === 'stopped') this.#cameras.delete(st.camera);
+        else this.#cameras.set(st.camera, st);
+        this.#sendJson(JSON.stringify(st));
+      }
+    });
   }
 
   /** Sends one event to every client (serialised once). */
   send(e: MatchEvent): void {
     if (!this.#wss) return;
-    const json = JSON.stringify(e);
+    this.#sendJson(JSON.stringify(e));
+    this.sent++;
+  }
+
+  #sendJson(json: string): void {
+    if (!this.#wss) return;
     for (const c of this.#wss.clients) {
       if (c.readyState !== WebSocket.OPEN) continue;
       if (c.bufferedAmount > this.#o.maxBufferedBytes) {
@@ -116,7 +144,6 @@ export class BroadcastServer {
       }
       c.send(json);
     }
-    this.sent++;
   }
 
   /** Refuses new clients, closes existing ones (1001), then the listener. Idempotent. */
@@ -124,6 +151,7 @@ export class BroadcastServer {
     if (this.#state === 'closed' || this.#state === 'idle') return;
     this.#state = 'closing';
     this.#unsub?.();
+    this.#unsubStatus?.();
     const wss = this.#wss!;
     for (const c of wss.clients) c.close(1001, 'server shutting down');
     // A peer that never completes the close handshake is cut after a second.

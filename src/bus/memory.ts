@@ -186,5 +186,7 @@ export function embeddedPolicies(q: { frames: number; faces: number; matches: nu
     faces: { capacity: q.faces, overflow: 'block' },
     matches: { capacity: q.matches, overflow: 'block' },
     watchlist: { capacity: 1024, overflow: 'block' },
+    // Camera state changes are few and each matters (an outage must show): never dropped.
+    status: { capacity: 1024, overflow: 'block' },
   };
 }

@@ -6,16 +6,24 @@ import type { CameraConfig, Config } from '../config/schema.js';
 import { DEMO_SUBJECT, demoCamera, ensureDemoMedia } from '../demo.js';
 import { isVigilError, VigilError } from '../errors.js';
 import { createLogger, redactUrl, setRootLogger, type Logger } from '../log.js';
-import { enroll } from '../matcher/enroll.js';
+import { enroll, enrollWithReport } from '../matcher/enroll.js';
 import { reembed } from '../matcher/enroll.js';
 import { WatchlistStore } from '../matcher/watchlist.js';
 import { describeProfiles, formatProfilesTable } from '../models/list.js';
-import { loadManifest } from '../models/manifest.js';
+import { loadManifest, matchThreshold } from '../models/manifest.js';
 import { pullProfile } from '../models/pull.js';
 import { ensureToken } from '../broadcast/token.js';
 import { Pipeline } from '../pipeline.js';
+import { followConfigCameras } from '../ingest/reload.js';
+import { collectProcessMetrics } from '../metrics.js';
 import { localModelsOf, modelsDirOf, openEngine, openRuntime, type Runtime } from '../runtime.js';
-import { alertLine, ConsoleAlerts, eventJson } from './format.js';
+import { alertLine, eventJson } from './format.js';
+import { register as registerBenchAlerts } from './commands/bench-alerts.js';
+import { register as registerBenchFace } from './commands/bench-face.js';
+import { register as registerBenchIngest } from './commands/bench-ingest.js';
+import { register as registerServices } from './commands/services.js';
+import { register as registerBenchKafka } from './commands/bench-kafka.js';
+import { announceWatchlist } from '../services/watchlist.js';
 
 interface GlobalOpts {
   config?: string;
@@ -60,16 +68,20 @@ program
     const { token, generated, file } = await ensureToken(cfg.dataDir, cfg.broadcast.token);
     const pipeline = new Pipeline({ cfg, log, runtime, live: true, broadcastToken: token });
     await pipeline.start();
-    const terminal = new ConsoleAlerts(out);
-    pipeline.onMatch('console', (e) => terminal.onEvent(e));
+    pipeline.onMatch('console', (e) => out(alertLine(e)));
     banner(cfg, runtime, pipeline, { demo, cameras, token: generated ? token : undefined, tokenFile: file });
-    const stop = installShutdown(log, async () => {
+    let unfollow: (() => void) | undefined;
+    installShutdown(log, async () => {
+      unfollow?.();
       await pipeline.stop();
       await runtime.close();
     });
-    await Promise.all(cameras.map((c) => pipeline.runSource(c)));
-    await pipeline.drain();
-    await stop();
+    collectProcessMetrics();
+    // Each camera runs under a supervisor (reconnects, stall watchdog) until Vigil stops; edits to
+    // the config file's cameras apply while running.
+    await pipeline.cameras.apply(demo ? cameras : cfg.cameras);
+    const cfgFile = cmd.optsWithGlobals<GlobalOpts>().config;
+    if (cfgFile && cfg.ingest.watchConfig) unfollow = followConfigCameras(cfgFile, { cameras: pipeline.cameras, log, running: cfg, fallback: demo ? cameras : [] });
   });
 
 function banner(cfg: Config, rt: Runtime, p: Pipeline, o: { demo: boolean; cameras: CameraConfig[]; token?: string; tokenFile?: string }): void {
@@ -132,7 +144,7 @@ program
     err(`replaying ${videos.length} file(s) with profile "${runtime.engine.profile.name}" (threshold ${rt.threshold}); watchlist: ${runtime.store.list().length} subject(s)`);
     const t0 = Date.now();
     const results = await Promise.all(
-      videos.map((v) => pipeline.runSource({ id: cameraIdOf(v), url: v, fps: opts.fps ?? 5, maxWidth: 1280, realtime: false, loop: false, enabled: true })),
+      videos.map((v) => pipeline.runSource({ id: cameraIdOf(v), url: v, fps: opts.fps ?? 5, maxWidth: 1280, realtime: false, loop: false, enabled: true, transport: 'tcp' })),
     );
     await pipeline.drain();
     await pipeline.stop();
@@ -144,7 +156,9 @@ program
         err(`${r.camera}: ${isVigilError(r.error) ? `${r.error.code}: ` : ''}${r.error.message}`);
       } else err(`${r.camera}: ${r.frames} frames (${r.probe.duration?.toFixed(1) ?? '?'} s of video)`);
     }
-    err(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${events} match event(s), ${failed} file(s) failed`);
+    const unknown = Object.entries(pipeline.matcher.unknown()).map(([c, u]) => `${c}: ${u.tracks} unknown appearance(s), ${u.faces} face(s)`);
+    if (unknown.length) err(`not on the watchlist: ${unknown.join('; ')}`);
+    err(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${events} event(s) (${pipeline.matcher.alerts} alert(s), ${pipeline.matcher.updates} update(s)), ${failed} file(s) failed`);
     process.exitCode = failed ? 1 : 0;
   });
 
@@ -160,8 +174,10 @@ program
     const store = await new WatchlistStore(cfg.dataDir).load();
     const engine = await openEngine(cfg, log, { profile: opts.profile, fetch: true });
     try {
-      const s = await enroll(engine, store, { name: opts.name, id: opts.id, files: images });
+      const { subject: s, warnings } = await enrollWithReport(engine, store, { name: opts.name, id: opts.id, files: images }, { duplicateThreshold: matchThreshold(engine.profile.profile, cfg.matcher).threshold });
+      for (const w of warnings) err(`warning: ${w.message}`);
       out(`enrolled ${s.name} [${s.id}] from ${images.length} photo(s) with ${engine.model}; the watchlist has ${store.list().length} subject(s)`);
+      await announceWatchlist(cfg, log, [{ op: 'upsert', subject: s }], out);
     } finally {
       await engine.close();
     }
@@ -185,10 +201,11 @@ watchlist
   .argument('<id>', 'subject id')
   .description('remove a subject')
   .action(async (id: string, _o: unknown, cmd: Command) => {
-    const { cfg } = setup(cmd);
+    const { cfg, log } = setup(cmd);
     const store = await new WatchlistStore(cfg.dataDir).load();
     if (!(await store.remove(id))) throw new VigilError('VIGIL_ERR_WATCHLIST_UNKNOWN', { subject: id });
     out(`removed ${id}`);
+    await announceWatchlist(cfg, log, [{ op: 'remove', id }], out);
   });
 watchlist
   .command('reembed')
@@ -201,6 +218,7 @@ watchlist
     try {
       const done = await reembed(engine, store, { force: true });
       out(`re-embedded ${done.length} subject(s) with ${engine.model}`);
+      await announceWatchlist(cfg, log, done.map((id) => ({ op: 'upsert' as const, subject: store.get(id)! })), out);
     } finally {
       await engine.close();
     }
@@ -234,6 +252,12 @@ program
     const { cfg } = setup(cmd);
     out(`config OK: ${cfg.cameras.length} camera(s), data in ${cfg.dataDir}`);
   });
+
+registerBenchAlerts(program);
+registerBenchFace(program);
+registerBenchIngest(program);
+registerServices(program);
+registerBenchKafka(program);
 
 export async function main(argv: string[]): Promise<void> {
   try {

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { VigilError } from '../errors.js';
-import { configSchema, type Config } from './schema.js';
+import { configSchema, kafkaSchema, type Config } from './schema.js';
 
 /** Only {VIGIL_*} placeholders are substituted, so secrets stay in the environment (Frigate's habit). */
 function substitute(value: unknown, env: NodeJS.ProcessEnv, path: string, problems: string[]): unknown {
@@ -44,6 +44,13 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env):
   if (env.VIGIL_SHARED_DIR) cfg.sharedDir = env.VIGIL_SHARED_DIR;
   if (env.VIGIL_DATA_DIR) cfg.dataDir = env.VIGIL_DATA_DIR;
   if (env.VIGIL_PROFILE) cfg.models.profile = env.VIGIL_PROFILE;
+  if (env.KAFKA_BROKERS) {
+    // KAFKA_BROKERS alone turns the distributed mode on, with the schema's defaults for the rest.
+    const brokers = env.KAFKA_BROKERS.split(',').map((b) => b.trim()).filter(Boolean);
+    const k = kafkaSchema.safeParse({ ...(cfg.bus.kafka ?? {}), brokers });
+    if (k.success) cfg.bus.kafka = k.data;
+    else problems.push(...formatIssues(k.error).map((p) => `KAFKA_BROKERS (${p.replace(/^brokers\.?/, 'entry ')})`));
+  }
   const ids = new Set<string>();
   for (const [i, c] of cfg.cameras.entries()) {
     if (ids.has(c.id)) problems.push(`cameras[${i}].id: duplicate camera id "${c.id}"`);

@@ -12,8 +12,86 @@ export const cameraSchema = z.strictObject({
   maxWidth: z.number().int().min(64).max(7680).default(1280).describe('frames wider than this are scaled down, px'),
   realtime: z.boolean().default(true).describe('files only: pace at the recording speed (a simulated live camera) instead of as fast as possible'),
   loop: z.boolean().default(false).describe('files only: start again at the end'),
-  enabled: z.boolean().default(true),
+  enabled: z.boolean().default(true).describe('false: configured but not connected (state "disabled")'),
+  transport: z.enum(['tcp', 'udp']).default('tcp').describe('RTSP transport: tcp (no packet loss, passes NAT and firewalls) or udp'),
 });
+
+/** Live camera supervision: stall watchdog, restart backoff, decoder settings (`vigil start`). */
+export const ingestSchema = z.strictObject({
+  stallTimeoutMs: z.number().int().min(500).default(10_000).describe('a live camera that gives no frame for this long is restarted, ms'),
+  openTimeoutMs: z.number().int().min(500).default(20_000).describe('a camera that gives no first frame this long after connecting is restarted, ms'),
+  backoffInitialMs: z.number().int().min(10).default(1000).describe('wait before the first restart of a failed camera, ms; doubles with each failure in a row'),
+  backoffMaxMs: z.number().int().min(10).default(30_000).describe('longest wait between restarts, ms'),
+  stableAfterMs: z.number().int().min(0).default(30_000).describe('a camera live this long starts its backoff again from backoffInitialMs, ms'),
+  decoderThreads: z.number().int().min(0).max(64).default(1).describe('ffmpeg decoder threads per camera (0 = ffmpeg\'s choice, one per core); 1 scales best to many cameras (`vigil bench ingest`)'),
+  watchConfig: z.boolean().default(true).describe('`vigil start -c FILE`: apply camera changes in FILE while running (added, removed, changed cameras; the others keep running)'),
+});
+export type IngestConfig = z.infer<typeof ingestSchema>;
+
+/** Distributed mode: the stages as separate services on Apache Kafka (`vigil ingest|infer|match|broadcast`). */
+export const kafkaSchema = z.strictObject({
+  brokers: z
+    .array(z.string().regex(/^[^\s:/]+:\d{1,5}$/, 'host:port'))
+    .min(1)
+    .default(['127.0.0.1:9092'])
+    .describe('bootstrap brokers, host:port (KAFKA_BROKERS="h1:9092,h2:9092" overrides)'),
+  clientId: z.string().min(1).default('vigil').describe('Kafka client id (broker logs and quotas)'),
+  topicPrefix: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" and "-" only')
+    .default('vigil.')
+    .describe('prefix of every topic and consumer group, so several deployments can share one cluster'),
+  partitions: z
+    .number()
+    .int()
+    .min(1)
+    .max(1024)
+    .default(6)
+    .describe('partitions of the frames, faces and matches topics when created: the most inference or matcher replicas that get work (messages are keyed by camera)'),
+  replicationFactor: z.number().int().min(1).max(16).default(1).describe('replicas of each topic when created (3 on a production cluster)'),
+  retention: z
+    .strictObject({
+      framesMinutes: z.number().positive().default(10).describe('frames are only worth processing while fresh, min'),
+      facesMinutes: z.number().positive().default(60).describe('embedded faces; also what a matcher replica restores its state from, min'),
+      matchesDays: z.number().positive().default(30).describe('match events: the alert history, days'),
+      deadLetterDays: z.number().positive().default(7).describe('messages that failed to decode or to be handled, days'),
+    })
+    .prefault({}),
+  maxMessageBytes: z
+    .number()
+    .int()
+    .min(1024 * 1024)
+    .max(64 * 1024 * 1024)
+    .default(10 * 1024 * 1024)
+    .describe('largest message on the frames and faces topics, bytes (a 1080p JPEG frame is 0.2-1.5 MB)'),
+  sessionTimeoutMs: z
+    .number()
+    .int()
+    .min(3000)
+    .max(300_000)
+    .default(30_000)
+    .describe('a consumer silent this long is taken as dead and its partitions go to another replica, ms'),
+  heartbeatIntervalMs: z.number().int().min(100).max(30_000).default(3000).describe('consumer heartbeat interval, ms (a third of the session timeout or less)'),
+  restoreSeconds: z
+    .number()
+    .min(0)
+    .max(3600)
+    .default(180)
+    .describe('a matcher replica taking over a camera re-reads this much of its faces (without publishing) to rebuild track and alert state, s'),
+  connectTimeoutSeconds: z
+    .number()
+    .positive()
+    .default(60)
+    .describe('one-shot commands (`vigil enroll`) give up when the brokers do not answer within this, s; services keep retrying'),
+  lagIntervalSeconds: z.number().positive().default(5).describe('how often consumer lag is measured (metric vigil_kafka_consumer_lag and logs), s'),
+  dedupeWindow: z
+    .number()
+    .int()
+    .min(16)
+    .default(50_000)
+    .describe('recent message ids remembered to drop redeliveries (broadcaster: match events; matcher: faces); about 100 bytes each'),
+});
+export type KafkaConfig = z.infer<typeof kafkaSchema>;
 
 export const configSchema = z.strictObject({
   dataDir: z.string().default('.vigil').describe('state folder: watchlist, index, models, token (relative to the working directory)'),
@@ -36,7 +114,35 @@ export const configSchema = z.strictObject({
   matcher: z
     .strictObject({
       threshold: z.number().min(-1).max(1).optional().describe('cosine similarity for a match; default: the profile\'s calibrated value'),
+      targetFpir: z
+        .number()
+        .gt(0)
+        .lt(1)
+        .optional()
+        .describe('instead of threshold: the wanted false positive identification rate (share of never-enrolled faces that alert), mapped to a threshold by the profile\'s calibration table (models/manifest.json)'),
       topK: z.number().int().min(1).max(50).default(3).describe('candidates reported with each match'),
+    })
+    .refine((m) => m.threshold === undefined || m.targetFpir === undefined, { message: 'set threshold or targetFpir, not both' })
+    .prefault({}),
+  quality: z
+    .strictObject({
+      enabled: z.boolean().default(true).describe('drop faces failing a gate before they are embedded or matched (counted per gate)'),
+      minInterEye: z.number().min(0).default(8).describe('distance between the eye landmarks in the frame, px; smaller faces carry too little detail'),
+      minScore: z.number().min(0).max(1).default(0).describe('detector confidence (on top of the detector\'s own threshold)'),
+      minSharpness: z.number().min(0).default(5).describe('variance of the Laplacian over the aligned 112x112 crop\'s inner face; blurred or upscaled faces score low'),
+      maxYaw: z.number().min(0).max(90).default(70).describe('head turn estimated from the 5 landmarks, degrees (rough, +-10)'),
+      maxPitch: z.number().min(0).max(90).default(60).describe('head tilt up/down estimated from the 5 landmarks, degrees (rough, +-10)'),
+    })
+    .prefault({}),
+  alerts: z
+    .strictObject({
+      strongMargin: z.number().min(0).max(1).default(0.1).describe('one face this far above the threshold raises an alert at once (rule "strong")'),
+      k: z.number().int().min(1).default(2).describe('otherwise k of a track\'s last n faces must name the same subject (rule "k-of-n")'),
+      n: z.number().int().min(1).default(3),
+      cooldownSeconds: z.number().min(0).default(60).describe('same subject, same camera: no new alert within this long of the last sighting, s'),
+      updateMinGain: z.number().min(0).max(1).default(0.03).describe('an alert is updated when a later face of its track is this much more similar'),
+      trackGapSeconds: z.number().positive().default(2).describe('a face track survives this long without a face, s'),
+      storeUnknown: z.boolean().default(false).describe('save the best face of each appearance that matched nobody under <dataDir>/unknown/<camera>/ (off: unknown faces are only counted)'),
     })
     .prefault({}),
   broadcast: z
@@ -55,6 +161,14 @@ export const configSchema = z.strictObject({
       matches: z.number().int().min(1).default(1024).describe('match events are never dropped: producers wait'),
     })
     .prefault({}),
+  bus: z
+    .strictObject({
+      kafka: kafkaSchema
+        .optional()
+        .describe('set (or KAFKA_BROKERS) for the distributed mode: the stage services run on it, and `vigil enroll` also publishes to its watchlist topic; `vigil start` stays on the in-memory bus'),
+    })
+    .prefault({}),
+  ingest: ingestSchema.prefault({}),
   cameras: z.array(cameraSchema).default([]),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
 });

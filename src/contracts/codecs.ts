@@ -1,7 +1,7 @@
 import sharp, { type OutputInfo } from 'sharp';
 import { z } from 'zod';
 import { VigilError } from '../errors.js';
-import type { FacesMsg, FrameMsg, MatchEvent, TopicName, Topics, WatchlistChange } from './messages.js';
+import type { CameraStatus, FacesMsg, FrameMsg, MatchEvent, TopicName, Topics, WatchlistChange } from './messages.js';
 
 /**
  * Wire codecs, one per topic, for transports that cross a process (Kafka). Decoding validates, so a
@@ -34,6 +34,7 @@ const facesV1 = z.strictObject({
   ),
 });
 
+/** v1: one event per matching face (the walking skeleton). Still decoded, upgraded to v2. */
 export const matchV1 = z.strictObject({
   kind: z.literal('match'),
   v: z.literal(1),
@@ -54,6 +55,48 @@ export const matchV1 = z.strictObject({
   model: z.string(),
 });
 
+export const matchV2 = z.strictObject({
+  ...matchV1.shape,
+  v: z.literal(2),
+  type: z.enum(['alert', 'update']),
+  revision: z.number().int().nonnegative(),
+  margin: num,
+  rule: z.enum(['strong', 'k-of-n']),
+  trackId: z.string(),
+  firstSeenAt: z.iso.datetime(),
+  alertAt: z.iso.datetime(),
+  related: z.strictObject({ id: z.string(), camera: z.string() }).nullable(),
+});
+
+/** A v1 event was one face above the threshold: an alert of its own, raised by that one face. */
+function upgradeMatchV1(m: z.infer<typeof matchV1>): MatchEvent {
+  const other = m.candidates.find((c) => c.subject.id !== m.subject.id);
+  return {
+    ...m,
+    v: 2,
+    type: 'alert',
+    revision: 0,
+    margin: m.similarity - (other?.similarity ?? 0),
+    rule: 'strong',
+    trackId: `${m.camera}-${m.seq}`,
+    firstSeenAt: m.capturedAt,
+    alertAt: m.capturedAt,
+    related: null,
+  };
+}
+
+const matchCodec: Codec<MatchEvent> = {
+  async encode(m) {
+    return Buffer.from(JSON.stringify(m));
+  },
+  async decode(buf) {
+    const raw = parseJson('matches', buf);
+    const v = (raw as { v?: unknown } | null)?.v;
+    if (v === 1) return upgradeMatchV1(validate('matches', matchV1, raw, 1));
+    return validate('matches', matchV2, raw, 2) as MatchEvent;
+  },
+};
+
 const subjectRecord = z.strictObject({
   id: z.string(),
   name: z.string(),
@@ -67,6 +110,23 @@ export const watchlistV1 = z.discriminatedUnion('op', [
   z.strictObject({ kind: z.literal('watchlist'), v: z.literal(1), op: z.literal('remove'), id: z.string() }),
 ]);
 
+const cameraState = z.enum(['connecting', 'live', 'stalled', 'backoff', 'disabled', 'ended', 'stopped']);
+export const statusV1 = z.strictObject({
+  kind: z.literal('camera-status'),
+  v: z.literal(1),
+  camera: z.string(),
+  name: z.string().nullable(),
+  state: cameraState,
+  previous: cameraState.nullable(),
+  at: z.iso.datetime(),
+  url: z.string(),
+  attempt: z.number().int().nonnegative(),
+  retryInMs: num.nonnegative().nullable(),
+  frames: z.number().int().nonnegative(),
+  lastFrameAt: z.iso.datetime().nullable(),
+  error: z.strictObject({ code: z.string(), message: z.string() }).nullable(),
+});
+
 const frameHeaderV1 = z.strictObject({
   kind: z.literal('frame'),
   v: z.literal(1),
@@ -74,6 +134,7 @@ const frameHeaderV1 = z.strictObject({
   seq: z.number().int().nonnegative(),
   capturedAt: num,
   mediaTime: num.nullable(),
+  streamTime: num.nullable().optional(),
   width: z.number().int().positive(),
   height: z.number().int().positive(),
 });
@@ -86,9 +147,9 @@ function parseJson(topic: TopicName, buf: Buffer): unknown {
   }
 }
 
-function validate<S extends z.ZodType>(topic: TopicName, schema: S, value: unknown): z.infer<S> {
+function validate<S extends z.ZodType>(topic: TopicName, schema: S, value: unknown, version = 1): z.infer<S> {
   const v = (value as { v?: unknown } | null)?.v;
-  if (v !== 1) throw new VigilError('VIGIL_ERR_BUS_DECODE', { topic, reason: `unsupported version ${JSON.stringify(v)}` });
+  if (v !== version) throw new VigilError('VIGIL_ERR_BUS_DECODE', { topic, reason: `unsupported version ${JSON.stringify(v)}` });
   const r = schema.safeParse(value);
   if (!r.success) {
     const reason = r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
@@ -160,6 +221,7 @@ const frameCodec: Codec<FrameMsg> = {
 export const codecs: { [T in TopicName]: Codec<Topics[T]> } = {
   frames: frameCodec,
   faces: facesCodec,
-  matches: jsonCodec<MatchEvent>('matches', matchV1),
+  matches: matchCodec,
   watchlist: jsonCodec<WatchlistChange>('watchlist', watchlistV1),
+  status: jsonCodec<CameraStatus>('status', statusV1),
 };

@@ -16,6 +16,12 @@ export interface FrameMsg {
   readonly capturedAt: number;
   /** Seconds from the start of the file; null for a live stream. */
   readonly mediaTime: number | null;
+  /**
+   * Live cameras: the stream's own presentation time of the frame, s, on ffmpeg's clock for the
+   * current connection (it restarts at each reconnect). capturedAt is the wall clock at receipt;
+   * this keeps the camera's own spacing and order, free of network and decoding jitter.
+   */
+  readonly streamTime?: number | null;
   readonly image: RgbImage;
 }
 
@@ -54,29 +60,51 @@ export interface Candidate {
   readonly similarity: number;
 }
 
-/** A face that matched a watchlist subject. The JSON form is the public event schema (README). */
+/** Which rule raised an alert: one face well above the threshold, or k of a track's last n faces. */
+export type AlertRule = 'strong' | 'k-of-n';
+
+/**
+ * An alert: a watchlist subject appeared on a camera. One per appearance (a face track); later,
+ * better faces of the same track send `type: 'update'` with the same `id` and a higher `revision`.
+ * The JSON form is the public event schema (README). v2; v1 (one event per matching face) is still
+ * decoded by codecs.ts.
+ */
 export interface MatchEvent {
   readonly kind: 'match';
-  readonly v: 1;
-  /** Deterministic: the same face of the same frame matched to the same subject gives the same id. */
+  readonly v: 2;
+  /** Alert id, deterministic (camera, track start, subject): a redelivered alert has the same id. */
   readonly id: string;
+  readonly type: 'alert' | 'update';
+  /** 0 for the alert, then 1, 2, ... for its updates; (id, revision) identifies one event. */
+  readonly revision: number;
   readonly subject: SubjectRef;
-  /** Cosine similarity of the best enrollment embedding, -1..1. */
+  /** Cosine similarity of the best face so far to the subject's best enrollment embedding, -1..1. */
   readonly similarity: number;
+  /** similarity minus the best candidate of another subject (0 when there is none) */
+  readonly margin: number;
   readonly threshold: number;
-  /** Best candidates, best first (the matched subject included). */
+  /** Best candidates for the best face, best first (the matched subject included). */
   readonly candidates: readonly Candidate[];
+  readonly rule: AlertRule;
   readonly camera: string;
-  readonly seq: number;
-  /** ISO 8601 capture time of the frame. */
+  /** Face track the alert belongs to (per camera). */
+  readonly trackId: string;
+  /** ISO 8601 capture time of the track's first face. */
+  readonly firstSeenAt: string;
+  /** ISO 8601 capture time of the face that raised the alert. */
+  readonly alertAt: string;
+  /** ISO 8601 capture time of the best face (this event's crop and box). */
   readonly capturedAt: string;
-  /** Seconds from the start of a replayed file; null for live cameras. */
+  /** Seconds from the start of a replayed file for the best face; null for live cameras. */
   readonly mediaTime: number | null;
+  readonly seq: number;
   readonly box: Box;
   readonly frame: { readonly width: number; readonly height: number };
   readonly detectorScore: number;
-  /** Base64 JPEG of the face. */
+  /** Base64 JPEG of the best face. */
   readonly crop: string;
+  /** The earlier alert for the same subject on another camera, if any. */
+  readonly related: { readonly id: string; readonly camera: string } | null;
   readonly profile: string;
   readonly model: string;
 }
@@ -103,12 +131,43 @@ export type WatchlistChange =
   | { readonly kind: 'watchlist'; readonly v: 1; readonly op: 'upsert'; readonly subject: SubjectRecord }
   | { readonly kind: 'watchlist'; readonly v: 1; readonly op: 'remove'; readonly id: string };
 
+/** A camera's ingest state (src/ingest/supervisor.ts has the transitions). */
+export type CameraState = 'connecting' | 'live' | 'stalled' | 'backoff' | 'disabled' | 'ended' | 'stopped';
+
+/**
+ * A camera changed state; published on each change and never dropped. The broadcaster forwards it to
+ * monitoring clients as JSON. The URL and error are redacted: credentials never leave the ingest.
+ */
+export interface CameraStatus {
+  readonly kind: 'camera-status';
+  readonly v: 1;
+  readonly camera: string;
+  readonly name: string | null;
+  readonly state: CameraState;
+  readonly previous: CameraState | null;
+  /** ISO 8601 time of the change. */
+  readonly at: string;
+  /** The camera URL, credentials redacted. */
+  readonly url: string;
+  /** Failed starts in a row (back to 0 once live for ingest.stableAfterMs). */
+  readonly attempt: number;
+  /** In 'backoff': the wait before the next start, ms; otherwise null. */
+  readonly retryInMs: number | null;
+  /** Frames sampled since Vigil started. */
+  readonly frames: number;
+  /** ISO 8601 wall-clock time of the last frame; null before the first. */
+  readonly lastFrameAt: string | null;
+  /** Why the camera is not live (code and redacted message); null when live. */
+  readonly error: { readonly code: string; readonly message: string } | null;
+}
+
 /** Topic name -> message type: the bus is typed by this map. */
 export interface Topics {
   frames: FrameMsg;
   faces: FacesMsg;
   matches: MatchEvent;
   watchlist: WatchlistChange;
+  status: CameraStatus;
 }
 export type TopicName = keyof Topics;
-export const topicNames = ['frames', 'faces', 'matches', 'watchlist'] as const satisfies readonly TopicName[];
+export const topicNames = ['frames', 'faces', 'matches', 'watchlist', 'status'] as const satisfies readonly TopicName[];

@@ -3,6 +3,7 @@ import type { FaceRecord, FrameMsg } from '../contracts/messages.js';
 import type { Logger } from '../log.js';
 import { cropRgb, encodeJpeg } from './image-io.js';
 import { faceSize, type FaceEngine } from './engine.js';
+import { emptyGateCounts, failedDetectionGate, sharpness, type GateCounts, type QualityGateName, type QualityLimits } from './quality.js';
 import type { Detection, RgbImage } from './types.js';
 
 export interface InferenceOptions {
@@ -11,6 +12,10 @@ export interface InferenceOptions {
   readonly batchSize: number;
   readonly batchWaitMs: number;
   readonly minFaceSize: number;
+  /** Quality gates (config `quality`): faces failing one are dropped before embedding, counted in `dropped`. */
+  readonly quality: QualityLimits;
+  /** Called for every dropped face (e.g. a Prometheus counter labelled by gate). */
+  readonly onDrop?: (gate: QualityGateName) => void;
   readonly log: Logger;
 }
 
@@ -25,6 +30,8 @@ export class InferenceStage {
   #unsub: (() => void) | undefined;
   frames = 0;
   faces = 0;
+  /** Faces dropped by each quality gate since start. */
+  readonly dropped: GateCounts = emptyGateCounts();
 
   constructor(o: InferenceOptions) {
     this.#o = o;
@@ -46,10 +53,9 @@ export class InferenceStage {
       } catch (err) {
         log.error({ camera: f.camera, seq: f.seq, err: (err as Error).message }, 'detection failed; frame skipped');
       }
-      perFrame.push(dets);
-      for (const d of dets) aligned.push(engine.align(f.image, d));
+      perFrame.push(this.#gate(f.image, dets, aligned));
     }
-    const embeddings = await engine.embedder.embed(aligned);
+    const embeddings = await engine.embed(aligned);
     let k = 0;
     for (let i = 0; i < frames.length; i++) {
       const f = frames[i];
@@ -78,6 +84,33 @@ export class InferenceStage {
         faces,
       });
     }
+  }
+
+  /** The detections that pass the quality gates; their aligned crops are appended to `aligned`. */
+  #gate(image: RgbImage, dets: readonly Detection[], aligned: RgbImage[]): Detection[] {
+    const { engine, quality } = this.#o;
+    const kept: Detection[] = [];
+    for (const d of dets) {
+      // Size, score and pose need only the landmarks: checked before the crop is made.
+      const failed = failedDetectionGate(d, quality);
+      if (failed) {
+        this.#drop(failed);
+        continue;
+      }
+      const crop = engine.align(image, d);
+      if (quality.enabled && sharpness(crop) < quality.minSharpness) {
+        this.#drop('sharpness');
+        continue;
+      }
+      kept.push(d);
+      aligned.push(crop);
+    }
+    return kept;
+  }
+
+  #drop(gate: QualityGateName): void {
+    this.dropped[gate]++;
+    this.#o.onDrop?.(gate);
   }
 
   async stop(): Promise<void> {

@@ -1,8 +1,9 @@
 import type { Bus } from '../contracts/bus.js';
 import type { CameraConfig } from '../config/schema.js';
 import { VigilError } from '../errors.js';
-import { redactUrl, type Logger } from '../log.js';
+import type { Logger } from '../log.js';
 import { decode, probe, type DecodeHandle, type ProbeInfo } from './ffmpeg.js';
+import { redactSecrets, safeUrl } from './redact.js';
 
 /** Output size: the source scaled down to maxWidth, both sides even (yuv->rgb scalers need it). */
 export function outputSize(src: { width: number; height: number }, maxWidth: number): { width: number; height: number } {
@@ -41,22 +42,22 @@ export class CameraSource {
 
   async run(): Promise<SourceResult> {
     const { camera: cam, bus, log } = this.#o;
-    const safeUrl = redactUrl(cam.url);
+    const shownUrl = safeUrl(cam.url);
     let info: ProbeInfo;
     try {
       info = await probe(cam.url);
     } catch (err) {
-      throw new VigilError('VIGIL_ERR_INGEST_OPEN', { camera: cam.id, url: safeUrl, reason: redactUrl((err as Error).message) }, err);
+      throw new VigilError('VIGIL_ERR_INGEST_OPEN', { camera: cam.id, url: shownUrl, reason: redactSecrets((err as Error).message, cam.url) }, err);
     }
     const size = outputSize(info, cam.maxWidth);
     const live = info.duration === null;
     const t0 = !live && !cam.realtime && info.creationTime !== null ? info.creationTime : Date.now();
-    log.info({ url: safeUrl, source: `${info.width}x${info.height}`, output: `${size.width}x${size.height}`, fps: cam.fps }, 'camera opened');
+    log.info({ url: shownUrl, source: `${info.width}x${info.height}`, output: `${size.width}x${size.height}`, fps: cam.fps }, 'camera opened');
     let frames = 0;
     let dropped = 0;
     this.#handle = decode(
-      { url: cam.url, fps: cam.fps, width: size.width, height: size.height, realtime: cam.realtime, loop: cam.loop },
-      async (rgb, index) => {
+      { url: cam.url, fps: cam.fps, sampling: 'exact', size, realtime: cam.realtime, loop: cam.loop, transport: cam.transport },
+      { onFrame: async ({ data: rgb, index }) => {
         if (this.#stopped) return;
         const mediaTime = live ? null : index / cam.fps;
         const capturedAt = live ? Date.now() : t0 + (mediaTime ?? 0) * 1000;
@@ -71,13 +72,13 @@ export class CameraSource {
         });
         frames++;
         if (!ok) dropped++;
-      },
+      } },
     );
     try {
       await this.#handle.done;
     } catch (err) {
       if (this.#stopped) return { camera: cam.id, frames, dropped, probe: info };
-      throw new VigilError('VIGIL_ERR_INGEST_DECODE', { camera: cam.id, url: safeUrl, reason: redactUrl((err as Error).message) }, err);
+      throw new VigilError('VIGIL_ERR_INGEST_DECODE', { camera: cam.id, url: shownUrl, reason: redactSecrets((err as Error).message, cam.url) }, err);
     }
     log.info({ frames, dropped }, 'camera ended');
     return { camera: cam.id, frames, dropped, probe: info };

@@ -46,13 +46,32 @@ export const recognizerModelSchema = z.strictObject({
 
 export const modelSchema = z.discriminatedUnion('task', [detectorModelSchema, landmarkModelSchema, recognizerModelSchema]);
 
+/** One measured operating point: at this similarity threshold, this share of impostor searches alerted. */
+export const calibrationPointSchema = z.strictObject({
+  fpir: z.number().gt(0).lt(1).describe('false positive identification rate: share of never-enrolled probes whose best match is >= threshold'),
+  threshold: z.number().min(-1).max(1).describe('cosine similarity'),
+  tpir: z.number().min(0).max(1).optional().describe('share of enrolled probes found at rank 1 with similarity >= threshold'),
+});
+
+/** How a profile's thresholds were measured (`vigil bench ident`); maps a target FPIR to a threshold. */
+export const calibrationSchema = z.strictObject({
+  data: z.string().describe('data set and protocol'),
+  identities: z.number().int().positive().describe('watchlist size the FPIRs were measured with (FPIR grows with it)'),
+  seeds: z.array(z.number().int()).min(1).describe('seeds of the watchlist draws averaged'),
+  date: z.string().describe('YYYY-MM-DD'),
+  command: z.string().describe('the command that produced the table'),
+  points: z.array(calibrationPointSchema).min(2).describe('FPIR -> threshold, any order'),
+});
+
 export const profileSchema = z.strictObject({
   description: z.string(),
   detector: z.string(),
   recognizer: z.string(),
   detectSize: z.number().int().positive().describe('longest side the frame is letterboxed to for detection, px'),
+  flip: z.boolean().optional().describe('flip test-time augmentation: embed crop + mirror (default false)'),
   threshold: z.number().min(-1).max(1).describe('default cosine similarity for a match'),
   thresholdNote: z.string().describe('how the threshold was chosen (data, seed, date)'),
+  calibration: calibrationSchema.optional().describe('FPIR -> threshold table, for config matcher.targetFpir'),
   source: z.enum(['local', 'npm']).describe('the channel `vigil models pull` uses by default'),
 });
 
@@ -74,6 +93,7 @@ export type LandmarkModel = z.infer<typeof landmarkModelSchema>;
 export type RecognizerModel = z.infer<typeof recognizerModelSchema>;
 export type ModelEntry = z.infer<typeof modelSchema>;
 export type Profile = z.infer<typeof profileSchema>;
+export type Calibration = z.infer<typeof calibrationSchema>;
 export type Manifest = z.infer<typeof manifestSchema>;
 
 /** A profile with its models looked up; what the face engine is built from. */
@@ -105,10 +125,56 @@ export function resolveProfile(m: Manifest, name: string, p: Profile | undefined
     if (lm?.task !== 'landmarks') throw new Error(`manifest: detector "${p.detector}" landmarker "${det.landmarker}" is not a landmark model`);
     landmarker = lm;
   }
-  return { name, profile: p, detector: det, landmarker, recognizer: rec, embeddingModel: p.recognizer };
+  return { name, profile: p, detector: det, landmarker, recognizer: rec, embeddingModel: embeddingModelId(p.recognizer, p.flip ?? false) };
+}
+
+/**
+ * The id stored with every embedding: the recognizer, plus "+flip" when flip test-time augmentation
+ * made it. The two are close but not the same function, so an index never mixes them: switching
+ * flip on or off re-embeds the watchlist like a model change does.
+ */
+export function embeddingModelId(recognizer: string, flip: boolean): string {
+  return flip ? `${recognizer}+flip` : recognizer;
 }
 
 /** Model ids a profile needs installed. */
 export function profileModelIds(p: ResolvedProfile): string[] {
   return [p.profile.detector, ...(p.detector.landmarker ? [p.detector.landmarker] : []), p.profile.recognizer];
+}
+
+/**
+ * The similarity threshold expected to give `fpir` on the profile's calibration data: log-linear
+ * interpolation between the two nearest measured points (FPIR falls roughly exponentially as the
+ * threshold rises). Outside the table the nearest end is used and `clamped` is set.
+ */
+export function thresholdForFpir(cal: Calibration, fpir: number): { threshold: number; clamped: boolean } {
+  const pts = [...cal.points].sort((a, b) => b.fpir - a.fpir); // high FPIR (low threshold) first
+  const first = pts[0]!;
+  const last = pts[pts.length - 1]!;
+  if (fpir >= first.fpir) return { threshold: first.threshold, clamped: fpir > first.fpir };
+  if (fpir <= last.fpir) return { threshold: last.threshold, clamped: fpir < last.fpir };
+  for (let i = 1; i < pts.length; i++) {
+    const hi = pts[i - 1]!;
+    const lo = pts[i]!;
+    if (fpir <= hi.fpir && fpir >= lo.fpir) {
+      const t = (Math.log(fpir) - Math.log(hi.fpir)) / (Math.log(lo.fpir) - Math.log(hi.fpir));
+      return { threshold: hi.threshold + t * (lo.threshold - hi.threshold), clamped: false };
+    }
+  }
+  return { threshold: last.threshold, clamped: true };
+}
+
+/**
+ * The match threshold to run with: the configured similarity, else the one the configured target
+ * FPIR maps to through the profile's calibration table, else the profile's calibrated default.
+ */
+export function matchThreshold(p: Profile, m: { readonly threshold?: number; readonly targetFpir?: number }): { threshold: number; from: string } {
+  if (m.threshold !== undefined) return { threshold: m.threshold, from: 'matcher.threshold' };
+  if (m.targetFpir !== undefined) {
+    if (!p.calibration) return { threshold: p.threshold, from: `profile default (the profile has no calibration table for matcher.targetFpir ${m.targetFpir})` };
+    const { threshold, clamped } = thresholdForFpir(p.calibration, m.targetFpir);
+    const r = Math.round(threshold * 1e4) / 1e4;
+    return { threshold: r, from: `matcher.targetFpir ${m.targetFpir}${clamped ? ' (outside the calibrated range: nearest calibrated point used)' : ''} via ${p.calibration.data}` };
+  }
+  return { threshold: p.threshold, from: 'profile default' };
 }

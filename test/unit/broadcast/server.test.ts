@@ -9,8 +9,9 @@ import { tempDir } from '../../helpers.js';
 
 const TOKEN = 'test-token-0123456789';
 const ev = (id: string): MatchEvent => ({
-  kind: 'match', v: 1, id, subject: { id: 's', name: 'S' }, similarity: 0.7, threshold: 0.4, candidates: [], camera: 'c', seq: 1,
-  capturedAt: '2026-01-01T00:00:00.000Z', mediaTime: null, box: [0, 0, 1, 1], frame: { width: 2, height: 2 }, detectorScore: 1, crop: '', profile: 'p', model: 'm',
+  kind: 'match', v: 2, id, type: 'alert', revision: 0, subject: { id: 's', name: 'S' }, similarity: 0.7, margin: 0.7, threshold: 0.4, candidates: [], rule: 'strong',
+  camera: 'c', trackId: 't', firstSeenAt: '2026-01-01T00:00:00.000Z', alertAt: '2026-01-01T00:00:00.000Z', capturedAt: '2026-01-01T00:00:00.000Z',
+  mediaTime: null, seq: 1, box: [0, 0, 1, 1], frame: { width: 2, height: 2 }, detectorScore: 1, crop: '', related: null, profile: 'p', model: 'm',
 });
 
 async function server() {

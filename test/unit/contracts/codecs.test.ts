@@ -3,11 +3,15 @@ import { codecs } from '../../../src/contracts/codecs.js';
 import type { FacesMsg, FrameMsg, MatchEvent } from '../../../src/contracts/messages.js';
 import { isVigilError } from '../../../src/errors.js';
 
-const match: MatchEvent = {
+const v1 = {
   kind: 'match', v: 1, id: 'abc', subject: { id: 's', name: 'S' }, similarity: 0.7, threshold: 0.4,
-  candidates: [{ subject: { id: 's', name: 'S' }, similarity: 0.7 }], camera: 'c', seq: 3,
+  candidates: [{ subject: { id: 's', name: 'S' }, similarity: 0.7 }, { subject: { id: 't', name: 'T' }, similarity: 0.5 }], camera: 'c', seq: 3,
   capturedAt: '2026-01-01T00:00:00.000Z', mediaTime: 0.6, box: [1, 2, 3, 4], frame: { width: 10, height: 10 },
   detectorScore: 0.9, crop: 'AAAA', profile: 'research', model: 'w600k_mbf_fp32',
+} as const;
+const match: MatchEvent = {
+  ...v1, v: 2, type: 'update', revision: 2, margin: 0.2, rule: 'k-of-n', trackId: 'c-1', firstSeenAt: '2026-01-01T00:00:00.000Z',
+  alertAt: '2026-01-01T00:00:00.000Z', related: { id: 'x', camera: 'd' },
 };
 
 async function rejects(p: Promise<unknown>): Promise<string> {
@@ -23,6 +27,10 @@ async function rejects(p: Promise<unknown>): Promise<string> {
 describe('codecs', () => {
   it('round-trips a match event, faces with embeddings, and a frame as JPEG', async () => {
     expect(await codecs.matches.decode(await codecs.matches.encode(match))).toEqual(match);
+    // v1 (one event per face) still decodes, as an alert of its own
+    const up = await codecs.matches.decode(Buffer.from(JSON.stringify(v1)));
+    expect(up).toMatchObject({ v: 2, type: 'alert', revision: 0, id: 'abc', related: null });
+    expect(up.margin).toBeCloseTo(0.2);
     const faces: FacesMsg = {
       kind: 'faces', v: 1, camera: 'c', seq: 1, capturedAt: 5, mediaTime: null, frame: { width: 4, height: 4 }, profile: 'p', model: 'm',
       faces: [{ box: [0, 0, 2, 2], score: 0.9, landmarks: [[1, 1]], embedding: new Float32Array([0.6, 0.8]), crop: new Uint8Array([1, 2, 3]) }],

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isVigilError, type ErrorCode } from '../../../src/errors.js';
 import { FaceEngine } from '../../../src/inference/engine.js';
-import { enroll, reembed } from '../../../src/matcher/enroll.js';
+import sharp from 'sharp';
+import { enroll, enrollWithReport, reembed } from '../../../src/matcher/enroll.js';
 import { WatchlistStore } from '../../../src/matcher/watchlist.js';
 import { loadManifest } from '../../../src/models/manifest.js';
 import { requireProfile } from '../../../src/models/store.js';
@@ -36,7 +37,7 @@ describe('enroll', () => {
     const store = await new WatchlistStore(await tempDir()).load();
     const s = await enroll(engine, store, { name: 'Barack Obama', files: [faces('face_recognition', 'obama', 'obama.jpg'), faces('face_recognition', 'obama', 'obama2.jpg')] });
     expect(s.id).toBe('barack_obama');
-    expect(s.embeddings.map((e) => e.model)).toEqual(['w600k_mbf_fp32', 'w600k_mbf_fp32']);
+    expect(s.embeddings.map((e) => e.model)).toEqual(['w600k_mbf_fp32+flip', 'w600k_mbf_fp32+flip']); // research embeds with flip TTA
     expect(s.embeddings[0].vector).toHaveLength(512);
     // two photos of one man are closer than the threshold-ish 0.4
     const [a, b] = s.embeddings.map((e) => e.vector);
@@ -69,10 +70,53 @@ describe('enroll', () => {
     expect(await reembed(engine2, store)).toEqual(['rose_leslie']);
     const s = store.get('rose_leslie')!;
     expect(s.embeddings.map((e) => [e.model, e.vector.length])).toEqual([
-      ['w600k_mbf_fp32', 512],
-      ['mobilefacenet_128', 128],
+      ['w600k_mbf_fp32+flip', 512],
+      ['mobilefacenet_128+flip', 128],
     ]);
     expect(await reembed(engine2, store)).toEqual([]); // nothing missing any more
+  });
+});
+
+describe('enrollment warnings', () => {
+  const obama = faces('face_recognition', 'obama', 'obama.jpg');
+  const obama2 = faces('face_recognition', 'obama', 'obama2.jpg');
+  const biden = faces('face_recognition', 'biden', 'biden.jpg');
+
+  it('says nothing about a good, single-person enrollment', async () => {
+    const store = await new WatchlistStore(await tempDir()).load();
+    const { warnings } = await enrollWithReport(engine, store, { name: 'Barack Obama', files: [obama, obama2] });
+    expect(warnings).toEqual([]);
+  });
+
+  it('flags a photo that matches a subject already on the watchlist', async () => {
+    const store = await new WatchlistStore(await tempDir()).load();
+    await enroll(engine, store, { name: 'Barack Obama', files: [obama] });
+    // Adding photos to the same subject is not a duplicate.
+    const more = await enrollWithReport(engine, store, { name: 'Barack Obama', id: 'barack_obama', files: [obama2] });
+    expect(more.warnings).toEqual([]);
+    const { subject, warnings } = await enrollWithReport(engine, store, { name: 'B. Obama', files: [obama2] });
+    expect(subject.id).toBe('b_obama'); // still enrolled: a warning, not a refusal
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ kind: 'duplicate', file: obama2, subject: { id: 'barack_obama' } });
+    expect(warnings[0]!.message).toContain('Barack Obama');
+  });
+
+  it('flags photos of one request that show different people', async () => {
+    const store = await new WatchlistStore(await tempDir()).load();
+    const { warnings } = await enrollWithReport(engine, store, { name: 'Mixed', files: [obama, biden] });
+    expect(warnings.map((w) => w.kind)).toEqual(['inconsistent']);
+  });
+
+  it('warns about a small face', async () => {
+    const dir = await tempDir();
+    const small = join(dir, 'small.jpg');
+    const meta = await sharp(obama).metadata();
+    await sharp(obama).resize(Math.round(meta.width! / 6)).jpeg({ quality: 95 }).toFile(small);
+    const store = await new WatchlistStore(dir).load();
+    const { warnings } = await enrollWithReport(engine, store, { name: 'Small', files: [small] });
+    const q = warnings.find((w) => w.kind === 'quality');
+    expect(q && q.kind === 'quality' ? q.issues : []).toContain('small');
+    expect(q!.message).toMatch(/small\.jpg: the face is small/);
   });
 });
 

@@ -1,56 +1,78 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from '../../helpers.js';
 import { MemoryBus, embeddedPolicies } from '../../../src/bus/memory.js';
 import type { FacesMsg, MatchEvent, SubjectRecord } from '../../../src/contracts/messages.js';
 import { createLogger } from '../../../src/log.js';
+import { defaultAlertRules } from '../../../src/matcher/alerts.js';
 import { SubjectIndex } from '../../../src/matcher/index.js';
-import { MatcherStage, matchEventId } from '../../../src/matcher/stage.js';
+import { MatcherStage } from '../../../src/matcher/stage.js';
 
 const unit = (a: number): Float32Array => new Float32Array([Math.cos(a), Math.sin(a), 0, 0]);
 const subject = (id: string, a: number): SubjectRecord => ({
   id, name: id, createdAt: '', updatedAt: '', images: [{ sha256: id, name: id }], embeddings: [{ model: 'm', image: id, vector: Array.from(unit(a)) }],
 });
-const facesMsg = (seq: number, angles: number[], model = 'm'): FacesMsg => ({
-  kind: 'faces', v: 1, camera: 'cam', seq, capturedAt: Date.UTC(2026, 0, 1), mediaTime: seq / 5, frame: { width: 100, height: 100 }, profile: 'p', model,
-  faces: angles.map((a) => ({ box: [1, 2, 30, 40], score: 0.9, landmarks: [], embedding: unit(a), crop: new Uint8Array([0xff, 0xd8]) })),
+const T0 = Date.UTC(2026, 0, 1);
+const facesMsg = (seq: number, angles: number[], model = 'm', camera = 'cam'): FacesMsg => ({
+  kind: 'faces', v: 1, camera, seq, capturedAt: T0 + seq * 200, mediaTime: seq / 5, frame: { width: 100, height: 100 }, profile: 'p', model,
+  faces: angles.map((a, i) => ({ box: [1 + i * 60, 2, 30 + i * 60, 40], score: 0.9, landmarks: [], embedding: unit(a), crop: new Uint8Array([0xff, 0xd8]) })),
 });
 
-async function run(threshold: number, msgs: FacesMsg[], topK = 2): Promise<MatchEvent[]> {
+async function run(threshold: number, msgs: FacesMsg[], topK = 2, unknownDir?: string): Promise<{ events: MatchEvent[]; stage: MatcherStage }> {
   const bus = new MemoryBus(embeddedPolicies({ frames: 8, faces: 8, matches: 8 }, false));
   // a at angle 0, b at 0.5 rad: a face at angle x has similarity cos(x) to a and cos(x - 0.5) to b
   const index = SubjectIndex.build('m', 4, [subject('a', 0), subject('b', 0.5)]);
-  const stage = new MatcherStage({ bus, index, threshold, topK, log: createLogger('silent') });
+  const stage = new MatcherStage({ bus, index, rules: { ...defaultAlertRules, threshold }, topK, log: createLogger('silent'), unknownDir });
   await stage.start();
-  const out: MatchEvent[] = [];
-  bus.subscribe('matches', { group: 't' }, (e) => void out.push(...e));
+  const events: MatchEvent[] = [];
+  bus.subscribe('matches', { group: 't' }, (e) => void events.push(...e));
   for (const m of msgs) await bus.publish('faces', m);
   await bus.idle();
-  return out;
+  await stage.stop();
+  return { events, stage };
 }
 
 describe('MatcherStage', () => {
-  it('emits a match only at or above the threshold, with top-k candidates best first', async () => {
-    const angles = [0.05, 1.2, Math.PI / 2];
-    const ev = await run(Math.cos(0.4), [facesMsg(7, angles)]);
-    // 0.05 rad: a (cos .05 = .999) above; 1.2 rad: best is b with cos(.7) = .76 < cos(.4) = .92; pi/2: nobody
-    expect(ev).toHaveLength(1);
-    expect(ev[0].subject.id).toBe('a');
-    expect(ev[0].similarity).toBeCloseTo(Math.cos(0.05), 3);
-    expect(ev[0].candidates.map((c) => c.subject.id)).toEqual(['a', 'b']);
-    expect(ev[0].candidates[1].similarity).toBeCloseTo(Math.cos(0.45), 3);
-    expect(ev[0]).toMatchObject({ camera: 'cam', seq: 7, mediaTime: 1.4, capturedAt: '2026-01-01T00:00:00.000Z', box: [1, 2, 30, 40], crop: '/9g=' });
-    expect(ev[0].id).toBe(matchEventId('cam', 7, 0, 'a'));
-    const lower = await run(Math.cos(0.75), [facesMsg(7, angles)]);
-    expect(lower.map((e) => e.subject.id)).toEqual(['a', 'b']);
-    expect((await run(0.5, [facesMsg(1, [0.3])], 1))[0].candidates).toHaveLength(1);
+  it('raises one alert per appearance, not one per frame, with candidates, margin and the rule', async () => {
+    // 10 frames of a face at 0.05 rad from a (similarity .999): one track, one strong alert
+    const { events } = await run(0.8, Array.from({ length: 10 }, (_, s) => facesMsg(s, [0.05])));
+    expect(events).toHaveLength(1);
+    const [e] = events;
+    expect(e).toMatchObject({ type: 'alert', revision: 0, rule: 'strong', subject: { id: 'a' }, camera: 'cam', seq: 0, mediaTime: 0, box: [1, 2, 30, 40], crop: '/9g=' });
+    expect(e.candidates.map((c) => c.subject.id)).toEqual(['a', 'b']);
+    expect(e.margin).toBeCloseTo(Math.cos(0.05) - Math.cos(0.45), 3);
+    expect(e.firstSeenAt).toBe('2026-01-01T00:00:00.000Z');
+  });
+
+  it('stays silent below the threshold and counts unknown faces and appearances', async () => {
+    const { events, stage } = await run(0.99, Array.from({ length: 4 }, (_, s) => facesMsg(s, [1.2])));
+    expect(events).toEqual([]);
+    expect(stage.unknown()).toEqual({ cam: { faces: 4, tracks: 1 } });
+  });
+
+  it('saves the best face of an unknown appearance only when configured', async () => {
+    const dir = await tempDir();
+    const { stage } = await run(0.99, Array.from({ length: 3 }, (_, s) => facesMsg(s, [1.2])), 2, dir);
+    expect(stage.unknown().cam.tracks).toBe(1);
+    const files = await readdir(join(dir, 'cam'));
+    expect(files).toHaveLength(1);
+    expect([...(await readFile(join(dir, 'cam', files[0])))]).toEqual([0xff, 0xd8]);
   });
 
   it('never compares faces of another embedding model with the index', async () => {
-    expect(await run(0.1, [facesMsg(1, [0], 'other-model')])).toEqual([]);
+    expect((await run(0.1, [facesMsg(1, [0], 'other-model')])).events).toEqual([]);
   });
 
-  it('gives the same face of the same frame the same event id (redelivery is recognisable)', async () => {
-    const [a] = await run(0.5, [facesMsg(3, [0])]);
-    const [b] = await run(0.5, [facesMsg(3, [0])]);
+  it('gives the same stream the same alert ids (redelivery is recognisable)', async () => {
+    const msgs = () => [facesMsg(3, [0]), facesMsg(4, [0])];
+    const [a] = (await run(0.5, msgs())).events;
+    const [b] = (await run(0.5, msgs())).events;
     expect(a.id).toBe(b.id);
+  });
+
+  it('alerts two people in one frame separately', async () => {
+    const { events } = await run(0.9, [facesMsg(0, [0, 0.5]), facesMsg(1, [0, 0.5])]);
+    expect(events.map((e) => e.subject.id).sort()).toEqual(['a', 'b']);
   });
 });

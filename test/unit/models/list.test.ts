@@ -42,7 +42,7 @@ describe('models list', () => {
         ['npm', 'no', 'npm'],
       ]);
       const research = rows[0];
-      expect(research).toMatchObject({ detector: 'scrfd_2.5g_kps', recognizer: 'w600k_mbf_fp32', threshold: 0.4 });
+      expect(research).toMatchObject({ detector: 'scrfd_2.5g_kps', recognizer: 'w600k_mbf_fp32', threshold: manifest.profiles.research!.threshold });
       expect(research.models.map((m) => m.license)).toEqual([
         'InsightFace model license: non-commercial research use only',
         'InsightFace model license: non-commercial research use only',
@@ -86,7 +86,7 @@ describe('models list', () => {
         expect(l).toBe(l.trimEnd());
       }
       expect(lines[1].startsWith('research ')).toBe(true);
-      expect(lines[1]).toContain('0.40');
+      expect(lines[1]).toContain(manifest.profiles.research!.threshold.toFixed(2));
     });
   });
 });

@@ -67,7 +67,7 @@ describe('models store', () => {
       const modelsDir = await installed('permissive');
       const { resolved, files } = await requireProfile(manifest, modelsDir, 'permissive');
       expect(resolved.name).toBe('permissive');
-      expect(resolved.embeddingModel).toBe('mobilefacenet_128');
+      expect(resolved.embeddingModel).toBe('mobilefacenet_128+flip'); // the profile embeds with flip TTA
       expect(files).toEqual({
         yunet_n: path.join(modelsDir, 'yunet_n.onnx'),
         mobilefacenet_128: path.join(modelsDir, 'mobilefacenet_128.onnx'),

@@ -1,0 +1,51 @@
+import { hostname } from 'node:os';
+import { KafkaBus } from '../bus/kafka.js';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import { SubjectIndex } from '../matcher/index.js';
+import { matchThreshold, resolveProfile } from '../models/manifest.js';
+import { chooseProfile } from '../runtime.js';
+import { dedupeBus, dedupeKeys } from './dedupe.js';
+import { never, type RunningService } from './service.js';
+import { kafkaConfigOf, matcherStage } from './stages.js';
+
+/**
+ * `vigil match`: faces topic in, matches topic out, with the embedded mode's MatcherStage. A replica
+ * builds its HNSW index from the log-compacted watchlist topic before it matches anything, then
+ * follows it live, so replicas are interchangeable and need no watchlist file. Replicas share the
+ * faces through one consumer group (a camera on one replica at a time); one that takes over a
+ * camera first re-reads its recent faces with publishing off, so tracks and alert cooldowns carry
+ * on, and faces redelivered after a crash upstream are dropped, so they count once.
+ */
+export async function startMatch(cfg: Config, log: Logger, o: { profile?: string; replica?: string } = {}): Promise<RunningService> {
+  const k = kafkaConfigOf(cfg, 'match');
+  // The matcher needs the embedding model's id and size, not the model files.
+  const { manifest, name } = await chooseProfile(cfg, log, { profile: o.profile, fetch: false });
+  const profile = resolveProfile(manifest, name);
+  const { threshold, from } = matchThreshold(profile.profile, cfg.matcher);
+  const index = new SubjectIndex(profile.embeddingModel, profile.recognizer.embeddingSize);
+  const replica = o.replica ?? `${hostname()}-${process.pid}`;
+  const kafka = new KafkaBus({ kafka: k, log: log.child({ component: 'kafka' }), restoreMs: { faces: k.restoreSeconds * 1000 } });
+  let redelivered = 0;
+  const bus = dedupeBus(kafka, { faces: dedupeKeys.faces }, k.dedupeWindow, () => redelivered++);
+  const stage = matcherStage(cfg, bus, index, threshold, replica, log);
+  try {
+    await kafka.start();
+    await stage.start();
+    await kafka.ready();
+  } catch (err) {
+    await kafka.close();
+    throw err;
+  }
+  return {
+    name: 'match',
+    info: { replica, profile: name, model: index.model, threshold, thresholdFrom: from, subjects: index.subjects },
+    done: never,
+    exitCode: () => 0,
+    health: () => ({ replica, subjects: index.subjects, faces: stage.faces, alerts: stage.alerts, updates: stage.updates, redeliveredFacesDropped: redelivered }),
+    async stop() {
+      await stage.stop();
+      await kafka.close();
+    },
+  };
+}

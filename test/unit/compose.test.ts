@@ -1,0 +1,121 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { register } from '../../src/cli/commands/services.js';
+import { parseConfig } from '../../src/config/load.js';
+import { repoRoot } from '../helpers.js';
+
+/**
+ * Docker cannot run here, so docker-compose.yml and the Dockerfile are checked against the code
+ * they start: commands and options the CLI has, environment names it reads, ports it listens on,
+ * config files the schema accepts.
+ */
+interface Service {
+  image?: string;
+  command?: string[];
+  environment?: Record<string, string | number>;
+  volumes?: string[];
+  ports?: string[];
+  profiles?: string[];
+  depends_on?: Record<string, { condition: string }>;
+  deploy?: { resources: { reservations: { devices: { capabilities: string[] }[] } } };
+}
+
+const read = (f: string): string => readFileSync(join(repoRoot, f), 'utf8');
+const compose = parse(read('docker-compose.yml'), { merge: true }) as { services: Record<string, Service>; volumes: Record<string, unknown> };
+const vigilServices = Object.entries(compose.services).filter(([name]) => name !== 'kafka');
+const cli = new Command('vigil').option('-c, --config <file>');
+register(cli);
+const src = (f: string): string => read(join('src', f));
+const sources = ['config/load.ts', 'cli/main.ts', 'cli/commands/services.ts', 'log.ts'].map(src).join('\n');
+
+/** The config file a service reads, parsed by the real schema (camera secrets from its environment). */
+function configOf(s: Service): ReturnType<typeof parseConfig> {
+  const env = Object.fromEntries(Object.entries(s.environment ?? {}).map(([k, v]) => [k, String(v).replace(/^\$\{(\w+):-([^}]*)\}$/, '$2') || 'x']));
+  const file = String(env.VIGIL_CONFIG);
+  const mount = s.volumes!.map((v) => v.split(':')).find(([, target]) => file.startsWith(`${target}/`));
+  expect(mount, `a volume provides ${file}`).toBeDefined();
+  const local = join(repoRoot, mount![0], file.slice(mount![1].length + 1));
+  expect(existsSync(local), local).toBe(true);
+  return parseConfig(parse(readFileSync(local, 'utf8')), env);
+}
+
+describe('docker-compose.yml', () => {
+  it('runs Kafka (KRaft, the tests\' version) and one container per stage', () => {
+    expect(Object.keys(compose.services)).toEqual(expect.arrayContaining(['kafka', 'ingest', 'infer', 'match', 'broadcast']));
+    const kafka = compose.services.kafka;
+    const pomVersion = /<kafka.version>([^<]+)</.exec(read('scripts/kafka/pom.xml'))![1];
+    expect(kafka.image).toBe(`apache/kafka:${pomVersion}`);
+    expect(kafka.environment!.KAFKA_PROCESS_ROLES).toBe('broker,controller');
+    for (const stage of ['ingest', 'infer', 'match', 'broadcast']) expect(compose.services[stage].command![0]).toBe(stage);
+  });
+
+  it('starts only commands and options the CLI has', () => {
+    for (const [name, s] of vigilServices) {
+      const args = [...s.command!];
+      while (args[0]?.startsWith('-')) args.splice(0, 2); // global options such as --config <file>
+      if (args[0] === '--help' || args.length === 0) continue;
+      const cmd = cli.commands.find((c) => c.name() === args[0]);
+      expect(cmd, `${name}: vigil ${args[0]}`).toBeDefined();
+      for (const opt of args.slice(1).filter((a) => a.startsWith('--'))) expect(cmd!.options.map((o) => o.long), `${name}: ${opt}`).toContain(opt);
+      const metrics = args[args.indexOf('--metrics') + 1];
+      if (args.includes('--metrics')) expect(metrics).toMatch(/^0\.0\.0\.0:\d+$/); // reachable from outside the container
+    }
+  });
+
+  it('sets only environment variables the code reads, and points them at the right places', () => {
+    for (const [name, s] of vigilServices) {
+      const env = s.environment!;
+      for (const key of Object.keys(env)) {
+        const readByCode = new RegExp(`(env\\.${key}\\b|env\\('${key}'\\))`).test(sources);
+        const placeholder = read('docker/vigil.yaml').includes(`{${key}}`);
+        expect(readByCode || placeholder, `${name}: ${key} is read by the CLI or the config`).toBe(true);
+      }
+      // The brokers the services bootstrap from are the address Kafka advertises.
+      expect(String(compose.services.kafka.environment!.KAFKA_ADVERTISED_LISTENERS)).toContain(`PLAINTEXT://${env.KAFKA_BROKERS}`);
+      // State lives on the volume at VIGIL_DATA_DIR.
+      expect(s.volumes).toContain(`vigil-state:${env.VIGIL_DATA_DIR}`);
+      expect(Object.keys(compose.volumes)).toContain('vigil-state');
+      expect(s.depends_on?.kafka.condition).toBe('service_healthy');
+      const cfg = configOf(s);
+      expect(cfg.dataDir).toBe(String(env.VIGIL_DATA_DIR));
+    }
+  });
+
+  it('publishes the WebSocket port the broadcaster listens on, on all interfaces', () => {
+    const s = compose.services.broadcast;
+    const cfg = configOf(s);
+    expect(cfg.broadcast.host).toBe('0.0.0.0');
+    expect(s.ports).toContain(`${cfg.broadcast.port}:${cfg.broadcast.port}`);
+    expect(cfg.bus.kafka?.brokers).toEqual([String(s.environment!.KAFKA_BROKERS)]);
+    expect(configOf(compose.services.ingest).cameras.length).toBeGreaterThan(0);
+  });
+
+  it('reserves a GPU only for the optional GPU inference replica, which runs the CUDA provider', () => {
+    const gpu = compose.services['infer-gpu'];
+    expect(gpu.profiles).toEqual(['gpu']);
+    expect(gpu.deploy!.resources.reservations.devices[0].capabilities).toContain('gpu');
+    expect(configOf(gpu).inference.provider).toBe('cuda');
+    // Same topics as the CPU replicas: they share one consumer group.
+    expect(configOf(gpu).bus.kafka?.topicPrefix).toBe(configOf(compose.services.infer).bus.kafka?.topicPrefix);
+    for (const [name, s] of vigilServices) if (name !== 'infer-gpu') expect(s.deploy, name).toBeUndefined();
+  });
+});
+
+describe('Dockerfile', () => {
+  const dockerfile = read('Dockerfile');
+  it('copies files that exist, keeps them out of .dockerignore, and runs the CLI', () => {
+    const copies = [...dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) => m[1].split(/\s+/));
+    expect(copies).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', 'bin', 'src', 'models']));
+    const ignored = read('.dockerignore').split('\n').filter((l) => l && !l.startsWith('#'));
+    for (const c of copies) {
+      expect(existsSync(join(repoRoot, c)), c).toBe(true);
+      expect(ignored, c).not.toContain(c);
+    }
+    expect(dockerfile).toMatch(/ENTRYPOINT \[.*"node", "bin\/vigil\.js"\]/);
+    expect(dockerfile).toContain('VIGIL_DATA_DIR=/data');
+    expect(dockerfile).toMatch(/apt-get install .*ffmpeg/);
+  });
+});
