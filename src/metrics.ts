@@ -69,3 +69,25 @@ export function forgetCamera(m: IngestMetrics, camera: string): void {
   for (const state of CAMERA_STATES) m.state.remove({ camera, state });
   for (const reason of RESTART_REASONS) m.restarts.remove({ camera, reason });
 }
+
+export interface FaceMetrics {
+  readonly dropped: Counter<'gate'>;
+  readonly unknown: Counter<'camera'>;
+  readonly alerts: Counter<'camera' | 'type'>;
+}
+
+const faceCache = new WeakMap<Registry, FaceMetrics>();
+
+/** Inference and matcher metrics on `reg` (created once per registry). Labels stay bounded: no subject or track ids. */
+export function faceMetrics(reg: Registry = registry): FaceMetrics {
+  const have = faceCache.get(reg);
+  if (have) return have;
+  const registers = [reg];
+  const m: FaceMetrics = {
+    dropped: new Counter({ name: 'vigil_faces_dropped_total', help: 'Faces dropped by a quality gate before embedding', labelNames: ['gate'], registers }),
+    unknown: new Counter({ name: 'vigil_unknown_faces_total', help: 'Faces that matched nobody on the watchlist', labelNames: ['camera'], registers }),
+    alerts: new Counter({ name: 'vigil_alerts_total', help: 'Alert events sent: type alert (a new appearance) or update (a better face)', labelNames: ['camera', 'type'], registers }),
+  };
+  faceCache.set(reg, m);
+  return m;
+}

@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { BroadcastServer } from './broadcast/server.js';
 import { MemoryBus, embeddedPolicies } from './bus/memory.js';
 import type { Bus } from './contracts/bus.js';
@@ -6,15 +5,13 @@ import type { MatchEvent } from './contracts/messages.js';
 import type { CameraConfig, Config } from './config/schema.js';
 import { isVigilError } from './errors.js';
 import { InferenceStage } from './inference/stage.js';
-import { qualityLimits } from './inference/quality.js';
 import { CameraSet } from './ingest/cameras.js';
 import { CameraSource, type SourceResult } from './ingest/source.js';
 import type { Logger } from './log.js';
 import { ingestMetrics, registry } from './metrics.js';
-import type { AlertRules } from './matcher/alerts.js';
 import { MatcherStage } from './matcher/stage.js';
-import { defaultTrackerOptions } from './matcher/tracker.js';
 import type { Runtime } from './runtime.js';
+import { inferenceStage, matcherStage } from './stages.js';
 
 export interface PipelineOptions {
   readonly cfg: Config;
@@ -52,24 +49,8 @@ export class Pipeline {
       o.broadcastToken === undefined
         ? undefined
         : new BroadcastServer({ bus: this.bus, ...cfg.broadcast, token: o.broadcastToken, log: log.child({ stage: 'broadcast' }), metrics: registry });
-    this.matcher = new MatcherStage({
-      bus: this.bus,
-      index: runtime.index,
-      rules: alertRules(cfg, runtime.threshold),
-      tracker: { ...defaultTrackerOptions, maxGapMs: cfg.alerts.trackGapSeconds * 1000 },
-      unknownDir: cfg.alerts.storeUnknown ? join(cfg.dataDir, 'unknown') : undefined,
-      topK: cfg.matcher.topK,
-      log: log.child({ stage: 'matcher' }),
-    });
-    this.inference = new InferenceStage({
-      bus: this.bus,
-      engine: runtime.engine,
-      batchSize: cfg.inference.batchSize,
-      batchWaitMs: cfg.inference.batchWaitMs,
-      minFaceSize: cfg.inference.minFaceSize,
-      quality: qualityLimits(cfg.quality),
-      log: log.child({ stage: 'inference' }),
-    });
+    this.matcher = matcherStage(cfg, this.bus, runtime.index, runtime.threshold, undefined, log);
+    this.inference = inferenceStage(cfg, this.bus, runtime.engine, log);
     this.cameras = new CameraSet({ bus: this.bus, log: log.child({ stage: 'ingest' }), metrics: ingestMetrics(), timing: cfg.ingest, decoderThreads: cfg.ingest.decoderThreads });
   }
 
@@ -123,10 +104,4 @@ export class Pipeline {
     await this.bus.close();
     this.#state = 'stopped';
   }
-}
-
-/** The alert rules from the config and the running threshold. */
-export function alertRules(cfg: Config, threshold: number): AlertRules {
-  const a = cfg.alerts;
-  return { threshold, strongMargin: a.strongMargin, k: a.k, n: a.n, cooldownMs: a.cooldownSeconds * 1000, updateMinGain: a.updateMinGain };
 }

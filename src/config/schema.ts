@@ -109,6 +109,10 @@ export const configSchema = z.strictObject({
       batchSize: z.number().int().min(1).max(256).default(8).describe('most frames taken from the queue and whose faces are embedded together'),
       batchWaitMs: z.number().int().min(0).max(1000).default(15).describe('longest wait for a batch to fill, ms'),
       minFaceSize: z.number().min(0).default(20).describe('faces whose box is smaller than this (shorter side) are ignored, px'),
+      flip: z
+        .boolean()
+        .optional()
+        .describe('flip test-time augmentation (embed each face and its mirror): default the profile\'s; off saves ~1 embedding per face at a small accuracy cost (docs/accuracy.md); changing it re-embeds the watchlist'),
     })
     .prefault({}),
   matcher: z

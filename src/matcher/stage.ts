@@ -17,6 +17,9 @@ export interface MatcherOptions {
   readonly log: Logger;
   /** Consumer group on the watchlist topic: every replica must see every change. */
   readonly replicaId?: string;
+  /** Metrics hooks (kept out of the stage so it does not own a registry). */
+  readonly onUnknownFace?: (camera: string) => void;
+  readonly onEvent?: (e: MatchEvent) => void;
   /** When set, the best face of each appearance that matched nobody is saved here (<dir>/<camera>/<track>.jpg). */
   readonly unknownDir?: string;
 }
@@ -86,6 +89,7 @@ export class MatcherStage {
       this.faces++;
       const candidates = index.search(m.faces[i].embedding, topK);
       const d = this.decider.observe(m.camera, assigned[i], candidates, m.capturedAt);
+      if (!(candidates[0]?.similarity >= this.#o.rules.threshold)) this.#o.onUnknownFace?.(m.camera);
       if (this.#o.unknownDir) {
         const prev = this.#bestCrop.get(assigned[i].id);
         if (!prev || m.faces[i].score > prev.score) this.#bestCrop.set(assigned[i].id, { score: m.faces[i].score, crop: m.faces[i].crop });
@@ -93,7 +97,9 @@ export class MatcherStage {
       if (!d) continue;
       if (d.type === 'alert') this.alerts++;
       else this.updates++;
-      await bus.publish('matches', toEvent(d, m, m.faces[i], candidates, this.#o.rules.threshold));
+      const ev = toEvent(d, m, m.faces[i], candidates, this.#o.rules.threshold);
+      this.#o.onEvent?.(ev);
+      await bus.publish('matches', ev);
     }
   }
 

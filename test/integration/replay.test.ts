@@ -15,6 +15,7 @@ interface EventLine {
   alertAt: string;
   subject: { id: string; name: string };
   similarity: number;
+  threshold: number;
   camera: string;
   capturedAt: string;
   mediaTime: number;
@@ -40,7 +41,7 @@ describe('vigil replay (CLI, real models and ffmpeg)', () => {
       expect(ev.subject).toEqual({ id: 'lin_manuel_miranda', name: 'Lin-Manuel Miranda' });
       expect(ev.id).toBe(alerts[0].id);
       expect(ev.revision).toBe(i);
-      expect(ev.similarity).toBeGreaterThanOrEqual(0.4);
+      expect(ev.similarity).toBeGreaterThanOrEqual(ev.threshold);
       expect(ev.camera).toBe('short_hamilton_clip');
       expect(new Date(ev.capturedAt).toISOString()).toBe(ev.capturedAt);
       expect(ev.mediaTime).toBeGreaterThanOrEqual(0);

@@ -54,6 +54,9 @@ async function openBenchEngine(cfg: Config, log: Logger, o: Common, detectSize?:
   return FaceEngine.open(resolved, files, { provider: cfg.inference.provider, threads: cfg.inference.threads }, { detectSize: detectSize ?? resolved.profile.detectSize, flip: false });
 }
 
+/** Flip TTA as the pipeline would run it: --flip/--no-flip, else inference.flip, else the profile's. */
+const flipOf = (o: Common, cfg: Config, engine: FaceEngine): boolean => o.flip ?? cfg.inference.flip ?? engine.profile.profile.flip ?? false;
+
 const lfwDirOf = (cfg: Config, o: Common): string => {
   const dir = resolve(o.data ?? join(cfg.sharedDir, 'data', 'lfw'));
   requireLfw(dir);
@@ -145,7 +148,7 @@ export function register(program: Command): void {
       const detectSize = o.detectSize ?? LFW_DETECT_SIZE;
       const engine = await openBenchEngine(cfg, log, o, detectSize);
       try {
-        const flip = o.flip ?? engine.profile.profile.flip ?? false;
+        const flip = flipOf(o, cfg, engine);
         const r = await benchLfw({ engine, lfwDir, cacheDir: cacheDirOf(cfg), detectSize, flip, folds: o.folds, limit: o.limit, onProgress: progress('embedding LFW') });
         emit(o, lfwLines(r, engine), r);
       } finally {
@@ -168,7 +171,7 @@ export function register(program: Command): void {
       const detectSize = o.detectSize ?? LFW_DETECT_SIZE;
       const engine = await openBenchEngine(cfg, log, o, detectSize);
       try {
-        const flip = o.flip ?? engine.profile.profile.flip ?? false;
+        const flip = flipOf(o, cfg, engine);
         const r = await benchIdent({
           engine,
           lfwDir,
@@ -203,7 +206,7 @@ export function register(program: Command): void {
       const engine = await openBenchEngine(cfg, log, o, o.detectSize);
       const cleanEngine = await openBenchEngine(cfg, log, { ...o, profile: engine.profile.name }, LFW_DETECT_SIZE);
       try {
-        const flip = o.flip ?? engine.profile.profile.flip ?? false;
+        const flip = flipOf(o, cfg, engine);
         const r = await benchDegrade({
           engine,
           cleanEngine,
@@ -229,7 +232,7 @@ export function register(program: Command): void {
   commonOptions(bench.command('calibrate').description('a profile\'s match thresholds: bench ident over several seeded draws, FPIR -> threshold table; --write puts it into models/manifest.json'))
     .option('--identities <n>', 'enrolled identities', int, 1000)
     .option('--seeds <list>', 'seeds of the draws, comma-separated', '1,2,3,4,5')
-    .option('--fpir <rate>', 'FPIR of the profile\'s default threshold', Number, 1e-3)
+    .option('--fpir <rate>', 'FPIR of the profile\'s default threshold', Number, 1e-2)
     .option('--detect-size <px>', `detection letterbox size (default ${LFW_DETECT_SIZE})`, int)
     .option('--write', 'write threshold, note and table into models/manifest.json')
     .action(async (o: Common & { identities: number; seeds: string; fpir: number; write?: boolean }, cmd: Command) => {
@@ -238,7 +241,7 @@ export function register(program: Command): void {
       const detectSize = o.detectSize ?? LFW_DETECT_SIZE;
       const engine = await openBenchEngine(cfg, log, o, detectSize);
       try {
-        const flip = o.flip ?? engine.profile.profile.flip ?? false;
+        const flip = flipOf(o, cfg, engine);
         const seeds = o.seeds.split(',').map((x) => int(x.trim()));
         const command = `vigil bench calibrate --profile ${engine.profile.name} --identities ${o.identities} --seeds ${seeds.join(',')} --fpir ${o.fpir}${o.flip === undefined ? '' : o.flip ? ' --flip' : ' --no-flip'}`;
         const c = await calibrate({

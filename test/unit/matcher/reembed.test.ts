@@ -36,7 +36,10 @@ describe('switching the model profile', () => {
       await research.close();
     }
 
-    const permissive = await openRuntime(cfgFor(dir, 'permissive'), log, { fetch: false });
+    // A target FPIR instead of a raw threshold: mapped through the profile's calibration table.
+    const permissive = await openRuntime(parseConfig({ dataDir: dir, models: { profile: 'permissive' }, matcher: { targetFpir: 0.01 } }, {}), log, { fetch: false });
+    const cal = loadManifest().profiles.permissive!.calibration!;
+    expect(permissive.threshold).toBe(cal.points.find((p) => p.fpir === 0.01)!.threshold);
     try {
       const { engine, index, store } = permissive;
       expect(engine.model).toBe('mobilefacenet_128+flip');

@@ -1,0 +1,50 @@
+import { join } from 'node:path';
+import type { Bus } from './contracts/bus.js';
+import type { Config } from './config/schema.js';
+import type { FaceEngine } from './inference/engine.js';
+import { qualityLimits } from './inference/quality.js';
+import { InferenceStage } from './inference/stage.js';
+import type { Logger } from './log.js';
+import { faceMetrics } from './metrics.js';
+import type { AlertRules } from './matcher/alerts.js';
+import type { SubjectIndex } from './matcher/index.js';
+import { MatcherStage } from './matcher/stage.js';
+import { defaultTrackerOptions } from './matcher/tracker.js';
+
+/**
+ * The inference and matcher stages built from the config, on whatever bus is given: the embedded
+ * pipeline (src/pipeline.ts) and the distributed services (src/services/) run the very same code.
+ */
+export function inferenceStage(cfg: Config, bus: Bus, engine: FaceEngine, log: Logger): InferenceStage {
+  return new InferenceStage({
+    bus,
+    engine,
+    batchSize: cfg.inference.batchSize,
+    batchWaitMs: cfg.inference.batchWaitMs,
+    minFaceSize: cfg.inference.minFaceSize,
+    quality: qualityLimits(cfg.quality),
+    onDrop: (gate) => faceMetrics().dropped.inc({ gate }),
+    log: log.child({ stage: 'inference' }),
+  });
+}
+
+export function matcherStage(cfg: Config, bus: Bus, index: SubjectIndex, threshold: number, replicaId: string | undefined, log: Logger): MatcherStage {
+  return new MatcherStage({
+    bus,
+    index,
+    rules: alertRules(cfg, threshold),
+    tracker: { ...defaultTrackerOptions, maxGapMs: cfg.alerts.trackGapSeconds * 1000 },
+    unknownDir: cfg.alerts.storeUnknown ? join(cfg.dataDir, 'unknown') : undefined,
+    topK: cfg.matcher.topK,
+    replicaId,
+    onUnknownFace: (camera) => faceMetrics().unknown.inc({ camera }),
+    onEvent: (e) => faceMetrics().alerts.inc({ camera: e.camera, type: e.type }),
+    log: log.child({ stage: 'matcher' }),
+  });
+}
+
+/** The alert rules from the config and the running threshold. */
+export function alertRules(cfg: Config, threshold: number): AlertRules {
+  const a = cfg.alerts;
+  return { threshold, strongMargin: a.strongMargin, k: a.k, n: a.n, cooldownMs: a.cooldownSeconds * 1000, updateMinGain: a.updateMinGain };
+}
