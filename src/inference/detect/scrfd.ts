@@ -151,8 +151,14 @@ export class InputBuffer {
   }
 }
 
-/** InsightFace SCRFD (2.5G/500M, with keypoints). */
-export class ScrfdDetector implements Detector {
+/** A decoder of one detector family: raw outputs for an inputW x inputH canvas -> faces in image pixels. */
+export type DetectionDecoder = (outputs: TensorMap, inputW: number, inputH: number, scoreThreshold: number, opts: DecodeOptions) => Detection[];
+
+/**
+ * A single-input detector whose frame is letterboxed onto its canvas (SCRFD, YuNet): one session, one
+ * reusable input buffer, and the family's decoder. The families differ only in decoder and NMS default.
+ */
+export class LetterboxDetector implements Detector {
   private readonly input = new InputBuffer();
   private readonly spec: LetterboxSpec;
   private readonly inputName: string;
@@ -162,13 +168,11 @@ export class ScrfdDetector implements Detector {
     private readonly session: ort.InferenceSession,
     private readonly model: DetectorModel,
     private readonly opts: ScrfdOptions,
+    private readonly decode: DetectionDecoder,
+    private readonly defaultNms: number,
   ) {
     this.spec = detectorLetterboxSpec(model, opts.detectSize, opts.canvas);
     this.inputName = session.inputNames[0]!;
-  }
-
-  static async open(id: string, file: string, model: DetectorModel, opts: ScrfdOptions): Promise<ScrfdDetector> {
-    return new ScrfdDetector(id, await openSession(file, opts.session), model, opts);
   }
 
   async detect(img: RgbImage): Promise<Detection[]> {
@@ -176,8 +180,8 @@ export class ScrfdDetector implements Detector {
     try {
       const tensor = new ort.Tensor('float32', lb.data, [1, 3, lb.inputHeight, lb.inputWidth]);
       const out = await this.session.run({ [this.inputName]: tensor });
-      return decodeScrfd(out, lb.inputWidth, lb.inputHeight, this.opts.scoreThreshold ?? this.model.scoreThreshold, {
-        nmsThreshold: this.opts.nmsThreshold ?? 0.4,
+      return this.decode(out, lb.inputWidth, lb.inputHeight, this.opts.scoreThreshold ?? this.model.scoreThreshold, {
+        nmsThreshold: this.opts.nmsThreshold ?? this.defaultNms,
         scaleX: lb.scaleX,
         scaleY: lb.scaleY,
         maxDetections: this.opts.maxDetections,
@@ -189,5 +193,12 @@ export class ScrfdDetector implements Detector {
 
   async close(): Promise<void> {
     await this.session.release();
+  }
+}
+
+/** InsightFace SCRFD (2.5G/500M, with keypoints). */
+export class ScrfdDetector extends LetterboxDetector {
+  static async open(id: string, file: string, model: DetectorModel, opts: ScrfdOptions): Promise<ScrfdDetector> {
+    return new ScrfdDetector(id, await openSession(file, opts.session), model, opts, decodeScrfd, 0.4);
   }
 }

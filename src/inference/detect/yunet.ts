@@ -1,9 +1,8 @@
 import type { DetectorModel } from '../../models/manifest.js';
-import { openSession, ort, type SessionOptions } from '../onnx.js';
-import type { Detection, Detector, Point, RgbImage } from '../types.js';
-import { letterbox, type LetterboxSpec } from './letterbox.js';
+import { openSession, type SessionOptions } from '../onnx.js';
+import type { Detection, Point } from '../types.js';
 import { nms } from './nms.js';
-import { detectorLetterboxSpec, floatData, InputBuffer, type DecodeOptions, type TensorMap } from './scrfd.js';
+import { floatData, LetterboxDetector, type DecodeOptions, type TensorMap } from './scrfd.js';
 
 export const YUNET_STRIDES = [8, 16, 32] as const;
 
@@ -75,43 +74,9 @@ export interface YunetOptions {
   readonly canvas?: 'aspect' | 'square';
 }
 
-/** YuNet-n (libfacedetection.train), input BGR 0..255. */
-export class YunetDetector implements Detector {
-  private readonly input = new InputBuffer();
-  private readonly spec: LetterboxSpec;
-  private readonly inputName: string;
-
-  constructor(
-    readonly id: string,
-    private readonly session: ort.InferenceSession,
-    private readonly model: DetectorModel,
-    private readonly opts: YunetOptions,
-  ) {
-    this.spec = detectorLetterboxSpec(model, opts.detectSize, opts.canvas);
-    this.inputName = session.inputNames[0]!;
-  }
-
+/** YuNet-n (libfacedetection.train), input BGR 0..255; NMS 0.3 by default (OpenCV FaceDetectorYN's). */
+export class YunetDetector extends LetterboxDetector {
   static async open(id: string, file: string, model: DetectorModel, opts: YunetOptions): Promise<YunetDetector> {
-    return new YunetDetector(id, await openSession(file, opts.session), model, opts);
-  }
-
-  async detect(img: RgbImage): Promise<Detection[]> {
-    const lb = await letterbox(img, this.spec, this.input.take());
-    try {
-      const tensor = new ort.Tensor('float32', lb.data, [1, 3, lb.inputHeight, lb.inputWidth]);
-      const out = await this.session.run({ [this.inputName]: tensor });
-      return decodeYunet(out, lb.inputWidth, lb.inputHeight, this.opts.scoreThreshold ?? this.model.scoreThreshold, {
-        nmsThreshold: this.opts.nmsThreshold ?? 0.3,
-        scaleX: lb.scaleX,
-        scaleY: lb.scaleY,
-        maxDetections: this.opts.maxDetections,
-      });
-    } finally {
-      this.input.give(lb.data);
-    }
-  }
-
-  async close(): Promise<void> {
-    await this.session.release();
+    return new YunetDetector(id, await openSession(file, opts.session), model, opts, decodeYunet, 0.3);
   }
 }
