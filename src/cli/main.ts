@@ -1,11 +1,10 @@
 #!/usr/bin/env node
 import { basename, extname } from 'node:path';
 import { Command, Option } from 'commander';
-import { loadConfig } from '../config/load.js';
 import type { CameraConfig, Config } from '../config/schema.js';
 import { DEMO_SUBJECT, demoCamera, ensureDemoMedia } from '../demo.js';
 import { isVigilError, VigilError } from '../errors.js';
-import { createLogger, redactUrl, setRootLogger, type Logger } from '../log.js';
+import { redactUrl, type Logger } from '../log.js';
 import { enroll, enrollWithReport } from '../matcher/enroll.js';
 import { reembed } from '../matcher/enroll.js';
 import { WatchlistStore } from '../matcher/watchlist.js';
@@ -18,6 +17,7 @@ import { followConfigCameras } from '../ingest/reload.js';
 import { collectProcessMetrics } from '../metrics.js';
 import { localModelsOf, modelsDirOf, openEngine, openRuntime, type Runtime } from '../runtime.js';
 import { alertLine, eventJson } from './format.js';
+import { setup } from './setup.js';
 import { register as registerBenchAlerts } from './commands/bench-alerts.js';
 import { register as registerBenchFace } from './commands/bench-face.js';
 import { register as registerBenchIngest } from './commands/bench-ingest.js';
@@ -36,13 +36,6 @@ const program = new Command('vigil')
   .option('--verbose', 'stack traces on errors, debug logs')
   .showHelpAfterError();
 
-function setup(cmd: Command): { cfg: Config; log: Logger } {
-  const g = cmd.optsWithGlobals<GlobalOpts>();
-  const cfg = loadConfig(g.config);
-  const log = createLogger(g.verbose ? 'debug' : (process.env.VIGIL_LOG_LEVEL ?? cfg.log.level));
-  setRootLogger(log);
-  return { cfg, log };
-}
 
 const out = (line: string): void => void process.stdout.write(`${line}\n`);
 const err = (line: string): void => void process.stderr.write(`${line}\n`);

@@ -1,20 +1,10 @@
-import type { Bus } from '../contracts/bus.js';
 import type { CameraStatus } from '../contracts/messages.js';
 import type { CameraConfig } from '../config/schema.js';
-import type { Logger } from '../log.js';
 import { safeUrl } from './redact.js';
-import type { IngestMetrics } from '../metrics.js';
-import { CameraSupervisor, type SupervisorTiming } from './supervisor.js';
+import { CameraSupervisor, type SupervisorOptions } from './supervisor.js';
 
-export interface CameraSetOptions {
-  readonly bus: Bus;
-  readonly log: Logger;
-  readonly metrics: IngestMetrics;
-  readonly timing: SupervisorTiming;
-  readonly decoderThreads?: number;
-  readonly random?: () => number;
-  readonly onStatus?: (s: CameraStatus) => void;
-}
+/** What every camera's supervisor gets (all but the camera itself). */
+export type CameraSetOptions = Omit<SupervisorOptions, 'camera'>;
 
 export interface CameraChanges {
   readonly added: string[];

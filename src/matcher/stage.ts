@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Bus } from '../contracts/bus.js';
@@ -22,11 +21,6 @@ export interface MatcherOptions {
   readonly onEvent?: (e: MatchEvent) => void;
   /** When set, the best face of each appearance that matched nobody is saved here (<dir>/<camera>/<track>.jpg). */
   readonly unknownDir?: string;
-}
-
-/** Same camera, frame, face slot and subject -> same id (kept for callers that key single faces). */
-export function matchEventId(camera: string, seq: number, face: number, subject: string): string {
-  return createHash('sha256').update(`${camera}\0${seq}\0${face}\0${subject}`).digest('hex').slice(0, 24);
 }
 
 /**

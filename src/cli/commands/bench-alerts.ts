@@ -1,8 +1,7 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { benchAlerts } from '../../bench/alerts.js';
-import { loadConfig } from '../../config/load.js';
-import { createLogger } from '../../log.js';
+import { setup } from '../setup.js';
 import { benchGroup } from './bench.js';
 
 export function register(program: Command): void {
@@ -16,9 +15,7 @@ export function register(program: Command): void {
     .option('--profile <name>', 'model profile')
     .option('--json', 'print the report as one JSON line on stdout')
     .action(async (opts: { enrolled: number; strangers: number; seed: number; fps: number; profile?: string; json?: boolean }, cmd: Command) => {
-      const g = cmd.optsWithGlobals<{ config?: string }>();
-      const cfg = loadConfig(g.config);
-      const log = createLogger(process.env.VIGIL_LOG_LEVEL ?? 'warn');
+      const { cfg, log } = setup(cmd, 'warn');
       const r = await benchAlerts({ cfg, log, workDir: join(cfg.dataDir, 'bench', 'alerts'), ...opts });
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(r)}\n`);

@@ -1,3 +1,4 @@
+import { setup } from '../setup.js';
 /**
  * `vigil bench lfw | ident | degrade | speed`: the face engine measured on standard data, exactly as
  * the pipeline runs it (FaceEngine, SubjectIndex). Numbers go to stdout; with --json the last stdout
@@ -13,11 +14,10 @@ import { benchIdent, type Combine, type IdentResult } from '../../bench/ident.js
 import { benchLfw, type LfwResult } from '../../bench/lfw.js';
 import { requireLfw } from '../../bench/lfw-data.js';
 import { benchSpeed, type SpeedResult } from '../../bench/speed.js';
-import { loadConfig } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
 import { FaceEngine } from '../../inference/engine.js';
 import { qualityLimits } from '../../inference/quality.js';
-import { createLogger, setRootLogger, type Logger } from '../../log.js';
+import type { Logger } from '../../log.js';
 import { manifestPath } from '../../models/manifest.js';
 import { requireProfile } from '../../models/store.js';
 import { chooseProfile, modelsDirOf } from '../../runtime.js';
@@ -40,13 +40,6 @@ const int = (v: string): number => {
   return n;
 };
 
-function setup(cmd: Command): { cfg: Config; log: Logger } {
-  const g = cmd.optsWithGlobals<{ config?: string; verbose?: boolean }>();
-  const cfg = loadConfig(g.config);
-  const log = createLogger(g.verbose ? 'debug' : (process.env.VIGIL_LOG_LEVEL ?? cfg.log.level));
-  setRootLogger(log);
-  return { cfg, log };
-}
 
 async function openBenchEngine(cfg: Config, log: Logger, o: Common, detectSize?: number): Promise<FaceEngine> {
   const { manifest, name } = await chooseProfile(cfg, log, { profile: o.profile, fetch: false });

@@ -1,3 +1,4 @@
+import { setup } from '../setup.js';
 /**
  * The distributed mode's stage services, one process each, on Apache Kafka:
  *   vigil ingest | infer | match | broadcast   (plus `vigil publish-watchlist`)
@@ -6,10 +7,9 @@
  * serves /metrics and /healthz with --metrics, and stops cleanly on SIGINT/SIGTERM.
  */
 import { Command, Option } from 'commander';
-import { loadConfig } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
 import { VigilError } from '../../errors.js';
-import { createLogger, setRootLogger, type Logger } from '../../log.js';
+import type { Logger } from '../../log.js';
 import { collectProcessMetrics } from '../../metrics.js';
 import { WatchlistStore } from '../../matcher/watchlist.js';
 import { startBroadcast } from '../../services/broadcast.js';
@@ -21,13 +21,6 @@ import type { RunningService } from '../../services/service.js';
 import { kafkaConfigOf } from '../../services/stages.js';
 import { publishWatchlist } from '../../services/watchlist.js';
 
-function setup(cmd: Command): { cfg: Config; log: Logger } {
-  const g = cmd.optsWithGlobals<{ config?: string; verbose?: boolean }>();
-  const cfg = loadConfig(g.config);
-  const log = createLogger(g.verbose ? 'debug' : (process.env.VIGIL_LOG_LEVEL ?? cfg.log.level));
-  setRootLogger(log);
-  return { cfg, log };
-}
 
 /** `--metrics [host:]port`: where /metrics and /healthz listen (a bare port: 127.0.0.1). */
 export function parseListen(v: string): { host: string; port: number } {
