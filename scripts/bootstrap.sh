@@ -11,6 +11,21 @@ if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; 
   need_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive need_root apt-get install -y -qq ffmpeg >/dev/null
 fi
+# The tests also drive real parts from Debian: chromium (console and report tests, through
+# playwright-core; never a browser download), mosquitto (MQTT sink), promtool (metrics and rules checks)
+# and PostgreSQL (the shared event store). `npm start` does not need them.
+if [ "${1:-}" = "--test" ]; then
+  missing=()
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+  command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "bootstrap: installing ${missing[*]} (Debian packages, for the tests)" >&2
+    need_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive need_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
 command -v tar >/dev/null || { echo "bootstrap: tar is required" >&2; exit 1; }
 
 major=$(node -p 'process.versions.node.split(".")[0]')
