@@ -1,4 +1,5 @@
 import { WebSocket } from 'ws';
+import type { SubjectDirectory } from '../../../src/broadcast/api.js';
 import { BroadcastServer } from '../../../src/broadcast/server.js';
 import { Tokens } from '../../../src/broadcast/token.js';
 import { MemoryBus, embeddedPolicies } from '../../../src/bus/memory.js';
@@ -9,7 +10,7 @@ import { tempDir } from '../../helpers.js';
 /** A broadcast server on a real store and bus, with one token per role, for the API and feed tests. */
 export const TOK = { viewer: 'viewer-token-0123456789', operator: 'operator-token-0123456789', admin: 'admin-token-0123456789' } as const;
 
-export async function startServer(o: { maxBufferedBytes?: number; maxMessagesPerSecond?: number; maxPayloadBytes?: number; dir?: string; tls?: { cert: string; key: string } } = {}) {
+export async function startServer(o: { maxBufferedBytes?: number; maxMessagesPerSecond?: number; maxPayloadBytes?: number; dir?: string; tls?: { cert: string; key: string }; subjects?: SubjectDirectory } = {}) {
   const dir = o.dir ?? (await tempDir());
   const bus = new MemoryBus(embeddedPolicies({ frames: 8, faces: 8, matches: 64 }, true));
   const store = SqliteEventStore.open(dir, { retentionDays: 30, maxCrops: 1000, purgeIntervalMs: 0 });
@@ -19,7 +20,7 @@ export async function startServer(o: { maxBufferedBytes?: number; maxMessagesPer
     { token: TOK.admin, role: 'admin', label: 'admin' },
   ]);
   const server = new BroadcastServer({
-    bus, store, auth, host: '127.0.0.1', port: 0, log: createLogger('silent'), console: null, tls: o.tls,
+    bus, store, auth, host: '127.0.0.1', port: 0, log: createLogger('silent'), console: null, tls: o.tls, subjects: o.subjects,
     maxPayloadBytes: o.maxPayloadBytes ?? 4096, maxBufferedBytes: o.maxBufferedBytes ?? 1 << 20, maxMessagesPerSecond: o.maxMessagesPerSecond ?? 50,
     operatingPoint: () => ({ profile: 'research', threshold: 0.35, fpir: 0.01, identities: 1000 }),
   });
