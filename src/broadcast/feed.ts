@@ -23,18 +23,19 @@ export interface FeedOptions {
 /** One serialisation per event and shape, shared by every client. */
 export class Serialised {
   readonly event: StoredEvent;
-  #full: string | undefined;
-  #lean: string | undefined;
+  #full: Buffer | undefined;
+  #lean: Buffer | undefined;
 
   constructor(e: StoredEvent) {
     this.event = e;
   }
 
-  json(crops: boolean): string {
-    if (crops || this.event.kind !== 'match') return (this.#full ??= JSON.stringify(this.event));
+  /** UTF-8 JSON, encoded once: ws would otherwise encode a string again for every client. */
+  json(crops: boolean): Buffer {
+    if (crops || this.event.kind !== 'match') return (this.#full ??= Buffer.from(JSON.stringify(this.event)));
     if (this.#lean === undefined) {
       const { crop: _crop, ...rest } = this.event;
-      this.#lean = JSON.stringify(rest);
+      this.#lean = Buffer.from(JSON.stringify(rest));
     }
     return this.#lean;
   }
@@ -180,8 +181,8 @@ export class FeedClient {
     return true;
   }
 
-  #send(json: string): void {
-    if (this.#room()) this.#ws.send(json);
+  #send(json: string | Buffer): void {
+    if (this.#room()) this.#ws.send(json, { binary: false });
   }
 
   /**
