@@ -31,7 +31,8 @@ export interface FeedBenchOptions {
 
 export interface FeedBenchResult {
   readonly storeEventsPerSecond: number;
-  readonly latency: { clients: number; events: number; received: number; p50: number; p95: number; max: number }[];
+  /** serverCpu / clientCpu: share of one core the server process and the clients' process used during the run. */
+  readonly latency: { clients: number; events: number; received: number; p50: number; p95: number; max: number; serverCpu: number; clientCpu: number }[];
   readonly catchup: { events: number; ms: number; eventsPerSecond: number };
   readonly machine: string;
 }
@@ -101,8 +102,9 @@ export async function benchFeed(o: FeedBenchOptions): Promise<FeedBenchResult> {
     for (const n of o.clients) {
       await clients.ask({ op: 'open', url, n }, 'opened');
       await sleep(300);
-      await clients.ask({ op: 'report' }, 'latencies');
+      const { cpuMs: clientCpu0 } = await clients.ask<{ cpuMs: number }>({ op: 'report' }, 'latencies');
       const total = Math.round(o.rate * o.seconds);
+      const cpu0 = process.cpuUsage();
       const start = now();
       for (let k = 0; k < total; k++) {
         const due = start + (k * 1000) / o.rate;
@@ -111,11 +113,15 @@ export async function benchFeed(o: FeedBenchOptions): Promise<FeedBenchResult> {
         await bus.publish('matches', event(next++, crop, now()));
       }
       await sleep(500);
-      const { ms } = await clients.ask<{ ms: number[] }>({ op: 'report' }, 'latencies');
+      const wall = now() - start;
+      const cpu = process.cpuUsage(cpu0);
+      const { ms, cpuMs } = await clients.ask<{ ms: number[]; cpuMs: number }>({ op: 'report' }, 'latencies');
       const sorted = [...ms].sort((a, b) => a - b);
-      const r = { clients: n, events: total, received: ms.length, p50: pct(sorted, 50), p95: pct(sorted, 95), max: sorted[sorted.length - 1] ?? NaN };
+      const serverCpu = (cpu.user + cpu.system) / 1000 / wall;
+      const clientCpu = (cpuMs - clientCpu0) / wall;
+      const r = { clients: n, events: total, received: ms.length, p50: pct(sorted, 50), p95: pct(sorted, 95), max: sorted[sorted.length - 1] ?? NaN, serverCpu, clientCpu };
       latency.push(r);
-      o.progress(`${n} clients @ ${o.rate} events/s for ${o.seconds} s: received ${r.received}/${total * n}, p50 ${r.p50.toFixed(1)} ms, p95 ${r.p95.toFixed(1)} ms, max ${r.max.toFixed(1)} ms`);
+      o.progress(`${n} clients @ ${o.rate} events/s for ${o.seconds} s: received ${r.received}/${total * n}, p50 ${r.p50.toFixed(1)} ms, p95 ${r.p95.toFixed(1)} ms, max ${r.max.toFixed(1)} ms; CPU server ${(serverCpu * 100).toFixed(0)}%, clients ${(clientCpu * 100).toFixed(0)}% of a core`);
       await clients.ask({ op: 'close' }, 'closed');
       await sleep(200);
     }
@@ -145,9 +151,9 @@ export function formatFeedBench(r: FeedBenchResult, o: FeedBenchOptions): string
   return [
     `event store: ${r.storeEventsPerSecond.toFixed(0)} events/s sustained (SQLite WAL, ${o.cropBytes}-byte crops)`,
     `delivery latency at ${o.rate} events/s (publish -> stored -> parsed by the client):`,
-    '| clients | p50 ms | p95 ms | max ms | received |',
-    '|---|---|---|---|---|',
-    ...r.latency.map((l) => `| ${l.clients} | ${l.p50.toFixed(1)} | ${l.p95.toFixed(1)} | ${l.max.toFixed(1)} | ${l.received}/${l.events * l.clients} |`),
+    '| clients | p50 ms | p95 ms | max ms | received | server CPU | clients CPU |',
+    '|---|---|---|---|---|---|---|',
+    ...r.latency.map((l) => `| ${l.clients} | ${l.p50.toFixed(1)} | ${l.p95.toFixed(1)} | ${l.max.toFixed(1)} | ${l.received}/${l.events * l.clients} | ${(l.serverCpu * 100).toFixed(0)}% | ${(l.clientCpu * 100).toFixed(0)}% |`),
     `catch-up: ${r.catchup.events} stored events in ${r.catchup.ms.toFixed(0)} ms (${r.catchup.eventsPerSecond.toFixed(0)} events/s)`,
     `machine: ${r.machine}`,
   ];
