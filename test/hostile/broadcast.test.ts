@@ -29,6 +29,17 @@ async function flood(send: () => void, stop: () => boolean, ms = 40_000, batch =
   return sent;
 }
 
+/**
+ * "ping" text messages written straight to the socket, 10,000 frames at a time (client frames with a
+ * zero mask), so the flood is as fast as a hostile client's and the tests short. Returns pings sent.
+ */
+async function textPingFlood(ws: unknown, stop: () => boolean, ms: number): Promise<number> {
+  const frame = Buffer.from([0x81, 0x84, 0, 0, 0, 0, ...Buffer.from('ping')]);
+  const burst = Buffer.concat(Array.from({ length: 10_000 }, () => frame));
+  const socket = (ws as { _socket: Socket })._socket;
+  return 10_000 * (await flood(() => socket.write(burst), stop, ms, 1));
+}
+
 describe('hostile WebSocket clients', () => {
   it('a client sending protocol pings in a loop and never reading is cut off (pongs count against maxBufferedBytes)', async () => {
     // The rate limit is out of the way here: the buffered-bytes check alone must stop it.
@@ -53,12 +64,7 @@ describe('hostile WebSocket clients', () => {
     const c = await connect(`${s.ws}?token=${TOK.viewer}`);
     await until(() => s!.server.clients === 1);
     stopReading(c.ws as unknown as { _socket?: Socket });
-    // Written straight to the socket, 10,000 frames at a time (a client frame "ping" with a zero mask),
-    // so the flood is as fast as a hostile client's and the test short.
-    const frame = Buffer.from([0x81, 0x84, 0, 0, 0, 0, ...Buffer.from('ping')]);
-    const burst = Buffer.concat(Array.from({ length: 10_000 }, () => frame));
-    const socket = (c.ws as unknown as { _socket: Socket })._socket;
-    const sent = 10_000 * (await flood(() => socket.write(burst), () => s!.server.clients < 1, 40_000, 1));
+    const sent = await textPingFlood(c.ws, () => s!.server.clients < 1, 40_000);
     expect(s.server.clients, `still connected after ${sent} pings`).toBe(0);
     c.ws.terminate();
   }, 90_000);
@@ -70,11 +76,8 @@ describe('hostile WebSocket clients', () => {
     const c = await connect(`${s.ws}?token=${TOK.viewer}`);
     await until(() => s!.server.clients === 1);
     stopReading(c.ws as unknown as { _socket?: Socket });
-    const frame = Buffer.from([0x81, 0x84, 0, 0, 0, 0, ...Buffer.from('ping')]);
-    const burst = Buffer.concat(Array.from({ length: 10_000 }, () => frame));
-    const socket = (c.ws as unknown as { _socket: Socket })._socket;
     const rss0 = process.memoryUsage().rss;
-    const sent = 10_000 * (await flood(() => socket.write(burst), () => s!.server.clients < 1, 30_000, 1));
+    const sent = await textPingFlood(c.ws, () => s!.server.clients < 1, 30_000);
     expect(s.server.clients, `still connected after ${sent} pings`).toBe(0);
     expect(process.memoryUsage().rss - rss0).toBeLessThan(300 * 1024 * 1024);
     c.ws.terminate();
