@@ -1,12 +1,12 @@
 import { mkdir, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Config } from '../config/schema.js';
-import { cameraSchema } from '../config/schema.js';
-import type { MatchEvent } from '../contracts/messages.js';
-import type { Logger } from '../log.js';
-import { enroll } from '../matcher/enroll.js';
-import { Pipeline } from '../pipeline.js';
-import { modelsDirOf, openRuntime } from '../runtime.js';
+import type { Config } from '../src/config/schema.js';
+import { cameraSchema } from '../src/config/schema.js';
+import type { MatchEvent } from '../src/contracts/messages.js';
+import type { Logger } from '../src/log.js';
+import { enroll } from '../src/matcher/enroll.js';
+import { Pipeline } from '../src/pipeline.js';
+import { modelsDirOf, openRuntime } from '../src/runtime.js';
 import { buildScene, type Appearance } from './alerts-scene.js';
 
 export interface AlertBenchOptions {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { writeFileAtomic } from '../matcher/atomic.js';
-import { manifestSchema, type Calibration } from '../models/manifest.js';
+import { writeFileAtomic } from '../src/matcher/atomic.js';
+import { manifestSchema, type Calibration } from '../src/models/manifest.js';
 import { benchIdent, CALIBRATION_FPIRS, type IdentOptions, type IdentResult } from './ident.js';
 import { meanStd } from './metrics.js';
 

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import type { FaceEngine } from '../inference/engine.js';
-import { loadRgbFromBuffer } from '../inference/image-io.js';
-import { failedGate, QUALITY_GATES, type QualityGateName, type QualityLimits } from '../inference/quality.js';
-import type { Detection, Point, RgbImage } from '../inference/types.js';
-import { SubjectIndex } from '../matcher/index.js';
+import type { FaceEngine } from '../src/inference/engine.js';
+import { loadRgbFromBuffer } from '../src/inference/image-io.js';
+import { failedGate, QUALITY_GATES, type QualityGateName, type QualityLimits } from '../src/inference/quality.js';
+import type { Detection, Point, RgbImage } from '../src/inference/types.js';
+import { SubjectIndex } from '../src/matcher/index.js';
 import { benchFaces, faceEmbedding, type BenchFace, type CacheSpec, type FacePicker, type FillProgress } from './face-cache.js';
 import { galleryRecords, resolveSplit, searchProbes, type SearchOutcome } from './ident.js';
 import { listPeople, mergeSamePerson } from './lfw-data.js';

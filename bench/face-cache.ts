@@ -3,9 +3,9 @@ import { createReadStream, existsSync } from 'node:fs';
 import { appendFile, mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fuseFlip, mirror, type FaceEngine } from '../inference/engine.js';
-import { headPose, interEyeDistance, measureQuality, type FaceQuality } from '../inference/quality.js';
-import type { Box, Detection, Point, RgbImage } from '../inference/types.js';
+import { fuseFlip, mirror, type FaceEngine } from '../src/inference/engine.js';
+import { headPose, interEyeDistance, measureQuality, type FaceQuality } from '../src/inference/quality.js';
+import type { Box, Detection, Point, RgbImage } from '../src/inference/types.js';
 
 /**
  * What the face engine made of one benchmark image, kept on disk so that re-running a benchmark

@@ -1,8 +1,8 @@
-import type { SubjectRecord } from '../contracts/messages.js';
-import { l2normalize } from '../inference/embedder.js';
-import type { FaceEngine } from '../inference/engine.js';
-import { SubjectIndex } from '../matcher/index.js';
-import { VigilError } from '../errors.js';
+import type { SubjectRecord } from '../src/contracts/messages.js';
+import { l2normalize } from '../src/inference/embedder.js';
+import type { FaceEngine } from '../src/inference/engine.js';
+import { SubjectIndex } from '../src/matcher/index.js';
+import { VigilError } from '../src/errors.js';
 import { benchFaces, faceEmbedding, type BenchFace, type CacheSpec, type FillProgress } from './face-cache.js';
 import { listPeople, mergeSamePerson } from './lfw-data.js';
 import { lfwSpec, msPerImage, type MsPerImage } from './lfw.js';

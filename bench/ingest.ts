@@ -5,8 +5,8 @@ import { cpus, homedir, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
-import { decode, ffmpegArgs, type DecodeHandle, type DecodeOptions } from './ffmpeg.js';
-import { ensureRtspServerBinary, Publisher, RtspServer } from './rtsp-lab.js';
+import { decode, ffmpegArgs, type DecodeHandle, type DecodeOptions } from '../src/ingest/ffmpeg.js';
+import { ensureRtspServerBinary, Publisher, RtspServer } from '../test/support/rtsp-lab.js';
 
 /**
  * `vigil bench ingest`: how many simulated cameras (RTSP, 720p H.264 at 25 fps, one key frame every

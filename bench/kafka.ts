@@ -4,17 +4,17 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { KafkaBus } from '../bus/kafka.js';
-import { cameraSchema, type CameraConfig, type Config } from '../config/schema.js';
-import type { Bus } from '../contracts/bus.js';
-import type { TopicName, Topics } from '../contracts/messages.js';
-import { CameraSource } from '../ingest/source.js';
-import type { Logger } from '../log.js';
-import { WatchlistStore } from '../matcher/watchlist.js';
-import { Pipeline } from '../pipeline.js';
-import { openRuntime } from '../runtime.js';
-import { kafkaConfigOf } from './stages.js';
-import { publishWatchlist } from './watchlist.js';
+import { KafkaBus } from '../src/bus/kafka.js';
+import { cameraSchema, type CameraConfig, type Config } from '../src/config/schema.js';
+import type { Bus } from '../src/contracts/bus.js';
+import type { TopicName, Topics } from '../src/contracts/messages.js';
+import { CameraSource } from '../src/ingest/source.js';
+import type { Logger } from '../src/log.js';
+import { WatchlistStore } from '../src/matcher/watchlist.js';
+import { Pipeline } from '../src/pipeline.js';
+import { openRuntime } from '../src/runtime.js';
+import { kafkaConfigOf } from '../src/services/kafka-config.js';
+import { publishWatchlist } from '../src/services/watchlist.js';
 
 /**
  * `vigil bench kafka`: the same video through the embedded pipeline (one process, in-memory bus)
@@ -170,7 +170,7 @@ export async function benchEmbedded(o: BusBenchOptions): Promise<ModeResult> {
   }
 }
 
-const vigilBin = resolve(fileURLToPath(new URL('../../bin/vigil.js', import.meta.url)));
+const vigilBin = resolve(fileURLToPath(new URL('../bin/vigil.js', import.meta.url)));
 
 /** Starts `vigil <name>` with the given config and resolves once it logged "service ready" (with that line). */
 function startService(name: string, configFile: string, profile: string | undefined): Promise<{ proc: ChildProcess; ready: Record<string, unknown> }> {

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { VigilError } from '../errors.js';
+import { VigilError } from '../src/errors.js';
 
 /**
  * Labeled Faces in the Wild, as laid out in ../shared/data/lfw: `<Name>/<Name>_<NNNN>.jpg` and the

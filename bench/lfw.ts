@@ -1,8 +1,8 @@
 import { join } from 'node:path';
-import { cosine } from '../inference/embedder.js';
-import type { FaceEngine } from '../inference/engine.js';
-import { loadRgb } from '../inference/image-io.js';
-import type { Detection, Point, RgbImage } from '../inference/types.js';
+import { cosine } from '../src/inference/embedder.js';
+import type { FaceEngine } from '../src/inference/engine.js';
+import { loadRgb } from '../src/inference/image-io.js';
+import type { Detection, Point, RgbImage } from '../src/inference/types.js';
 import { benchFaces, faceEmbedding, pickCentral, type BenchFace, type CacheSpec, type FillProgress } from './face-cache.js';
 import { readPairs, type LfwPair } from './lfw-data.js';
 import { crossValidatedAccuracy, meanStd, rocAuc, tarAtFar, type ScoredPair } from './metrics.js';

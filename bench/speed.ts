@@ -1,9 +1,9 @@
 import { join } from 'node:path';
-import { FaceEngine } from '../inference/engine.js';
+import { FaceEngine } from '../src/inference/engine.js';
 import sharp from 'sharp';
-import type { Provider } from '../inference/onnx.js';
-import type { RgbImage } from '../inference/types.js';
-import type { ResolvedProfile } from '../models/manifest.js';
+import type { Provider } from '../src/inference/onnx.js';
+import type { RgbImage } from '../src/inference/types.js';
+import type { ResolvedProfile } from '../src/models/manifest.js';
 import { listPeople } from './lfw-data.js';
 
 /**

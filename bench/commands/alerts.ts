@@ -1,11 +1,10 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { benchAlerts } from '../../bench/alerts.js';
-import { setup } from '../setup.js';
-import { benchGroup } from './bench.js';
+import { benchAlerts } from '../alerts.js';
+import { setup } from '../../src/cli/setup.js';
 
-export function register(program: Command): void {
-  benchGroup(program)
+export function register(bench: Command): void {
+  bench
     .command('alerts')
     .description('alerting on a CCTV-like scene built from LFW: share alerted, false alerts per camera-hour, duplicates, time to alert')
     .option('--enrolled <n>', 'people on the watchlist who walk through', (v) => Number(v), 30)

@@ -1,4 +1,4 @@
-import { setup } from '../setup.js';
+import { setup } from '../../src/cli/setup.js';
 /**
  * `vigil bench lfw | ident | degrade | speed`: the face engine measured on standard data, exactly as
  * the pipeline runs it (FaceEngine, SubjectIndex). Numbers go to stdout; with --json the last stdout
@@ -7,21 +7,20 @@ import { setup } from '../setup.js';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import { calibrate, writeCalibration } from '../../bench/calibrate.js';
-import { benchDegrade, type DegradeResult } from '../../bench/degrade.js';
-import type { FillProgress } from '../../bench/face-cache.js';
-import { benchIdent, type Combine, type IdentResult } from '../../bench/ident.js';
-import { benchLfw, type LfwResult } from '../../bench/lfw.js';
-import { requireLfw } from '../../bench/lfw-data.js';
-import { benchSpeed, type SpeedResult } from '../../bench/speed.js';
-import type { Config } from '../../config/schema.js';
-import { FaceEngine } from '../../inference/engine.js';
-import { qualityLimits } from '../../inference/quality.js';
-import type { Logger } from '../../log.js';
-import { manifestPath } from '../../models/manifest.js';
-import { requireProfile } from '../../models/store.js';
-import { chooseProfile, modelsDirOf } from '../../runtime.js';
-import { benchGroup } from './bench.js';
+import { calibrate, writeCalibration } from '../calibrate.js';
+import { benchDegrade, type DegradeResult } from '../degrade.js';
+import type { FillProgress } from '../face-cache.js';
+import { benchIdent, type Combine, type IdentResult } from '../ident.js';
+import { benchLfw, type LfwResult } from '../lfw.js';
+import { requireLfw } from '../lfw-data.js';
+import { benchSpeed, type SpeedResult } from '../speed.js';
+import type { Config } from '../../src/config/schema.js';
+import { FaceEngine } from '../../src/inference/engine.js';
+import { qualityLimits } from '../../src/inference/quality.js';
+import type { Logger } from '../../src/log.js';
+import { manifestPath } from '../../src/models/manifest.js';
+import { requireProfile } from '../../src/models/store.js';
+import { chooseProfile, modelsDirOf } from '../../src/runtime.js';
 
 /** LFW images are 250 px: letterboxed to 320 (the reference pipeline's choice) rather than upscaled to 640. */
 export const LFW_DETECT_SIZE = 320;
@@ -128,8 +127,7 @@ export function speedLines(r: SpeedResult): string[] {
   ];
 }
 
-export function register(program: Command): void {
-  const bench = benchGroup(program);
+export function register(bench: Command): void {
 
   commonOptions(bench.command('lfw').description('LFW View 2 face verification: 10-fold accuracy, ROC AUC, TAR@FAR, ms per image'))
     .option('--folds <n>', 'use only the first n folds (quick runs)', int)

@@ -1,12 +1,11 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../../config/load.js';
-import { benchIngest, VARIANTS } from '../../ingest/bench.js';
-import { benchGroup } from './bench.js';
+import { loadConfig } from '../../src/config/load.js';
+import { benchIngest, VARIANTS } from '../ingest.js';
 
 const list = (v: string): number[] => v.split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0);
 
-export function register(program: Command): void {
-  benchGroup(program)
+export function register(bench: Command): void {
+  bench
     .command('ingest')
     .description('how many simulated RTSP cameras (720p, 25 fps, sampled at 5 fps) this machine ingests without falling behind, CPU per camera, per decoding choice')
     .option('--variants <names>', `comma-separated: ${VARIANTS.map((v) => v.name).join(', ')}`, VARIANTS.map((v) => v.name).join(','))

@@ -1,14 +1,13 @@
 import { cpus } from 'node:os';
 import type { Command } from 'commander';
-import { loadConfig } from '../../config/load.js';
-import { createLogger, setRootLogger } from '../../log.js';
-import { benchEmbedded, benchKafka, formatBench } from '../../services/bench.js';
-import { kafkaConfigOf } from '../../services/stages.js';
-import { benchGroup } from './bench.js';
+import { loadConfig } from '../../src/config/load.js';
+import { createLogger, setRootLogger } from '../../src/log.js';
+import { benchEmbedded, benchKafka, formatBench } from '../kafka.js';
+import { kafkaConfigOf } from '../../src/services/kafka-config.js';
 
 /** `vigil bench kafka <video>`: throughput and latency of the distributed mode against the embedded one. */
-export function register(program: Command): void {
-  benchGroup(program)
+export function register(bench: Command): void {
+  bench
     .command('kafka')
     .description('the same video through the embedded pipeline and through Kafka (vigil infer + vigil match as processes): frames/s, frame-to-alert latency p50/p95')
     .argument('<video>', 'video file (e.g. ../shared/data/faces/face_recognition/_video/short_hamilton_clip.mp4) with someone on the watchlist')

@@ -18,11 +18,7 @@ import { collectProcessMetrics } from '../metrics.js';
 import { localModelsOf, modelsDirOf, openEngine, openRuntime, type Runtime } from '../runtime.js';
 import { alertLine, eventJson } from './format.js';
 import { setup } from './setup.js';
-import { register as registerBenchAlerts } from './commands/bench-alerts.js';
-import { register as registerBenchFace } from './commands/bench-face.js';
-import { register as registerBenchIngest } from './commands/bench-ingest.js';
 import { register as registerServices } from './commands/services.js';
-import { register as registerBenchKafka } from './commands/bench-kafka.js';
 import { announceWatchlist } from '../services/watchlist.js';
 
 interface GlobalOpts {
@@ -246,11 +242,18 @@ program
     out(`config OK: ${cfg.cameras.length} camera(s), data in ${cfg.dataDir}`);
   });
 
-registerBenchAlerts(program);
-registerBenchFace(program);
-registerBenchIngest(program);
 registerServices(program);
-registerBenchKafka(program);
+await registerBench(program, process.argv);
+
+/**
+ * The benchmarks (bench/) register their own `vigil bench ...` commands; the product loads them only
+ * when `vigil bench` or the help runs, otherwise it lists the group without loading bench code.
+ */
+async function registerBench(program: Command, argv: string[]): Promise<void> {
+  const [first] = program.parseOptions(argv.slice(2)).operands;
+  if (first === undefined || first === 'bench' || first === 'help') (await import('../../bench/cli.js')).registerBenchCommands(program);
+  else program.command('bench').description('benchmarks: accuracy, alerting, throughput');
+}
 
 export async function main(argv: string[]): Promise<void> {
   try {

@@ -7,7 +7,7 @@ import type { Logger } from '../log.js';
 import { registry } from '../metrics.js';
 import { dedupeBus, dedupeKeys } from './dedupe.js';
 import { never, type RunningService } from './service.js';
-import { kafkaConfigOf } from './stages.js';
+import { kafkaConfigOf } from './kafka-config.js';
 
 /**
  * `vigil broadcast`: matches topic to WebSocket clients, with the embedded mode's BroadcastServer.

@@ -3,7 +3,7 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { openEngine } from '../runtime.js';
 import { never, type RunningService } from './service.js';
-import { inferenceStage, kafkaConfigOf } from './stages.js';
+import { inferenceStage, kafkaConfigOf } from './kafka-config.js';
 
 /**
  * `vigil infer`: frames topic in, faces topic out, with the embedded mode's InferenceStage. Replicas

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dataDirWithModels, vigil } from './cli.js';
+import { dataDirWithModels, vigil } from '../integration/cli.js';
 
 describe('vigil bench alerts (small scene)', () => {
   it('builds the LFW scene, replays it through the pipeline and reports alerting numbers', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { Appearance } from '../../../src/bench/alerts-scene.js';
-import { scoreAlerts } from '../../../src/bench/alerts.js';
-import type { MatchEvent } from '../../../src/contracts/messages.js';
+import type { Appearance } from '../../bench/alerts-scene.js';
+import { scoreAlerts } from '../../bench/alerts.js';
+import type { MatchEvent } from '../../src/contracts/messages.js';
 
 const app = (person: string, enrolled: boolean, start: number, end: number): Appearance => ({ person, enrolled, photo: '', start, end });
 const ev = (subject: string, mediaTime: number, type: 'alert' | 'update' = 'alert'): MatchEvent =>

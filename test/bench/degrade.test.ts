@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { benchDegrade, degradedFrame, degradeParams, FRAME } from '../../../src/bench/degrade.js';
-import { configSchema } from '../../../src/config/schema.js';
-import { FaceEngine } from '../../../src/inference/engine.js';
-import { interEyeDistance, qualityLimits } from '../../../src/inference/quality.js';
-import { loadManifest } from '../../../src/models/manifest.js';
-import { requireProfile } from '../../../src/models/store.js';
-import { lfw, tempDir, testModelsDir } from '../../helpers.js';
+import { benchDegrade, degradedFrame, degradeParams, FRAME } from '../../bench/degrade.js';
+import { configSchema } from '../../src/config/schema.js';
+import { FaceEngine } from '../../src/inference/engine.js';
+import { interEyeDistance, qualityLimits } from '../../src/inference/quality.js';
+import { loadManifest } from '../../src/models/manifest.js';
+import { requireProfile } from '../../src/models/store.js';
+import { lfw, tempDir, testModelsDir } from '../helpers.js';
 
 let engine: FaceEngine;
 let clean: FaceEngine;

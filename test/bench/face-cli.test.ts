@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { lfw, tempDir } from '../helpers.js';
-import { dataDirWithModels, vigil } from './cli.js';
+import { dataDirWithModels, vigil } from '../integration/cli.js';
 
 const lastJson = (stdout: string): Record<string, unknown> => JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>;
 

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { benchIdent, galleryRecords, splitWatchlist } from '../../../src/bench/ident.js';
-import { listPeople } from '../../../src/bench/lfw-data.js';
-import { FaceEngine } from '../../../src/inference/engine.js';
-import { loadManifest } from '../../../src/models/manifest.js';
-import { requireProfile } from '../../../src/models/store.js';
-import { lfw, tempDir, testModelsDir } from '../../helpers.js';
+import { benchIdent, galleryRecords, splitWatchlist } from '../../bench/ident.js';
+import { listPeople } from '../../bench/lfw-data.js';
+import { FaceEngine } from '../../src/inference/engine.js';
+import { loadManifest } from '../../src/models/manifest.js';
+import { requireProfile } from '../../src/models/store.js';
+import { lfw, tempDir, testModelsDir } from '../helpers.js';
 
 describe('watchlist split', () => {
   it('is seeded, keeps enrolled people out of the impostors, and gives every identity a probe', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { BenchIngestReport } from '../../src/ingest/bench.js';
-import { vigil } from './cli.js';
+import type { BenchIngestReport } from '../../bench/ingest.js';
+import { vigil } from '../integration/cli.js';
 
 /** `vigil bench ingest` end to end, shortened: it measures and reports (the numbers are the benchmark's business, not this test's). */
 describe('vigil bench ingest', () => {

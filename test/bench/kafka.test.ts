@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatBench, percentile, type ModeResult } from '../../../src/services/bench.js';
+import { formatBench, percentile, type ModeResult } from '../../bench/kafka.js';
 
 describe('bench kafka report', () => {
   it('takes nearest-rank percentiles', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { lfwImage, listPeople, parsePairs, readPairs, requireLfw } from '../../../src/bench/lfw-data.js';
-import { isVigilError } from '../../../src/errors.js';
-import { lfw, tempDir } from '../../helpers.js';
+import { lfwImage, listPeople, parsePairs, readPairs, requireLfw } from '../../bench/lfw-data.js';
+import { isVigilError } from '../../src/errors.js';
+import { lfw, tempDir } from '../helpers.js';
 
 describe('LFW protocol files', () => {
   it('reads View 2 as 10 folds of 300 same + 300 different pairs', async () => {

@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { benchFaces, faceEmbedding, pickCentral } from '../../../src/bench/face-cache.js';
-import { benchLfw, lfwFallback, lfwSpec, limitFold } from '../../../src/bench/lfw.js';
-import { readPairs } from '../../../src/bench/lfw-data.js';
-import { cosine } from '../../../src/inference/embedder.js';
-import { FaceEngine, fuseFlip } from '../../../src/inference/engine.js';
-import { loadRgb } from '../../../src/inference/image-io.js';
-import { loadManifest } from '../../../src/models/manifest.js';
-import { requireProfile } from '../../../src/models/store.js';
-import { lfw, tempDir, testModelsDir } from '../../helpers.js';
+import { benchFaces, faceEmbedding, pickCentral } from '../../bench/face-cache.js';
+import { benchLfw, lfwFallback, lfwSpec, limitFold } from '../../bench/lfw.js';
+import { readPairs } from '../../bench/lfw-data.js';
+import { cosine } from '../../src/inference/embedder.js';
+import { FaceEngine, fuseFlip } from '../../src/inference/engine.js';
+import { loadRgb } from '../../src/inference/image-io.js';
+import { loadManifest } from '../../src/models/manifest.js';
+import { requireProfile } from '../../src/models/store.js';
+import { lfw, tempDir, testModelsDir } from '../helpers.js';
 
 let engine: FaceEngine;
 beforeAll(async () => {

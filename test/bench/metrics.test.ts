@@ -12,7 +12,7 @@ import {
   tarAtFar,
   thresholdAtRate,
   type ScoredPair,
-} from '../../../src/bench/metrics.js';
+} from '../../bench/metrics.js';
 
 const pairs = (same: number[], diff: number[]): ScoredPair[] => [...same.map((score) => ({ score, same: true })), ...diff.map((score) => ({ score, same: false }))];
 

@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { ensureRtspServerBinary, Publisher, RtspServer } from '../../src/ingest/rtsp-lab.js';
+import { ensureRtspServerBinary, Publisher, RtspServer } from '../support/rtsp-lab.js';
 import { hamiltonClip, repoRoot } from '../helpers.js';
 import { dataDirWithModels } from './cli.js';
 

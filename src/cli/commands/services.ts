@@ -18,7 +18,7 @@ import { startInfer } from '../../services/infer.js';
 import { startIngest } from '../../services/ingest.js';
 import { startMatch } from '../../services/match.js';
 import type { RunningService } from '../../services/service.js';
-import { kafkaConfigOf } from '../../services/stages.js';
+import { kafkaConfigOf } from '../../services/kafka-config.js';
 import { publishWatchlist } from '../../services/watchlist.js';
 
 
