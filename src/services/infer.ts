@@ -3,7 +3,8 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { openEngine } from '../runtime.js';
 import { never, type RunningService } from './service.js';
-import { inferenceStage, kafkaConfigOf } from './kafka-config.js';
+import { inferenceStage } from '../stages.js';
+import { kafkaConfigOf } from './kafka-config.js';
 
 /**
  * `vigil infer`: frames topic in, faces topic out, with the embedded mode's InferenceStage. Replicas

@@ -7,5 +7,3 @@ export function kafkaConfigOf(cfg: Config, command: string): KafkaConfig {
   if (!k) throw new VigilError('VIGIL_ERR_KAFKA_NOT_CONFIGURED', { command, reason: 'the config has no bus.kafka section and KAFKA_BROKERS is not set' });
   return k;
 }
-
-export { inferenceStage, matcherStage } from '../stages.js';

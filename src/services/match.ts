@@ -7,7 +7,8 @@ import { matchThreshold, resolveProfile } from '../models/manifest.js';
 import { chooseProfile } from '../runtime.js';
 import { dedupeBus, dedupeKeys } from './dedupe.js';
 import { never, type RunningService } from './service.js';
-import { kafkaConfigOf, matcherStage } from './kafka-config.js';
+import { matcherStage } from '../stages.js';
+import { kafkaConfigOf } from './kafka-config.js';
 
 /**
  * `vigil match`: faces topic in, matches topic out, with the embedded mode's MatcherStage. A replica
