@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fuseFlip, mirror, type FaceEngine } from '../src/inference/engine.js';
 import { headPose, interEyeDistance, measureQuality, type FaceQuality } from '../src/inference/quality.js';
-import type { Box, Detection, Point, RgbImage } from '../src/inference/types.js';
+import type { Box, Point, RgbImage } from '../src/contracts/messages.js';
+import type { Detection } from '../src/inference/types.js';
 
 /**
  * What the face engine made of one benchmark image, kept on disk so that re-running a benchmark

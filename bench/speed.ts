@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { FaceEngine } from '../src/inference/engine.js';
 import sharp from 'sharp';
 import type { Provider } from '../src/inference/onnx.js';
-import type { RgbImage } from '../src/inference/types.js';
+import type { RgbImage } from '../src/contracts/messages.js';
 import type { ResolvedProfile } from '../src/models/manifest.js';
 import { listPeople } from './lfw-data.js';
 

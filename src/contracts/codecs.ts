@@ -1,7 +1,7 @@
 import sharp, { type OutputInfo } from 'sharp';
 import { z } from 'zod';
 import { VigilError } from '../errors.js';
-import type { CameraStatus, FacesMsg, FrameMsg, MatchEvent, TopicName, Topics, WatchlistChange } from './messages.js';
+import { b64, faceRecord, facesV1, frameV1, matchV1, matchV2, rgbImage, statusV1, watchlistV1, type FacesMsg, type FrameMsg, type MatchEvent, type TopicName, type Topics } from './messages.js';
 
 /**
  * Wire codecs, one per topic, for transports that cross a process (Kafka). Decoding validates, so a
@@ -13,60 +13,9 @@ export interface Codec<T> {
   decode(buf: Buffer): Promise<T>;
 }
 
-const num = z.number().finite();
-const box = z.tuple([num, num, num, num]);
-const point = z.tuple([num, num]);
-const b64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/);
-const subjectRef = z.strictObject({ id: z.string(), name: z.string() });
-
-const facesV1 = z.strictObject({
-  kind: z.literal('faces'),
-  v: z.literal(1),
-  camera: z.string(),
-  seq: z.number().int().nonnegative(),
-  capturedAt: num,
-  mediaTime: num.nullable(),
-  frame: z.strictObject({ width: z.number().int().positive(), height: z.number().int().positive() }),
-  profile: z.string(),
-  model: z.string(),
-  faces: z.array(
-    z.strictObject({ box, score: num, landmarks: z.array(point), embedding: b64, crop: b64 }),
-  ),
-});
-
-/** v1: one event per matching face (the walking skeleton). Still decoded, upgraded to v2. */
-export const matchV1 = z.strictObject({
-  kind: z.literal('match'),
-  v: z.literal(1),
-  id: z.string(),
-  subject: subjectRef,
-  similarity: num,
-  threshold: num,
-  candidates: z.array(z.strictObject({ subject: subjectRef, similarity: num })),
-  camera: z.string(),
-  seq: z.number().int().nonnegative(),
-  capturedAt: z.iso.datetime(),
-  mediaTime: num.nullable(),
-  box,
-  frame: z.strictObject({ width: z.number().int().positive(), height: z.number().int().positive() }),
-  detectorScore: num,
-  crop: b64,
-  profile: z.string(),
-  model: z.string(),
-});
-
-export const matchV2 = z.strictObject({
-  ...matchV1.shape,
-  v: z.literal(2),
-  type: z.enum(['alert', 'update']),
-  revision: z.number().int().nonnegative(),
-  margin: num,
-  rule: z.enum(['strong', 'k-of-n']),
-  trackId: z.string(),
-  firstSeenAt: z.iso.datetime(),
-  alertAt: z.iso.datetime(),
-  related: z.strictObject({ id: z.string(), camera: z.string() }).nullable(),
-});
+// Wire forms: binary fields as base64 (faces), pixels as a JPEG after a JSON header (frames).
+const facesWireV1 = facesV1.extend({ faces: z.array(faceRecord.extend({ embedding: b64, crop: b64 })) });
+const frameHeaderV1 = frameV1.omit({ image: true }).extend(rgbImage.pick({ width: true, height: true }).shape);
 
 /** A v1 event was one face above the threshold: an alert of its own, raised by that one face. */
 function upgradeMatchV1(m: z.infer<typeof matchV1>): MatchEvent {
@@ -93,51 +42,9 @@ const matchCodec: Codec<MatchEvent> = {
     const raw = parseJson('matches', buf);
     const v = (raw as { v?: unknown } | null)?.v;
     if (v === 1) return upgradeMatchV1(validate('matches', matchV1, raw, 1));
-    return validate('matches', matchV2, raw, 2) as MatchEvent;
+    return validate('matches', matchV2, raw, 2);
   },
 };
-
-const subjectRecord = z.strictObject({
-  id: z.string(),
-  name: z.string(),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-  images: z.array(z.strictObject({ sha256: z.string(), name: z.string() })),
-  embeddings: z.array(z.strictObject({ model: z.string(), image: z.string(), vector: z.array(num) })),
-});
-export const watchlistV1 = z.discriminatedUnion('op', [
-  z.strictObject({ kind: z.literal('watchlist'), v: z.literal(1), op: z.literal('upsert'), subject: subjectRecord }),
-  z.strictObject({ kind: z.literal('watchlist'), v: z.literal(1), op: z.literal('remove'), id: z.string() }),
-]);
-
-const cameraState = z.enum(['connecting', 'live', 'stalled', 'backoff', 'disabled', 'ended', 'stopped']);
-export const statusV1 = z.strictObject({
-  kind: z.literal('camera-status'),
-  v: z.literal(1),
-  camera: z.string(),
-  name: z.string().nullable(),
-  state: cameraState,
-  previous: cameraState.nullable(),
-  at: z.iso.datetime(),
-  url: z.string(),
-  attempt: z.number().int().nonnegative(),
-  retryInMs: num.nonnegative().nullable(),
-  frames: z.number().int().nonnegative(),
-  lastFrameAt: z.iso.datetime().nullable(),
-  error: z.strictObject({ code: z.string(), message: z.string() }).nullable(),
-});
-
-const frameHeaderV1 = z.strictObject({
-  kind: z.literal('frame'),
-  v: z.literal(1),
-  camera: z.string(),
-  seq: z.number().int().nonnegative(),
-  capturedAt: num,
-  mediaTime: num.nullable(),
-  streamTime: num.nullable().optional(),
-  width: z.number().int().positive(),
-  height: z.number().int().positive(),
-});
 
 function parseJson(topic: TopicName, buf: Buffer): unknown {
   try {
@@ -172,7 +79,7 @@ const facesCodec: Codec<FacesMsg> = {
     return Buffer.from(JSON.stringify(wire));
   },
   async decode(buf) {
-    const w = validate('faces', facesV1, parseJson('faces', buf));
+    const w = validate('faces', facesWireV1, parseJson('faces', buf));
     return {
       ...w,
       faces: w.faces.map((f) => ({ ...f, embedding: b64ToF32(f.embedding), crop: new Uint8Array(Buffer.from(f.crop, 'base64')) })),
@@ -180,12 +87,12 @@ const facesCodec: Codec<FacesMsg> = {
   },
 };
 
-const jsonCodec = <T>(topic: TopicName, schema: z.ZodType): Codec<T> => ({
+const jsonCodec = <S extends z.ZodType>(topic: TopicName, schema: S): Codec<z.infer<S>> => ({
   async encode(m) {
     return Buffer.from(JSON.stringify(m));
   },
   async decode(buf) {
-    return validate(topic, schema, parseJson(topic, buf)) as T;
+    return validate(topic, schema, parseJson(topic, buf));
   },
 });
 
@@ -222,6 +129,6 @@ export const codecs: { [T in TopicName]: Codec<Topics[T]> } = {
   frames: frameCodec,
   faces: facesCodec,
   matches: matchCodec,
-  watchlist: jsonCodec<WatchlistChange>('watchlist', watchlistV1),
-  status: jsonCodec<CameraStatus>('status', statusV1),
+  watchlist: jsonCodec('watchlist', watchlistV1),
+  status: jsonCodec('status', statusV1),
 };

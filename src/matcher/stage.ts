@@ -145,7 +145,7 @@ function toEvent(d: AlertDecision, m: FacesMsg, f: FaceRecord, candidates: reado
     capturedAt: iso(m.capturedAt),
     mediaTime: m.mediaTime === null ? null : round(m.mediaTime),
     seq: m.seq,
-    box: f.box.map((v) => Math.round(v)) as unknown as MatchEvent['box'],
+    box: [Math.round(f.box[0]), Math.round(f.box[1]), Math.round(f.box[2]), Math.round(f.box[3])],
     frame: m.frame,
     detectorScore: round(f.score),
     crop: Buffer.from(f.crop.buffer, f.crop.byteOffset, f.crop.byteLength).toString('base64'),

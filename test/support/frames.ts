@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { loadRgbFromBuffer } from '../../src/inference/image-io.js';
-import type { RgbImage } from '../../src/inference/types.js';
+import type { RgbImage } from '../../src/contracts/messages.js';
 
 /**
  * A CCTV-like frame for tests: the photo shrunk by `scale` and pasted, centred, into a grey

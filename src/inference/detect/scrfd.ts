@@ -1,6 +1,7 @@
 import type { DetectorModel } from '../../models/manifest.js';
 import { openSession, ort, type SessionOptions } from '../onnx.js';
-import type { Detection, Detector, Point, RgbImage } from '../types.js';
+import type { Point, RgbImage } from '../../contracts/messages.js';
+import type { Detection, Detector } from '../types.js';
 import { letterbox, type LetterboxSpec } from './letterbox.js';
 import { nms } from './nms.js';
 

@@ -1,6 +1,7 @@
 import type { DetectorModel, LandmarkModel } from '../../models/manifest.js';
 import { openSession, ort, type SessionOptions } from '../onnx.js';
-import type { Box, Detection, Detector, RgbImage } from '../types.js';
+import type { Box, RgbImage } from '../../contracts/messages.js';
+import type { Detection, Detector } from '../types.js';
 import { Landmark68 } from './landmark68.js';
 import { letterbox, type LetterboxSpec } from './letterbox.js';
 import { nms } from './nms.js';

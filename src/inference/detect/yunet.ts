@@ -1,6 +1,7 @@
 import type { DetectorModel } from '../../models/manifest.js';
 import { openSession, type SessionOptions } from '../onnx.js';
-import type { Detection, Point } from '../types.js';
+import type { Point } from '../../contracts/messages.js';
+import type { Detection } from '../types.js';
 import { nms } from './nms.js';
 import { floatData, LetterboxDetector, type DecodeOptions, type TensorMap } from './scrfd.js';
 

@@ -2,7 +2,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryBus, embeddedPolicies } from '../../../src/bus/memory.js';
 import { configSchema } from '../../../src/config/schema.js';
-import type { FacesMsg, FrameMsg } from '../../../src/contracts/messages.js';
+import type { FacesMsg, FrameMsg, Point, RgbImage } from '../../../src/contracts/messages.js';
 import { smallFaceFrame } from '../../support/frames.js';
 import { ARCFACE_TEMPLATE } from '../../../src/inference/align.js';
 import { FaceEngine } from '../../../src/inference/engine.js';
@@ -21,7 +21,7 @@ import {
   type QualityLimits,
 } from '../../../src/inference/quality.js';
 import { InferenceStage } from '../../../src/inference/stage.js';
-import type { Detection, Point, RgbImage } from '../../../src/inference/types.js';
+import type { Detection } from '../../../src/inference/types.js';
 import { createLogger } from '../../../src/log.js';
 import { loadManifest } from '../../../src/models/manifest.js';
 import { requireProfile } from '../../../src/models/store.js';
