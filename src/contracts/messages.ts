@@ -42,10 +42,8 @@ export type RgbImage = Msg<typeof rgbImage>;
 
 // frames
 
-/** A sampled frame. In the embedded mode the pixels travel by reference, never copied. */
-export const frameV1 = z.strictObject({
-  kind: z.literal('frame'),
-  v: z.literal(1),
+/** Which frame: the fields a frame and the faces found in it share. */
+const frameRef = {
   camera: z.string(),
   /** Per-camera sequence number of sampled frames, from 0. */
   seq: count,
@@ -53,6 +51,13 @@ export const frameV1 = z.strictObject({
   capturedAt: num,
   /** Seconds from the start of the file; null for a live stream. */
   mediaTime: num.nullable(),
+};
+
+/** A sampled frame. In the embedded mode the pixels travel by reference, never copied. */
+export const frameV1 = z.strictObject({
+  kind: z.literal('frame'),
+  v: z.literal(1),
+  ...frameRef,
   /**
    * Live cameras: the stream's own presentation time of the frame, s, on ffmpeg's clock for the
    * current connection (it restarts at each reconnect). capturedAt is the wall clock at receipt;
@@ -80,10 +85,7 @@ export type FaceRecord = Msg<typeof faceRecord>;
 export const facesV1 = z.strictObject({
   kind: z.literal('faces'),
   v: z.literal(1),
-  camera: z.string(),
-  seq: count,
-  capturedAt: num,
-  mediaTime: num.nullable(),
+  ...frameRef,
   frame: size,
   /** Profile name and the embedding model id, so a matcher never compares across models. */
   profile: z.string(),
