@@ -27,7 +27,7 @@ COPY src ./src
 # mediamtx via scripts/rtsp-server.sh: mount a prebuilt one as VIGIL_CACHE_DIR, or it needs Go).
 # The benchmarks read their data from VIGIL_SHARED_DIR (mount ../shared).
 COPY bench ./bench
-COPY test/support/rtsp-lab.ts ./test/support/rtsp-lab.ts
+COPY test/support ./test/support
 COPY scripts/rtsp-server.sh ./scripts/rtsp-server.sh
 COPY models ./models
 ENV NODE_ENV=production \

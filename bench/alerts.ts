@@ -8,6 +8,7 @@ import { enroll } from '../src/matcher/enroll.js';
 import { Pipeline } from '../src/pipeline.js';
 import { modelsDirOf, openRuntime } from '../src/runtime.js';
 import { buildScene, type Appearance } from './alerts-scene.js';
+import { percentile } from './metrics.js';
 
 export interface AlertBenchOptions {
   readonly cfg: Config;
@@ -53,10 +54,10 @@ export function scoreAlerts(appearances: readonly Appearance[], subjectOf: Reado
     duplicates += Math.max(0, mine.length - 1);
   }
   const falseAlerts = alerts.filter((e) => !claimed.has(e)).length;
-  const pct = (p: number): number | null => {
-    if (latencies.length === 0) return null;
-    const s = [...latencies].sort((x, y) => x - y);
-    return Math.round(s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)] * 100) / 100;
+  const sorted = [...latencies].sort((x, y) => x - y);
+  const pct = (q: number): number | null => {
+    const v = percentile(sorted, q);
+    return v === null ? null : Math.round(v * 100) / 100;
   };
   return {
     enrolled_appearances: enrolled.length,

@@ -3,6 +3,7 @@ import { createReadStream, existsSync } from 'node:fs';
 import { appendFile, mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { base64Of, float32FromBase64 } from '../src/util/base64.js';
 import { fuseFlip, mirror, type FaceEngine } from '../src/inference/engine.js';
 import { headPose, interEyeDistance, measureQuality, type FaceQuality } from '../src/inference/quality.js';
 import type { Box, Point, RgbImage } from '../src/contracts/messages.js';
@@ -96,13 +97,6 @@ interface Line {
   ef: string;
 }
 
-const b64 = (v: Float32Array): string => Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
-function fromB64(s: string): Float32Array {
-  const buf = Buffer.from(s, 'base64');
-  const out = new Float32Array(buf.byteLength / 4);
-  new Uint8Array(out.buffer).set(buf);
-  return out;
-}
 const r2 = (v: number): number => Math.round(v * 100) / 100;
 
 function toFace(l: Line): BenchFace {
@@ -116,8 +110,8 @@ function toFace(l: Line): BenchFace {
     landmarks: [pt(0), pt(1), pt(2), pt(3), pt(4)],
     // Pose and eye distance are recomputed from the landmarks, so their definitions can be tuned without re-embedding.
     quality: { ...l.q, interEye: l.x === 1 ? 0 : interEyeDistance(landmarks), ...(l.x === 1 ? {} : headPose(landmarks)) },
-    emb: fromB64(l.e),
-    embFlip: fromB64(l.ef),
+    emb: float32FromBase64(l.e),
+    embFlip: float32FromBase64(l.ef),
     ms: { detect: l.t[0], embed: l.t[1], flip: l.t[2] },
   };
 }
@@ -131,8 +125,8 @@ function toLine(f: BenchFace): Line {
     l: f.landmarks.flatMap(([x, y]) => [r2(x), r2(y)]),
     q: { interEye: r2(f.quality.interEye), score: Math.round(f.quality.score * 1e4) / 1e4, sharpness: r2(f.quality.sharpness), yaw: r2(f.quality.yaw), pitch: r2(f.quality.pitch) },
     t: [r2(f.ms.detect), r2(f.ms.embed), r2(f.ms.flip)],
-    e: b64(f.emb),
-    ef: b64(f.embFlip),
+    e: base64Of(f.emb),
+    ef: base64Of(f.embFlip),
   };
 }
 

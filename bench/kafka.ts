@@ -15,6 +15,7 @@ import { Pipeline } from '../src/pipeline.js';
 import { openRuntime } from '../src/runtime.js';
 import { kafkaConfigOf } from '../src/services/kafka-config.js';
 import { publishWatchlist } from '../src/services/watchlist.js';
+import { percentile } from './metrics.js';
 
 /**
  * `vigil bench kafka`: the same video through the embedded pipeline (one process, in-memory bus)
@@ -54,15 +55,9 @@ export interface BusBenchOptions {
   readonly progress: (line: string) => void;
 }
 
-export function percentile(sorted: readonly number[], p: number): number | null {
-  if (sorted.length === 0) return null;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i];
-}
-
 function stats(xs: readonly number[]): LatencyStats {
   const s = [...xs].sort((a, b) => a - b);
-  return { n: s.length, p50: percentile(s, 50), p95: percentile(s, 95) };
+  return { n: s.length, p50: percentile(s, 0.5), p95: percentile(s, 0.95) };
 }
 
 /** Per pass: when each frame entered the bus, and the faces and alerts seen since. */

@@ -3,6 +3,12 @@
  * Conventions match the matcher: a pair/probe is accepted when its similarity is >= the threshold.
  */
 
+/** Nearest-rank percentile (q in 0..1) of ascending values; null when there are none. */
+export function percentile(sorted: readonly number[], q: number): number | null {
+  if (sorted.length === 0) return null;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}
+
 export interface ScoredPair {
   readonly score: number;
   readonly same: boolean;

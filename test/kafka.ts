@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { inject } from 'vitest';
 import { createKafkaClient } from '../src/bus/kafka-client.js';
@@ -19,16 +18,9 @@ declare module 'vitest' {
 
 const quiet = createLogger('silent');
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from './support/net.js';
+
+export { freePort };
 
 /** Resolves once the brokers answer a metadata request. */
 export async function waitForBroker(brokers: string, timeoutMs = 60_000, proc?: ChildProcess): Promise<void> {

@@ -1,6 +1,7 @@
 import sharp, { type OutputInfo } from 'sharp';
 import { z } from 'zod';
 import { VigilError } from '../errors.js';
+import { base64Of, float32FromBase64 } from '../util/base64.js';
 import { b64, faceRecord, facesV1, frameV1, matchV1, matchV2, rgbImage, statusV1, watchlistV1, type FacesMsg, type FrameMsg, type MatchEvent, type TopicName, type Topics } from './messages.js';
 
 /**
@@ -65,24 +66,16 @@ function validate<S extends z.ZodType>(topic: TopicName, schema: S, value: unkno
   return r.data;
 }
 
-const f32ToB64 = (a: Float32Array): string => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
-function b64ToF32(s: string): Float32Array {
-  const b = Buffer.from(s, 'base64');
-  const out = new Float32Array(b.byteLength / 4);
-  new Uint8Array(out.buffer).set(b.subarray(0, out.byteLength));
-  return out;
-}
-
 const facesCodec: Codec<FacesMsg> = {
   async encode(m) {
-    const wire = { ...m, faces: m.faces.map((f) => ({ ...f, embedding: f32ToB64(f.embedding), crop: Buffer.from(f.crop).toString('base64') })) };
+    const wire = { ...m, faces: m.faces.map((f) => ({ ...f, embedding: base64Of(f.embedding), crop: base64Of(f.crop) })) };
     return Buffer.from(JSON.stringify(wire));
   },
   async decode(buf) {
     const w = validate('faces', facesWireV1, parseJson('faces', buf));
     return {
       ...w,
-      faces: w.faces.map((f) => ({ ...f, embedding: b64ToF32(f.embedding), crop: new Uint8Array(Buffer.from(f.crop, 'base64')) })),
+      faces: w.faces.map((f) => ({ ...f, embedding: float32FromBase64(f.embedding), crop: new Uint8Array(Buffer.from(f.crop, 'base64')) })),
     };
   },
 };

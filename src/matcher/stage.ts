@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Bus } from '../contracts/bus.js';
 import type { Candidate, FaceRecord, FacesMsg, MatchEvent } from '../contracts/messages.js';
 import type { Logger } from '../log.js';
+import { base64Of } from '../util/base64.js';
 import { AlertDecider, type AlertDecision, type AlertRules } from './alerts.js';
 import type { SubjectIndex } from './index.js';
 import { CameraTracker, defaultTrackerOptions, type Track, type TrackerOptions } from './tracker.js';
@@ -148,7 +149,7 @@ function toEvent(d: AlertDecision, m: FacesMsg, f: FaceRecord, candidates: reado
     box: [Math.round(f.box[0]), Math.round(f.box[1]), Math.round(f.box[2]), Math.round(f.box[3])],
     frame: m.frame,
     detectorScore: round(f.score),
-    crop: Buffer.from(f.crop.buffer, f.crop.byteOffset, f.crop.byteLength).toString('base64'),
+    crop: base64Of(f.crop),
     related: d.related ?? null,
     profile: m.profile,
     model: m.model,

@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { formatBench, percentile, type ModeResult } from '../../bench/kafka.js';
+import { formatBench, type ModeResult } from '../../bench/kafka.js';
+import { percentile } from '../../bench/metrics.js';
 
 describe('bench kafka report', () => {
   it('takes nearest-rank percentiles', () => {
     const xs = [10, 20, 30, 40, 50, 60, 70, 80, 90, 100];
-    expect(percentile(xs, 50)).toBe(50);
-    expect(percentile(xs, 95)).toBe(100);
-    expect(percentile([7], 95)).toBe(7);
-    expect(percentile([], 50)).toBeNull();
+    expect(percentile(xs, 0.5)).toBe(50);
+    expect(percentile(xs, 0.95)).toBe(100);
+    expect(percentile([7], 0.95)).toBe(7);
+    expect(percentile([], 0.5)).toBeNull();
   });
 
   it('prints one row per mode', () => {

@@ -1,7 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureRtspServerBinary, freePort, Publisher, RtspServer } from '../support/rtsp-lab.js';
+import { freePort } from '../support/net.js';
+import { ensureRtspServerBinary, Publisher, RtspServer } from '../support/rtsp-lab.js';
 import { hamiltonClip } from '../helpers.js';
 import { camera, IngestRig } from '../unit/ingest/rig.js';
 

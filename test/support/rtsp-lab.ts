@@ -1,8 +1,8 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { freePort } from './net.js';
 
 /**
  * A real RTSP server on this machine (mediamtx, built once by scripts/rtsp-server.sh) and ffmpeg
@@ -18,18 +18,6 @@ export function ensureRtspServerBinary(): Promise<string> {
     execFile('bash', [join(repoRoot, 'scripts', 'rtsp-server.sh')], { timeout: 15 * 60_000, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
       if (err) return rej(new Error(`building the RTSP server (scripts/rtsp-server.sh) failed: ${stderr.trim().split('\n').slice(-5).join(' | ') || err.message}`));
       res(stdout.trim().split('\n').pop()!);
-    });
-  });
-}
-
-/** A free TCP port on 127.0.0.1 (bound then released; the window for a race is tiny). */
-export function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => res(port));
     });
   });
 }
