@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { decode, ffmpegArgs, type DecodeHandle, type DecodeOptions } from '../src/ingest/ffmpeg.js';
-import { ensureRtspServerBinary, Publisher, RtspServer } from '../test/support/rtsp-lab.js';
+import { ensureRtspServerBinary, type Publisher, type RtspServer, startRtspCamera } from '../test/support/rtsp-lab.js';
 
 /**
  * `vigil bench ingest`: how many simulated cameras (RTSP, 720p H.264 at 25 fps, one key frame every
@@ -122,10 +122,7 @@ export async function benchIngest(o: BenchIngestOptions): Promise<BenchIngestRep
   const loadBefore = loadavg();
   o.progress(`preparing: RTSP server (mediamtx) and the 720p source in ${cacheDir}`);
   const [binary, source] = await Promise.all([ensureRtspServerBinary(), ensureSource(o.sharedDir, cacheDir)]);
-  const server = new RtspServer({ binary });
-  await server.start();
-  const pub = new Publisher({ server, path: 'cam', file: source.file });
-  await pub.start();
+  const { server, pub } = await startRtspCamera({ binary, path: 'cam', file: source.file });
   const results: StepResult[] = [];
   const maxCameras: Record<string, number> = {};
   const commands: Record<string, string> = {};

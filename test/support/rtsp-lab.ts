@@ -205,3 +205,12 @@ export class Publisher {
     await exited;
   }
 }
+
+/** A simulated camera: a running server (readers need `reader`, if given) and a publisher looping `file` at `path`. */
+export async function startRtspCamera(o: { readonly file: string; readonly path: string; readonly reader?: { readonly user: string; readonly pass: string }; readonly binary?: string }): Promise<{ server: RtspServer; pub: Publisher }> {
+  const server = new RtspServer({ binary: o.binary ?? (await ensureRtspServerBinary()), reader: o.reader });
+  await server.start();
+  const pub = new Publisher({ server, path: o.path, file: o.file });
+  await pub.start();
+  return { server, pub };
+}
