@@ -6,7 +6,7 @@ import { SubjectIndex } from '../matcher/index.js';
 import { matchThreshold, resolveProfile } from '../models/manifest.js';
 import { chooseProfile } from '../runtime.js';
 import { dedupeBus, dedupeKeys } from './dedupe.js';
-import { never, type RunningService } from './service.js';
+import { never, startOnBus, type RunningService } from './service.js';
 import { matcherStage } from '../stages.js';
 import { kafkaConfigOf } from './kafka-config.js';
 
@@ -30,14 +30,7 @@ export async function startMatch(cfg: Config, log: Logger, o: { profile?: string
   let redelivered = 0;
   const bus = dedupeBus(kafka, { faces: dedupeKeys.faces }, k.dedupeWindow, () => redelivered++);
   const stage = matcherStage(cfg, bus, index, threshold, replica, log);
-  try {
-    await kafka.start();
-    await stage.start();
-    await kafka.ready();
-  } catch (err) {
-    await kafka.close();
-    throw err;
-  }
+  await startOnBus(kafka, stage, () => kafka.close());
   return {
     name: 'match',
     info: { replica, profile: name, model: index.model, threshold, thresholdFrom: from, subjects: index.subjects },
