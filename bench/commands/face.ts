@@ -46,6 +46,27 @@ async function openBenchEngine(cfg: Config, log: Logger, o: Common, detectSize?:
   return FaceEngine.open(resolved, files, { provider: cfg.inference.provider, threads: cfg.inference.threads }, { detectSize: detectSize ?? resolved.profile.detectSize, flip: false });
 }
 
+interface LfwRun {
+  readonly engine: FaceEngine;
+  readonly lfwDir: string;
+  readonly cacheDir: string;
+  readonly detectSize: number;
+  readonly flip: boolean;
+}
+
+/** What bench lfw, ident and calibrate share: the LFW folder, an engine at the LFW detect size (closed after), the flip setting. */
+async function onLfw(cmd: Command, o: Common, bench: (run: LfwRun) => Promise<void>): Promise<void> {
+  const { cfg, log } = setup(cmd);
+  const lfwDir = lfwDirOf(cfg, o);
+  const detectSize = o.detectSize ?? LFW_DETECT_SIZE;
+  const engine = await openBenchEngine(cfg, log, o, detectSize);
+  try {
+    await bench({ engine, lfwDir, cacheDir: cacheDirOf(cfg), detectSize, flip: flipOf(o, cfg, engine) });
+  } finally {
+    await engine.close();
+  }
+}
+
 /** Flip TTA as the pipeline would run it: --flip/--no-flip, else inference.flip, else the profile's. */
 const flipOf = (o: Common, cfg: Config, engine: FaceEngine): boolean => o.flip ?? cfg.inference.flip ?? engine.profile.profile.flip ?? false;
 
@@ -128,24 +149,16 @@ export function speedLines(r: SpeedResult): string[] {
 }
 
 export function register(bench: Command): void {
-
   commonOptions(bench.command('lfw').description('LFW View 2 face verification: 10-fold accuracy, ROC AUC, TAR@FAR, ms per image'))
     .option('--folds <n>', 'use only the first n folds (quick runs)', int)
     .option('--limit <n>', 'use only the first n pairs of each fold (quick runs)', int)
     .option('--detect-size <px>', `detection letterbox size (default ${LFW_DETECT_SIZE}: LFW images are 250 px)`, int)
-    .action(async (o: Common & { folds?: number; limit?: number }, cmd: Command) => {
-      const { cfg, log } = setup(cmd);
-      const lfwDir = lfwDirOf(cfg, o);
-      const detectSize = o.detectSize ?? LFW_DETECT_SIZE;
-      const engine = await openBenchEngine(cfg, log, o, detectSize);
-      try {
-        const flip = flipOf(o, cfg, engine);
-        const r = await benchLfw({ engine, lfwDir, cacheDir: cacheDirOf(cfg), detectSize, flip, folds: o.folds, limit: o.limit, onProgress: progress('embedding LFW') });
-        emit(o, lfwLines(r, engine), r);
-      } finally {
-        await engine.close();
-      }
-    });
+    .action((o: Common & { folds?: number; limit?: number }, cmd: Command) =>
+      onLfw(cmd, o, async (run) => {
+        const r = await benchLfw({ ...run, folds: o.folds, limit: o.limit, onProgress: progress('embedding LFW') });
+        emit(o, lfwLines(r, run.engine), r);
+      }),
+    );
 
   commonOptions(bench.command('ident').description('open-set watchlist identification on LFW: TPIR at FPIR 1% and 0.1%, thresholds, search time'))
     .option('--identities <n>', 'enrolled identities', int, 1000)
@@ -156,19 +169,10 @@ export function register(bench: Command): void {
     .option('--impostors <n>', 'at most this many impostor probes (quick runs)', int)
     .option('--probes-per-identity <n>', 'at most this many mated probes per identity (quick runs)', int)
     .option('--detect-size <px>', `detection letterbox size (default ${LFW_DETECT_SIZE})`, int)
-    .action(async (o: Common & { identities: number; seed: number; galleryImages: number; holdOut?: number; combine: Combine; impostors?: number; probesPerIdentity?: number }, cmd: Command) => {
-      const { cfg, log } = setup(cmd);
-      const lfwDir = lfwDirOf(cfg, o);
-      const detectSize = o.detectSize ?? LFW_DETECT_SIZE;
-      const engine = await openBenchEngine(cfg, log, o, detectSize);
-      try {
-        const flip = flipOf(o, cfg, engine);
+    .action((o: Common & { identities: number; seed: number; galleryImages: number; holdOut?: number; combine: Combine; impostors?: number; probesPerIdentity?: number }, cmd: Command) =>
+      onLfw(cmd, o, async (run) => {
         const r = await benchIdent({
-          engine,
-          lfwDir,
-          cacheDir: cacheDirOf(cfg),
-          detectSize,
-          flip,
+          ...run,
           identities: o.identities,
           seed: o.seed,
           galleryImages: o.galleryImages,
@@ -179,10 +183,8 @@ export function register(bench: Command): void {
           onProgress: progress('embedding LFW'),
         });
         emit(o, identLines(r), r);
-      } finally {
-        await engine.close();
-      }
-    });
+      }),
+    );
 
   commonOptions(bench.command('degrade').description('what the quality gates buy on CCTV-like degraded LFW probes'))
     .option('--identities <n>', 'enrolled identities', int, 500)
@@ -226,21 +228,13 @@ export function register(bench: Command): void {
     .option('--fpir <rate>', 'FPIR of the profile\'s default threshold', Number, 1e-2)
     .option('--detect-size <px>', `detection letterbox size (default ${LFW_DETECT_SIZE})`, int)
     .option('--write', 'write threshold, note and table into models/manifest.json')
-    .action(async (o: Common & { identities: number; seeds: string; fpir: number; write?: boolean }, cmd: Command) => {
-      const { cfg, log } = setup(cmd);
-      const lfwDir = lfwDirOf(cfg, o);
-      const detectSize = o.detectSize ?? LFW_DETECT_SIZE;
-      const engine = await openBenchEngine(cfg, log, o, detectSize);
-      try {
-        const flip = flipOf(o, cfg, engine);
+    .action((o: Common & { identities: number; seeds: string; fpir: number; write?: boolean }, cmd: Command) =>
+      onLfw(cmd, o, async (run) => {
+        const { engine } = run;
         const seeds = o.seeds.split(',').map((x) => int(x.trim()));
         const command = `vigil bench calibrate --profile ${engine.profile.name} --identities ${o.identities} --seeds ${seeds.join(',')} --fpir ${o.fpir}${o.flip === undefined ? '' : o.flip ? ' --flip' : ' --no-flip'}`;
         const c = await calibrate({
-          engine,
-          lfwDir,
-          cacheDir: cacheDirOf(cfg),
-          detectSize,
-          flip,
+          ...run,
           identities: o.identities,
           seeds,
           defaultFpir: o.fpir,
@@ -256,10 +250,8 @@ export function register(bench: Command): void {
         ];
         const { runs: _runs, ...summary } = c;
         emit(o, lines, { bench: 'calibrate', ...summary, tpir_by_seed: c.runs.map((r) => ({ seed: r.seed, tpir_at_fpir_1e2: r.tpir_at_fpir_1e2, tpir_at_fpir_1e3: r.tpir_at_fpir_1e3 })) });
-      } finally {
-        await engine.close();
-      }
-    });
+      }),
+    );
 
   bench
     .command('speed')
