@@ -3,7 +3,8 @@ import { KafkaBus } from '../bus/kafka.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { SubjectIndex } from '../matcher/index.js';
-import { matchThreshold, resolveProfile } from '../models/manifest.js';
+import { matchThreshold } from '../models/manifest.js';
+import { lookupProfile } from '../models/store.js';
 import { chooseProfile } from '../runtime.js';
 import { dedupeBus, dedupeKeys } from './dedupe.js';
 import { never, startOnBus, type RunningService } from './service.js';
@@ -22,7 +23,7 @@ export async function startMatch(cfg: Config, log: Logger, o: { profile?: string
   const k = kafkaConfigOf(cfg, 'match');
   // The matcher needs the embedding model's id and size, not the model files.
   const { manifest, name } = await chooseProfile(cfg, log, { profile: o.profile, fetch: false });
-  const profile = resolveProfile(manifest, name);
+  const profile = lookupProfile(manifest, name);
   const { threshold, from } = matchThreshold(profile.profile, cfg.matcher);
   const index = new SubjectIndex(profile.embeddingModel, profile.recognizer.embeddingSize);
   const replica = o.replica ?? `${hostname()}-${process.pid}`;
