@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { VigilError } from '../src/errors.js';
 import { writeFileAtomic } from '../src/matcher/atomic.js';
 import { manifestSchema, type Calibration } from '../src/models/manifest.js';
 import { benchIdent, CALIBRATION_FPIRS, type IdentOptions, type IdentResult } from './ident.js';
@@ -32,7 +33,7 @@ export interface CalibrationResult {
 const r4 = (v: number): number => Math.round(v * 1e4) / 1e4;
 
 export async function calibrate(o: CalibrateOptions): Promise<CalibrationResult> {
-  if (o.seeds.length === 0) throw new Error('calibrate: give at least one seed');
+  if (o.seeds.length === 0) throw new VigilError('VIGIL_ERR_BENCH_ARGS', { bench: 'calibrate', reason: 'give at least one seed' });
   const fpirs = [...new Set([...CALIBRATION_FPIRS, o.defaultFpir])].sort((a, b) => b - a);
   const runs: IdentResult[] = [];
   for (const seed of o.seeds) {

@@ -5,6 +5,7 @@ import { cpus, homedir, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
+import { VigilError } from '../src/errors.js';
 import { decode, ffmpegArgs, type DecodeHandle, type DecodeOptions } from '../src/ingest/ffmpeg.js';
 import { ensureRtspServerBinary, type Publisher, type RtspServer, startRtspCamera } from '../test/support/rtsp-lab.js';
 
@@ -129,7 +130,7 @@ export async function benchIngest(o: BenchIngestOptions): Promise<BenchIngestRep
   try {
     for (const name of o.variants) {
       const v = VARIANTS.find((x) => x.name === name);
-      if (!v) throw new Error(`unknown variant "${name}" (known: ${VARIANTS.map((x) => x.name).join(', ')})`);
+      if (!v) throw new VigilError('VIGIL_ERR_BENCH_ARGS', { bench: 'ingest', reason: `unknown variant "${name}" (known: ${VARIANTS.map((x) => x.name).join(', ')})` });
       const opts: DecodeOptions = { url: server.url('cam'), fps: o.fps, sampling: 'live', ...v.decode };
       commands[v.name] = `ffmpeg ${ffmpegArgs(opts).join(' ')}`;
       maxCameras[v.name] = 0;

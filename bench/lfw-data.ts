@@ -26,11 +26,14 @@ export function requireLfw(dir: string): void {
  * View 2 (`pairs.txt`): a header "folds pairsPerClass", then per fold `pairsPerClass` same-person
  * lines (`name i j`) followed by as many different-person lines (`name1 i name2 j`).
  */
-export function parsePairs(text: string): LfwPair[][] {
+export function parsePairs(text: string, file = 'pairs.txt'): LfwPair[][] {
+  const bad = (reason: string): never => {
+    throw new VigilError('VIGIL_ERR_BENCH_DATA', { dir: file, reason });
+  };
   const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
   const [folds, per] = lines[0]!.trim().split(/\s+/).map(Number);
-  if (!Number.isInteger(folds) || !Number.isInteger(per) || folds! < 1 || per! < 1) throw new Error(`pairs file: bad header "${lines[0]}"`);
-  if (lines.length - 1 !== folds! * per! * 2) throw new Error(`pairs file: header promises ${folds! * per! * 2} pairs, found ${lines.length - 1}`);
+  if (!Number.isInteger(folds) || !Number.isInteger(per) || folds! < 1 || per! < 1) bad(`bad header "${lines[0]}"`);
+  if (lines.length - 1 !== folds! * per! * 2) bad(`header promises ${folds! * per! * 2} pairs, found ${lines.length - 1}`);
   const out: LfwPair[][] = [];
   for (let f = 0; f < folds!; f++) {
     const fold: LfwPair[] = [];
@@ -39,7 +42,7 @@ export function parsePairs(text: string): LfwPair[][] {
       const t = line.trim().split(/\s+/);
       if (t.length === 3) fold.push({ a: lfwImage(t[0]!, Number(t[1])), b: lfwImage(t[0]!, Number(t[2])), same: true });
       else if (t.length === 4) fold.push({ a: lfwImage(t[0]!, Number(t[1])), b: lfwImage(t[2]!, Number(t[3])), same: false });
-      else throw new Error(`pairs file: cannot read line "${line}"`);
+      else bad(`cannot read line "${line}"`);
     }
     out.push(fold);
   }
@@ -48,7 +51,8 @@ export function parsePairs(text: string): LfwPair[][] {
 
 export async function readPairs(dir: string): Promise<LfwPair[][]> {
   requireLfw(dir);
-  return parsePairs(await readFile(join(dir, '_meta', 'pairs.txt'), 'utf8'));
+  const file = join(dir, '_meta', 'pairs.txt');
+  return parsePairs(await readFile(file, 'utf8'), file);
 }
 
 /** Every person and their images (relative paths, sorted), people sorted by name. */

@@ -191,6 +191,18 @@ export const errors = {
     retriable: false,
     exitCode: 66,
   },
+  VIGIL_ERR_STORE_TOO_NEW: {
+    message: 'database {file} has schema version {version}, newer than this Vigil knows ({known})',
+    hint: 'a newer Vigil wrote it: upgrade Vigil (Vigil never downgrades a database), or point dataDir at this version\'s data',
+    retriable: false,
+    exitCode: 65,
+  },
+  VIGIL_ERR_BENCH_ARGS: {
+    message: 'bench {bench}: {reason}',
+    hint: 'see `vigil bench {bench} --help`',
+    retriable: false,
+    exitCode: 64,
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errors;

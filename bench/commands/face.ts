@@ -6,7 +6,7 @@ import { setup } from '../../src/cli/setup.js';
  */
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { calibrate, writeCalibration } from '../calibrate.js';
 import { benchDegrade, type DegradeResult } from '../degrade.js';
 import type { FillProgress } from '../face-cache.js';
@@ -35,7 +35,7 @@ interface Common {
 
 const int = (v: string): number => {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`not a whole number: ${v}`);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`not a whole number: ${v}`);
   return n;
 };
 
