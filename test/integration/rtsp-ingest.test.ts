@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../support/net.js';
-import { Publisher, type RtspServer, startRtspCamera } from '../support/rtsp-lab.js';
+import { Publisher, type RtspServer, startRtspCamera, stopRtspCamera } from '../support/rtsp-lab.js';
 import { hamiltonClip } from '../helpers.js';
 import { camera, IngestRig } from '../unit/ingest/rig.js';
 
@@ -19,10 +19,7 @@ let pub: Publisher;
 
 beforeAll(async () => void ({ server, pub } = await startRtspCamera({ reader: { user: 'viewer', pass: PASS }, path: 'door', file: hamiltonClip() })), 15 * 60_000);
 
-afterAll(async () => {
-  await pub?.stop();
-  await server?.close();
-});
+afterAll(() => stopRtspCamera(server, pub));
 
 function expectNoSecret(rig: IngestRig, extra: string[] = []): Promise<void> {
   return rig.registry.metrics().then((text) => {

@@ -214,3 +214,9 @@ export async function startRtspCamera(o: { readonly file: string; readonly path:
   await pub.start();
   return { server, pub };
 }
+
+/** Stops what startRtspCamera started (either may be missing when the start failed). */
+export async function stopRtspCamera(server: RtspServer | undefined, pub: Publisher | undefined): Promise<void> {
+  await pub?.stop();
+  await server?.close();
+}

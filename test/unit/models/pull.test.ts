@@ -1,25 +1,16 @@
 import { copyFile, open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { VigilError } from '../../../src/errors.js';
 import { loadManifest } from '../../../src/models/manifest.js';
 import { pullProfile } from '../../../src/models/pull.js';
 import { installedStatus, requireProfile, sha256File } from '../../../src/models/store.js';
 import { sharedModels } from '../../helpers.js';
+import { caught } from '../../support/errors.js';
 import { tempDirs } from '../../support/temp.js';
 
 const manifest = loadManifest();
 const tempDir = tempDirs('vigil-pull-');
 
-async function caught(p: Promise<unknown>): Promise<VigilError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(VigilError);
-    return err as VigilError;
-  }
-  throw new Error('expected a VigilError, nothing was thrown');
-}
 
 /** A local source folder holding a good copy of `good` and a one-byte-corrupted copy of `bad`. */
 async function badSource(good: string[], bad: string): Promise<string> {

@@ -2,11 +2,11 @@ import { existsSync } from 'node:fs';
 import { open, readFile, rm, unlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { VigilError } from '../../../src/errors.js';
 import { loadManifest } from '../../../src/models/manifest.js';
 import { pullProfile } from '../../../src/models/pull.js';
 import { installedStatus, pickInstalledProfile, requireProfile, VERIFIED_CACHE_FILE } from '../../../src/models/store.js';
 import { sharedModels } from '../../helpers.js';
+import { caught } from '../../support/errors.js';
 import { tempDirs } from '../../support/temp.js';
 
 const manifest = loadManifest();
@@ -30,15 +30,6 @@ async function flipByte(file: string, at = 1000): Promise<void> {
   }
 }
 
-async function caught(p: Promise<unknown>): Promise<VigilError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(VigilError);
-    return err as VigilError;
-  }
-  throw new Error('expected a VigilError, nothing was thrown');
-}
 
 describe('models store', () => {
   beforeAll(() => {
