@@ -22,8 +22,23 @@ const program = new Command('vigil')
  */
 async function registerBench(program: Command, argv: string[]): Promise<void> {
   const [first] = program.parseOptions(argv.slice(2)).operands;
-  if (first === undefined || first === 'bench' || first === 'help') (await import('../../bench/cli.js')).registerBenchCommands(program);
-  else program.command('bench').description('benchmarks: accuracy, alerting, throughput');
+  const wanted = first === undefined || first === 'bench' || first === 'help';
+  const bench = wanted ? await import('../../bench/cli.js').catch(benchMissing) : undefined;
+  if (bench) return bench.registerBenchCommands(program);
+  program
+    .command('bench')
+    .description('benchmarks: accuracy, alerting, throughput')
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action(() => {
+      throw new Error('the benchmarks are not part of this installation (no bench/ folder next to src/)');
+    });
+}
+
+/** An installation without bench/ still runs the product; any other failure to load it is a bug to show. */
+function benchMissing(e: NodeJS.ErrnoException): undefined {
+  if (e.code === 'ERR_MODULE_NOT_FOUND' && /bench[\\/]cli/.test(e.message)) return undefined;
+  throw e;
 }
 
 // Every command lives in commands/ (one module a command or group); the order is the help's order.
