@@ -203,6 +203,12 @@ export const errors = {
     retriable: false,
     exitCode: 64,
   },
+  VIGIL_ERR_BENCH_MISSING: {
+    message: 'the benchmarks are not part of this installation (no bench/ folder next to src/)',
+    hint: 'run them from a source checkout or the Docker image, which both hold bench/',
+    retriable: false,
+    exitCode: 69,
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errors;

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
-import { isVigilError } from '../errors.js';
+import { isVigilError, VigilError } from '../errors.js';
 import { register as registerEnroll } from './commands/enroll.js';
 import { register as registerModels } from './commands/models.js';
 import { register as registerReplay } from './commands/replay.js';
@@ -31,7 +31,7 @@ async function registerBench(program: Command, argv: string[]): Promise<void> {
     .allowUnknownOption()
     .allowExcessArguments()
     .action(() => {
-      throw new Error('the benchmarks are not part of this installation (no bench/ folder next to src/)');
+      throw new VigilError('VIGIL_ERR_BENCH_MISSING');
     });
 }
 
