@@ -1,8 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { inject } from 'vitest';
 import { createKafkaClient } from '../src/bus/kafka-client.js';
 import { createLogger } from '../src/log.js';
@@ -54,24 +55,43 @@ export async function waitForBroker(brokers: string, timeoutMs = 60_000, proc?: 
  * A one-node KRaft broker run by scripts/kafka.sh (jars from Maven Central, cached). The same
  * folder keeps its data across stop() and start(), as a restarted production broker would.
  */
+/** A SASL_SSL listener next to the plaintext one: TLS from a throwaway CA (DIR/tls), one SCRAM user. */
+export interface SaslSslOptions {
+  readonly user: string;
+  readonly password: string;
+  readonly clientAuth?: 'none' | 'requested' | 'required';
+}
+
 export class LocalBroker {
   readonly dir: string;
   readonly port: number;
   readonly controllerPort: number;
+  /** The SASL_SSL listener's port (0: none). */
+  readonly saslSslPort: number;
   readonly #watchPid: number;
   readonly #detached: boolean;
+  readonly #saslSsl: SaslSslOptions | undefined;
   #proc: ChildProcess | undefined;
 
-  private constructor(dir: string, port: number, controllerPort: number, watchPid: number, detached: boolean) {
+  private constructor(dir: string, ports: readonly [number, number, number], watchPid: number, detached: boolean, saslSsl: SaslSslOptions | undefined) {
     this.dir = dir;
-    this.port = port;
-    this.controllerPort = controllerPort;
+    [this.port, this.controllerPort, this.saslSslPort] = ports;
     this.#watchPid = watchPid;
     this.#detached = detached;
+    this.#saslSsl = saslSsl;
   }
 
   get brokers(): string {
     return `127.0.0.1:${this.port}`;
+  }
+
+  get saslSslBrokers(): string {
+    return `127.0.0.1:${this.saslSslPort}`;
+  }
+
+  /** ca.pem, client.pem and client.key of the SASL_SSL listener's CA. */
+  get tlsDir(): string {
+    return join(this.dir, 'tls');
   }
 
   get pid(): number | undefined {
@@ -79,9 +99,11 @@ export class LocalBroker {
   }
 
   /** `watchPid`: the broker stops by itself when that process ends (default: this one). */
-  static async create(o: { dir?: string; watchPid?: number; detached?: boolean } = {}): Promise<LocalBroker> {
+  static async create(o: { dir?: string; watchPid?: number; detached?: boolean; saslSsl?: SaslSslOptions } = {}): Promise<LocalBroker> {
     const dir = o.dir ?? (await tempDir('vigil-kafka-'));
-    const b = new LocalBroker(dir, await freePort(), await freePort(), o.watchPid ?? process.pid, o.detached ?? false);
+    const ports = [await freePort(), await freePort(), o.saslSsl ? await freePort() : 0] as const;
+    const b = new LocalBroker(dir, ports, o.watchPid ?? process.pid, o.detached ?? false, o.saslSsl);
+    if (o.saslSsl) await promisify(execFile)('bash', [join(repoRoot, 'scripts', 'kafka.sh'), 'tls', '--dir', b.tlsDir]);
     await b.start();
     return b;
   }
@@ -90,7 +112,11 @@ export class LocalBroker {
     await mkdir(this.dir, { recursive: true });
     const out = openSync(join(this.dir, 'broker.log'), 'a');
     const args = [join(repoRoot, 'scripts', 'kafka.sh'), 'start', '--dir', this.dir, '--port', String(this.port), '--controller-port', String(this.controllerPort), '--watch-pid', String(this.#watchPid)];
-    const p = spawn('bash', args, { stdio: ['ignore', out, out], detached: this.#detached });
+    const s = this.#saslSsl;
+    if (s) args.push('--sasl-ssl-port', String(this.saslSslPort), '--tls-dir', this.tlsDir, '--client-auth', s.clientAuth ?? 'none');
+    // The SCRAM password reaches the script through its environment, never its command line.
+    const env = s ? { ...process.env, KAFKA_SCRAM_USER: s.user, KAFKA_SCRAM_PASSWORD: s.password } : process.env;
+    const p = spawn('bash', args, { stdio: ['ignore', out, out], detached: this.#detached, env });
     closeSync(out);
     if (this.#detached) p.unref();
     this.#proc = p;

@@ -1,10 +1,12 @@
 import { AdminOps } from './kafka-client/admin.js';
 import { kafkaFactory } from './kafka-client/connection.js';
 import { KafkajsGroupConsumer } from './kafka-client/consumer.js';
+import { closedError, securityError } from './kafka-client/security.js';
 import { ProducerSender } from './kafka-client/sender.js';
 import type { KafkaClient, KafkaConnection } from './kafka-client/types.js';
 
 export type * from './kafka-client/types.js';
+export type { KafkaSecurity } from './kafka-client/security.js';
 
 /**
  * The Kafka client behind the bus. Only the modules in ./kafka-client/ import kafkajs: everything
@@ -13,7 +15,8 @@ export type * from './kafka-client/types.js';
  * gets a kafkajs client of its own, so one that broke (a broker that went away) is dropped and made
  * anew without touching the others.
  *
- *   connection.ts  kafkajs settings from the connection (brokers, timeouts, logging)
+ *   connection.ts  kafkajs settings from the connection (brokers, timeouts, logging, TLS, SASL)
+ *   security.ts    TLS files and SASL options; failures retrying cannot fix, named
  *   lazy.ts        a connection made on first use, dropped after a failure
  *   admin.ts       topics and offsets
  *   sender.ts      the producer (acks=all)
@@ -40,6 +43,8 @@ export function createKafkaClient(c: KafkaConnection): KafkaClient {
       open.add(x);
       return x;
     },
+    diagnose: (err) => securityError(err, c.brokers, c.security),
+    closedError: (attempts) => closedError(c.brokers, c.security, attempts),
     async close() {
       await Promise.all([...open].map((x) => x.disconnect()));
       open.clear();

@@ -1,5 +1,6 @@
 import kafkajs, { type LogEntry } from 'kafkajs';
 import type { Logger } from '../../log.js';
+import { kafkajsSecurity } from './security.js';
 import type { KafkaConnection } from './types.js';
 
 // kafkajs is CommonJS: Node's ESM loader cannot see all of its named exports.
@@ -21,11 +22,14 @@ function logCreator(log: Logger) {
     };
 }
 
+/** Reads the TLS files once (VIGIL_ERR_KAFKA_TLS when one cannot be read). */
 export function kafkaFactory(c: KafkaConnection): KafkaFactory {
+  const security = kafkajsSecurity(c.brokers, c.security);
   return (retries) =>
     new Kafka({
       brokers: [...c.brokers],
       clientId: c.clientId,
+      ...security,
       connectionTimeout: 3000,
       requestTimeout: 30_000,
       retry: { retries, initialRetryTime: 200, maxRetryTime: 2000 },

@@ -1,4 +1,6 @@
+import type { VigilError } from '../../errors.js';
 import type { Logger } from '../../log.js';
+import type { KafkaSecurity } from './security.js';
 
 /** The client's seam: what the bus speaks, whatever library is behind it (kafka-client.ts). */
 
@@ -6,6 +8,8 @@ export interface KafkaConnection {
   readonly brokers: readonly string[];
   readonly clientId: string;
   readonly log: Logger;
+  /** TLS and SASL (unset: plaintext, no login). */
+  readonly security?: KafkaSecurity;
 }
 
 export interface TopicSpec {
@@ -100,5 +104,14 @@ export interface KafkaClient {
   committed(groupId: string, topic: string): Promise<Map<number, bigint | null>>;
   sender(): Sender;
   consumer(o: ConsumeOptions): GroupConsumer;
+  /**
+   * A failure that retrying cannot fix (credentials refused, a certificate that does not verify, a
+   * listener speaking another protocol) as a VigilError naming it; 'closed' when the brokers closed
+   * the connection without an answer (a TLS or SASL listener, or a broker restarting); undefined
+   * for anything else.
+   */
+  diagnose(err: unknown): VigilError | 'closed' | undefined;
+  /** The error for 'closed' seen `attempts` times in a row. */
+  closedError(attempts: number): VigilError;
   close(): Promise<void>;
 }
