@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { inject } from 'vitest';
-import { createKafkaClient } from '../src/bus/kafka-client.js';
+import { createKafkaClient, type InMessage, type KafkaClient } from '../src/bus/kafka-client.js';
 import { createLogger } from '../src/log.js';
 import { repoRoot, tempDir } from './helpers.js';
 
@@ -207,3 +207,28 @@ export async function stopSharedBroker(runDir: string): Promise<void> {
 
 /** A topic prefix no other test uses on the shared broker. */
 export const uniquePrefix = (name: string): string => `t${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}.${name}.`;
+
+/** Reads `topic` from its start until at least `atLeast` records came (then 500 ms more, to see any extra ones). */
+export async function readRecords(client: KafkaClient, topic: string, atLeast: number, groupPrefix: string, timeoutMs = 30_000): Promise<InMessage[]> {
+  const got: InMessage[] = [];
+  const c = client.consumer({ groupId: `${groupPrefix}reader-${Date.now()}-${Math.random()}`, topic, fromBeginning: true, sessionTimeoutMs: 6000, heartbeatIntervalMs: 1000, maxBytesPerPartition: 16 << 20 });
+  await c.start({
+    onBatch: async (b, ctl) => {
+      got.push(...b.messages);
+      ctl.resolve(b.messages[b.messages.length - 1].offset);
+    },
+    onAssigned: () => {},
+    onFatal: () => {},
+  });
+  try {
+    const t0 = Date.now();
+    while (got.length < atLeast) {
+      if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${atLeast} record(s) on ${topic} (got ${got.length})`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  } finally {
+    await c.stop();
+  }
+  return got;
+}

@@ -93,6 +93,7 @@ export class KafkaBus implements Bus {
       sessionTimeoutMs: o.kafka.sessionTimeoutMs,
       heartbeatIntervalMs: o.kafka.heartbeatIntervalMs,
       maxMessageBytes: o.kafka.maxMessageBytes,
+      decodeLimits: { maxFramePixels: o.kafka.maxFramePixels },
       closed: () => this.#closed,
       tablesReady: async () => {
         await Promise.all([...this.#subs].filter((s) => s.spec.table).map((s) => s.caughtUp));
