@@ -1,11 +1,17 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
 import { createKafkaClient, type KafkaClient } from '../../src/bus/kafka-client.js';
 import { DLQ_HEADERS, KafkaBus } from '../../src/bus/kafka.js';
 import { DEAD_LETTER, topicOf } from '../../src/bus/kafka-topics.js';
 import { kafkaSchema, type KafkaConfig } from '../../src/config/schema.js';
-import type { FrameMsg } from '../../src/contracts/messages.js';
+import type { FacesMsg, FrameMsg } from '../../src/contracts/messages.js';
 import { createLogger } from '../../src/log.js';
-import { readRecords, sharedBrokers, uniquePrefix } from '../kafka.js';
+import { loadManifest, resolveProfile } from '../../src/models/manifest.js';
+import { dataDirWithModels } from '../integration/cli.js';
+import { ServiceProc, until } from '../integration/kafka-procs.js';
+import { freePort, readRecords, sharedBrokers, uniquePrefix } from '../kafka.js';
 
 /** Hostile probes of the distributed mode on a real broker (issue 12 item 8). */
 const log = createLogger('silent');
@@ -80,5 +86,38 @@ describe('a frame small on the wire but huge decoded', () => {
     const dead = await readRecords(client, topicOf(k, DEAD_LETTER), 2, k.topicPrefix);
     expect(dead.map((m) => m.headers[DLQ_HEADERS.code])).toEqual(['VIGIL_ERR_BUS_DECODE', 'VIGIL_ERR_BUS_DECODE']);
     for (const m of dead) expect(m.headers[DLQ_HEADERS.reason]).toContain('frame of 16000x16000 (256000000 px) is above the limit of 33177600 px (bus.kafka.maxFramePixels); not decoded');
+  });
+});
+
+describe('infer and match on different profiles', () => {
+  it('`vigil match` logs an error naming both profiles and counts vigil_profile_mismatch_total instead of staying silent', async () => {
+    const manifest = loadManifest();
+    const research = resolveProfile(manifest, 'research').embeddingModel;
+    const permissive = resolveProfile(manifest, 'permissive').embeddingModel;
+    expect(research).not.toBe(permissive);
+    const dataDir = await dataDirWithModels();
+    const configFile = join(dataDir, 'vigil.yaml');
+    const kafka = { brokers: brokers.split(','), topicPrefix: uniquePrefix('profiles'), partitions: 1, sessionTimeoutMs: 6000, heartbeatIntervalMs: 1000 };
+    await writeFile(configFile, stringify({ dataDir, models: { profile: 'research' }, bus: { kafka } }));
+    const port = await freePort();
+    const svc = await ServiceProc.start('match', ['--replica', 'r1', '--metrics', `127.0.0.1:${port}`], { VIGIL_CONFIG: configFile, KAFKA_BROKERS: '' });
+    try {
+      // What a `vigil infer --profile permissive` publishes.
+      const bus = new KafkaBus({ kafka: kafkaSchema.parse(kafka), log });
+      buses.push(bus);
+      const msg = (seq: number): FacesMsg => ({
+        kind: 'faces', v: 1, camera: 'cam', seq, capturedAt: 1_700_000_000_000 + seq * 200, mediaTime: null, frame: { width: 64, height: 48 }, profile: 'permissive', model: permissive,
+        faces: [{ box: [1, 2, 30, 40], score: 0.9, landmarks: [], embedding: new Float32Array(128).fill(0.088), crop: new Uint8Array([0xff, 0xd8]) }],
+      });
+      for (let i = 0; i < 3; i++) expect(await bus.publish('faces', msg(i))).toBe(true);
+      await until(() => svc.lines.some((l) => l.includes('profile mismatch')), 30_000, 'the profile mismatch error');
+      const line = JSON.parse(svc.lines.find((l) => l.includes('profile mismatch'))!) as Record<string, unknown>;
+      expect(line).toMatchObject({ level: 50, faceProfile: 'permissive', faceModel: permissive, indexProfile: 'research', indexModel: research, mismatched: 1 });
+      await until(async () => (await (await fetch(`http://127.0.0.1:${port}/healthz`)).json() as { profileMismatches: number }).profileMismatches === 3, 30_000, '3 mismatches counted');
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      expect(metrics).toContain(`vigil_profile_mismatch_total{face_model="${permissive}",index_model="${research}"} 3`);
+    } finally {
+      await svc.stop();
+    }
   });
 });
