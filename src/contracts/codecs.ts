@@ -11,8 +11,16 @@ import { b64, faceRecord, facesV1, frameV1, matchV1, matchV2, rgbImage, statusV1
  */
 export interface Codec<T> {
   encode(msg: T): Promise<Buffer>;
-  decode(buf: Buffer): Promise<T>;
+  decode(buf: Buffer, limits?: DecodeLimits): Promise<T>;
 }
+
+/** What a consumer refuses to decode: a frame small on the wire can decode to GBs (a 1 MB JPEG of 16000x16000 is 768 MB raw). */
+export interface DecodeLimits {
+  /** Largest frame, width x height, checked from the headers before any pixel is decoded (bus.kafka.maxFramePixels). */
+  readonly maxFramePixels: number;
+}
+/** The config's default (bus.kafka.maxFramePixels): 8K UHD, the widest camera.maxWidth allows. */
+export const DEFAULT_DECODE_LIMITS: DecodeLimits = { maxFramePixels: 7680 * 4320 };
 
 // Wire forms: binary fields as base64 (faces), pixels as a JPEG after a JSON header (frames).
 const facesWireV1 = facesV1.extend({ faces: z.array(faceRecord.extend({ embedding: b64, crop: b64 })) });
@@ -99,15 +107,25 @@ const frameCodec: Codec<FrameMsg> = {
     len.writeUInt32BE(header.length);
     return Buffer.concat([len, header, jpeg]);
   },
-  async decode(buf) {
+  async decode(buf, limits = DEFAULT_DECODE_LIMITS) {
     if (buf.length < 4) throw new VigilError('VIGIL_ERR_BUS_DECODE', { topic: 'frames', reason: 'shorter than its length prefix' });
     const n = buf.readUInt32BE(0);
     if (4 + n > buf.length) throw new VigilError('VIGIL_ERR_BUS_DECODE', { topic: 'frames', reason: 'header length past the end' });
     const h = validate('frames', frameHeaderV1, parseJson('frames', buf.subarray(4, 4 + n)));
+    const max = limits.maxFramePixels;
+    const tooLarge = (w: number, ht: number): VigilError =>
+      new VigilError('VIGIL_ERR_BUS_DECODE', { topic: 'frames', reason: `frame of ${w}x${ht} (${w * ht} px) is above the limit of ${max} px (bus.kafka.maxFramePixels); not decoded` });
+    if (h.width * h.height > max) throw tooLarge(h.width, h.height);
+    const jpeg = buf.subarray(4 + n);
     let decoded: { data: Buffer; info: OutputInfo };
     try {
-      decoded = await sharp(buf.subarray(4 + n)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+      // libvips checks the JPEG's own header against the limit before it decodes a pixel (the JSON header may lie).
+      decoded = await sharp(jpeg, { limitInputPixels: max }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
     } catch (err) {
+      if (/pixel limit/i.test((err as Error).message)) {
+        const m = await sharp(jpeg, { limitInputPixels: false }).metadata().catch(() => undefined);
+        throw tooLarge(m?.width ?? NaN, m?.height ?? NaN);
+      }
       throw new VigilError('VIGIL_ERR_BUS_DECODE', { topic: 'frames', reason: `bad JPEG (${(err as Error).message})` }, err);
     }
     const { width, height, ...rest } = h;

@@ -30,14 +30,14 @@ export async function startMatch(cfg: Config, log: Logger, o: { profile?: string
   const kafka = new KafkaBus({ kafka: k, log: log.child({ component: 'kafka' }), restoreMs: { faces: k.restoreSeconds * 1000 } });
   let redelivered = 0;
   const bus = dedupeBus(kafka, { faces: dedupeKeys.faces }, k.dedupeWindow, () => redelivered++);
-  const stage = matcherStage(cfg, bus, index, threshold, replica, log);
+  const stage = matcherStage(cfg, bus, index, threshold, replica, log, name);
   await startOnBus(kafka, stage, () => kafka.close());
   return {
     name: 'match',
     info: { replica, profile: name, model: index.model, threshold, thresholdFrom: from, subjects: index.subjects },
     done: never,
     exitCode: () => 0,
-    health: () => ({ replica, subjects: index.subjects, faces: stage.faces, alerts: stage.alerts, updates: stage.updates, redeliveredFacesDropped: redelivered }),
+    health: () => ({ replica, subjects: index.subjects, faces: stage.faces, alerts: stage.alerts, updates: stage.updates, redeliveredFacesDropped: redelivered, profileMismatches: stage.profileMismatches }),
     async stop() {
       await stage.stop();
       await kafka.close();
