@@ -11,8 +11,8 @@ import type { Bus } from '../contracts/bus.js';
 import type { Logger } from '../log.js';
 import { registry } from '../metrics.js';
 import { dedupeBus, dedupeKeys } from './dedupe.js';
-import { never, type RunningService } from './service.js';
-import { kafkaConfigOf } from './stages.js';
+import { never, startOnBus, type RunningService } from './service.js';
+import { kafkaConfigOf } from './kafka-config.js';
 
 /**
  * `vigil broadcast`: matches topic to WebSocket clients, with the embedded mode's BroadcastServer.
@@ -59,16 +59,11 @@ export async function startBroadcast(cfg: Config, log: Logger, o: { port?: numbe
     subjects: watchlist && watchlistDirectory(watchlist),
     operatingPoint: () => op,
   });
-  try {
-    await kafka.start();
-    await server.start();
-    await kafka.ready();
-  } catch (err) {
+  await startOnBus(kafka, server, async () => {
     await server.stop();
     await kafka.close();
     await store.close();
-    throw err;
-  }
+  });
   return {
     name: 'broadcast',
     info: { host: cfg.broadcast.host, port: server.port, tls: server.tls, tokenFile: file, tokensGenerated: generated, events: store.file },
