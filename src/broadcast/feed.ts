@@ -128,7 +128,8 @@ export class FeedClient {
       try {
         for (;;) {
           // Pace the catch-up by the client's reading instead of cutting it off for being behind.
-          while (!this.#closed && this.#ws.bufferedAmount > this.#o.maxBufferedBytes / 2) await sleep(5);
+          // (Sleeping, not a microtask: the socket's write callbacks that lower #queued need the event loop to turn.)
+          while (!this.#closed && (this.#ws.bufferedAmount > this.#o.maxBufferedBytes / 2 || this.#queued > MAX_QUEUED_MESSAGES / 2)) await sleep(5);
           if (this.#closed) return;
           const page = await this.#o.store.read(last, PAGE, this.#filter, { crops: this.#crops });
           for (const e of page.events) this.#send(this.#crops || e.kind !== 'match' ? JSON.stringify(e) : new Serialised(e).json(false));

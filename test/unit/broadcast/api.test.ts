@@ -142,6 +142,16 @@ describe('WebSocket feed', () => {
     ok.ws.close();
   });
 
+  it('a catch-up longer than the per-client message cap is paced, not cut off', async () => {
+    const from = (await s.store.append(matchEvent('bulk-start', { crop: '' }))).cursor;
+    for (let i = 0; i < 6000; i++) await s.store.append(matchEvent(`bulk${i}`, { crop: '' }));
+    const c = await connect(`${s.ws}?token=${TOK.viewer}&after=${from}&types=alert`);
+    await until(() => c.messages.some((m) => m['id'] === 'bulk5999'), 60_000, 'the whole catch-up');
+    expect(c.messages.filter((m) => m['kind'] === 'match')).toHaveLength(6000);
+    expect(s.server.clients).toBeGreaterThan(0);
+    c.ws.close();
+  }, 90_000);
+
   it('refuses an unknown token at the upgrade (401)', async () => {
     await expect(connect(`${s.ws}?token=nope-nope-nope-nope`)).rejects.toThrow('HTTP 401');
   });
