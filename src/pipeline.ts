@@ -1,6 +1,7 @@
 import { watchlistDirectory } from './broadcast/api.js';
 import { operatingPointOf } from './broadcast/operating-point.js';
 import { BroadcastServer, broadcastServerFor } from './broadcast/server.js';
+import type { ApiRoute } from './broadcast/routes.js';
 import { Tokens } from './broadcast/token.js';
 import { openEventStore, type SqliteEventStore } from './store/events.js';
 import { MemoryBus, embeddedPolicies } from './bus/memory.js';
@@ -27,6 +28,8 @@ export interface PipelineOptions {
   readonly broadcastToken?: string;
   /** Tokens per role (src/broadcast/token.ts ensureTokens). */
   readonly broadcastTokens?: Tokens;
+  /** Other features' HTTP API routes, mounted on the broadcast port next to the event routes. */
+  readonly apiRoutes?: readonly (readonly ApiRoute[])[];
 }
 
 /**
@@ -66,6 +69,7 @@ export class Pipeline {
             metrics: registry,
             subjects: watchlistDirectory(runtime.store),
             operatingPoint: () => operatingPointOf(p.name, runtime.threshold, p.profile.calibration),
+            routes: o.apiRoutes,
           })
         : undefined;
     this.matcher = matcherStage(cfg, this.bus, runtime.index, runtime.threshold, undefined, log);

@@ -1,5 +1,6 @@
 import { watchlistDirectory } from '../broadcast/api.js';
 import { operatingPointOf, unknownOperatingPoint, type OperatingPoint } from '../broadcast/operating-point.js';
+import type { ApiRoute } from '../broadcast/routes.js';
 import { broadcastServerFor } from '../broadcast/server.js';
 import { ensureTokens } from '../broadcast/token.js';
 import { WatchlistStore } from '../matcher/watchlist.js';
@@ -25,7 +26,7 @@ import { kafkaConfigOf } from './kafka-config.js';
  * stored, and the store's (id, revision) key makes a re-read event a no-op. Each replica has its own
  * store (and its own acknowledgements): see README "Event store".
  */
-export async function startBroadcast(cfg: Config, log: Logger, o: { port?: number; group?: string } = {}): Promise<RunningService> {
+export async function startBroadcast(cfg: Config, log: Logger, o: { port?: number; group?: string; apiRoutes?: readonly (readonly ApiRoute[])[] } = {}): Promise<RunningService> {
   const k = kafkaConfigOf(cfg, 'broadcast');
   const { tokens, file, generated } = await ensureTokens(cfg.dataDir, cfg.broadcast);
   const store = openEventStore(cfg.dataDir, cfg.events, { registry, onListenerError: (err) => log.error({ err: (err as Error).message }, 'event listener failed') });
@@ -58,6 +59,7 @@ export async function startBroadcast(cfg: Config, log: Logger, o: { port?: numbe
     metrics: registry,
     subjects: watchlist && watchlistDirectory(watchlist),
     operatingPoint: () => op,
+    routes: o.apiRoutes,
   });
   await startOnBus(kafka, server, async () => {
     await server.stop();
