@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-import { basename, extname } from 'node:path';
 import { Command, Option } from 'commander';
 import type { CameraConfig, Config } from '../config/schema.js';
 import { DEMO_SUBJECT, demoCamera, ensureDemoMedia } from '../demo.js';
 import { isVigilError, VigilError } from '../errors.js';
-import { redactUrl, type Logger } from '../log.js';
+import type { Logger } from '../log.js';
+import { safeUrl } from '../ingest/redact.js';
+import { recordingIds } from '../ingest/input.js';
 import { enroll, enrollWithReport } from '../matcher/enroll.js';
 import { reembed } from '../matcher/enroll.js';
 import { WatchlistStore } from '../matcher/watchlist.js';
@@ -38,6 +39,11 @@ const program = new Command('vigil')
 
 
 const out = (line: string): void => void process.stdout.write(`${line}\n`);
+// `vigil replay --json | head -1`: the reader went away; stop quietly, as a Unix filter does.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
 const err = (line: string): void => void process.stderr.write(`${line}\n`);
 
 program
@@ -83,7 +89,7 @@ function banner(cfg: Config, rt: Runtime, p: Pipeline, o: { demo: boolean; camer
   err(`Vigil is running (embedded mode) - model profile "${e.profile.name}": ${e.profile.profile.description}`);
   for (const l of rt.licenses) err(`  license  ${l}`);
   err(`  watchlist ${rt.store.list().length} subject(s), threshold ${rt.threshold}`);
-  for (const c of o.cameras) err(`  camera   ${c.id}: ${redactUrl(c.url)} @ ${c.fps} fps`);
+  for (const c of o.cameras) err(`  camera   ${c.id}: ${safeUrl(c.url)} @ ${c.fps} fps`);
   if (o.demo) err(`  demo     streaming a face video and alerting on the enrolled "${DEMO_SUBJECT.name}"; alerts print below`);
   err('');
   err(`Connect a monitor:  ws://${cfg.broadcast.host}:${p.broadcast?.port ?? cfg.broadcast.port}/?token=<token>  (or header "Authorization: Bearer <token>")`);
@@ -112,8 +118,6 @@ function installShutdown(log: Logger, stop: () => Promise<void>): () => Promise<
   return run;
 }
 
-const cameraIdOf = (file: string): string => basename(file, extname(file)).replace(/[^A-Za-z0-9_.-]/g, '_') || 'file';
-
 program
   .command('replay')
   .description('run recorded files through the same pipeline as fast as possible, then exit')
@@ -136,18 +140,17 @@ program
     });
     err(`replaying ${videos.length} file(s) with profile "${runtime.engine.profile.name}" (threshold ${rt.threshold}); watchlist: ${runtime.store.list().length} subject(s)`);
     const t0 = Date.now();
-    const results = await Promise.all(
-      videos.map((v) => pipeline.runSource({ id: cameraIdOf(v), url: v, fps: opts.fps ?? 5, maxWidth: 1280, realtime: false, loop: false, enabled: true, transport: 'tcp' })),
-    );
+    const ids = recordingIds(videos);
+    const results = await pipeline.cameras.run(videos.map((v, i) => ({ id: ids[i], url: v, fps: opts.fps ?? 5, maxWidth: 1280, realtime: false, loop: false, enabled: true, transport: 'tcp' })));
     await pipeline.drain();
     await pipeline.stop();
     await runtime.close();
     let failed = 0;
     for (const r of results) {
-      if ('error' in r) {
+      if (r.error) {
         failed++;
-        err(`${r.camera}: ${isVigilError(r.error) ? `${r.error.code}: ` : ''}${r.error.message}`);
-      } else err(`${r.camera}: ${r.frames} frames (${r.probe.duration?.toFixed(1) ?? '?'} s of video)`);
+        err(`${r.camera}: ${r.error.code}: ${r.error.message}`);
+      } else err(`${r.camera}: ${r.frames} frames (${r.duration?.toFixed(1) ?? '?'} s of video)`);
     }
     const unknown = Object.entries(pipeline.matcher.unknown()).map(([c, u]) => `${c}: ${u.tracks} unknown appearance(s), ${u.faces} face(s)`);
     if (unknown.length) err(`not on the watchlist: ${unknown.join('; ')}`);

@@ -1,13 +1,19 @@
 import { spawn } from 'node:child_process';
-import ffmpeg from 'fluent-ffmpeg';
 import { VigilError } from '../errors.js';
-import { classifyFailure, type FailureKind } from './failure.js';
+import { FrameAssembler, LineSplitter, parseInputStream, parseShowinfo, type StreamInfo } from './assembler.js';
+import { classifyFailure, IngestFailure } from './failure.js';
+import { DEFAULT_PROTOCOLS, inputOf, schemeOf, type Input } from './input.js';
 import { redactSecrets } from './redact.js';
 
+export { IngestFailure } from './failure.js';
+export { isLiveUrl } from './input.js';
+export type { StreamInfo } from './assembler.js';
+
 /**
- * The only module that runs ffmpeg: probe a file (fluent-ffmpeg's ffprobe wrapper) and decode a file
- * or stream to frames (ffmpeg spawned directly, so the arguments, the process id and stderr are ours).
- * Every text that leaves this module has the URL's credentials redacted.
+ * The only module that runs ffmpeg: probe a file or stream (ffprobe) and decode it to frames (ffmpeg),
+ * both spawned directly, so the arguments, the process, its timeout and stderr are ours. Every input
+ * goes through input.ts (allowed schemes, never an option, `-protocol_whitelist`), and every text that
+ * leaves this module has the URL's credentials redacted.
  */
 
 export interface ProbeInfo {
@@ -15,20 +21,21 @@ export interface ProbeInfo {
   readonly height: number;
   /** seconds, null for live streams */
   readonly duration: number | null;
+  /** The video stream's own duration, s, when the container states it (null: unknown or live). */
+  readonly videoDuration: number | null;
   readonly fps: number | null;
   /** creation_time tag of a recording, epoch ms, when present */
   readonly creationTime: number | null;
 }
 
 /** A network source (camera, stream server) rather than a local file. */
-export const isStream = (url: string): boolean => /^(rtsps?|rtmps?|srt|udp|tcp):\/\//i.test(url);
-/** Anything with a scheme other than file:// is live: it has no end we should wait for. */
-export const isLiveUrl = (url: string): boolean => /^[a-z][a-z0-9+.-]*:\/\//i.test(url) && !/^file:/i.test(url);
+export const isStream = (url: string): boolean => ['rtsp', 'rtsps', 'rtmp', 'rtmps', 'srt', 'udp', 'tcp'].includes(schemeOf(url));
 
 export type RtspTransport = 'tcp' | 'udp';
 
-function inputOptions(url: string, transport: RtspTransport = 'tcp'): string[] {
-  return /^rtsps?:/i.test(url) ? ['-rtsp_transport', transport] : [];
+function inputOptions(input: Input, transport: RtspTransport = 'tcp'): string[] {
+  const o = /^rtsps?$/.test(input.scheme) ? ['-rtsp_transport', transport] : [];
+  return [...o, '-protocol_whitelist', input.whitelist];
 }
 
 function parseRate(r: string | undefined): number | null {
@@ -38,23 +45,84 @@ function parseRate(r: string | undefined): number | null {
   return Number.isFinite(v) && v > 0 ? v : null;
 }
 
+const ffprobePath = (): string => process.env.FFPROBE_PATH || 'ffprobe';
+
+interface ProbeStream {
+  codec_type?: string;
+  width?: number;
+  height?: number;
+  duration?: string;
+  avg_frame_rate?: string;
+  r_frame_rate?: string;
+  tags?: { creation_time?: string };
+}
+interface ProbeJson {
+  streams?: ProbeStream[];
+  format?: { duration?: string; tags?: { creation_time?: string } };
+}
+
+export interface ProbeOptions {
+  /** Give up (kill ffprobe) after this long, ms: a FIFO or a silent server must not hang a caller. */
+  readonly timeoutMs?: number;
+  /** Aborting kills ffprobe; the promise rejects with the signal's reason. */
+  readonly signal?: AbortSignal;
+  readonly protocols?: readonly string[];
+  readonly transport?: RtspTransport;
+}
+
 /** Probes a file (or stream) for size, duration and rate. Rejects with an IngestFailure (redacted). */
-export function probe(url: string): Promise<ProbeInfo> {
+export function probe(url: string, o: ProbeOptions = {}): Promise<ProbeInfo> {
   return new Promise((resolve, reject) => {
-    ffmpeg.ffprobe(url, inputOptions(url), (err, data) => {
-      if (err) {
-        const text = redactSecrets(String((err as Error).message ?? err), url);
-        return reject(new IngestFailure(classifyFailure(text), lastLines(text), null));
+    let input: Input;
+    try {
+      input = inputOf(url, o.protocols ?? DEFAULT_PROTOCOLS);
+    } catch (err) {
+      return reject(err);
+    }
+    if (o.signal?.aborted) return reject(o.signal.reason);
+    const args = ['-hide_banner', '-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', ...inputOptions(input, o.transport), '-i', input.arg];
+    const proc = spawn(ffprobePath(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let errText = '';
+    let verdict: unknown;
+    proc.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    proc.stderr.setEncoding('utf8').on('data', (d: string) => (errText = (errText + d).slice(-8192)));
+    const giveUp = (why: unknown): void => {
+      verdict ??= why;
+      proc.kill('SIGKILL');
+    };
+    const onAbort = (): void => giveUp(o.signal!.reason);
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    const ms = o.timeoutMs ?? 30_000;
+    const timer = setTimeout(() => giveUp(new IngestFailure('other', `no answer from ffprobe within ${ms / 1000} s`, null)), ms);
+    proc.on('error', (err: NodeJS.ErrnoException) => {
+      verdict ??= err.code === 'ENOENT' ? new VigilError('VIGIL_ERR_FFMPEG_MISSING', { reason: `${ffprobePath()} is not on PATH` }, err) : new IngestFailure('other', redactSecrets(err.message, url), null);
+    });
+    proc.on('close', (code) => {
+      clearTimeout(timer);
+      o.signal?.removeEventListener('abort', onAbort);
+      if (verdict) return reject(verdict);
+      if (code !== 0) {
+        const text = redactSecrets(errText, url);
+        return reject(new IngestFailure(classifyFailure(text), lastLines(text) || `ffprobe exited with code ${code}`, code));
       }
-      const v = data.streams.find((s) => s.codec_type === 'video' && s.width && s.height);
+      let data: ProbeJson;
+      try {
+        data = JSON.parse(out) as ProbeJson;
+      } catch {
+        return reject(new IngestFailure('not-video', 'ffprobe gave no description of the input', code));
+      }
+      const v = data.streams?.find((s) => s.codec_type === 'video' && s.width && s.height);
       if (!v) return reject(new IngestFailure('not-video', 'no video stream', null));
-      const tag = data.format.tags?.creation_time ?? v.tags?.creation_time;
+      const tag = data.format?.tags?.creation_time ?? v.tags?.creation_time;
       const created = typeof tag === 'string' ? Date.parse(tag) : NaN;
-      const duration = Number(data.format.duration);
+      const live = isStream(url);
+      const seconds = (s: string | undefined): number | null => (!live && s !== undefined && Number.isFinite(Number(s)) && Number(s) > 0 ? Number(s) : null);
       resolve({
         width: v.width!,
         height: v.height!,
-        duration: isStream(url) || !Number.isFinite(duration) ? null : duration,
+        duration: seconds(data.format?.duration),
+        videoDuration: seconds(v.duration),
         fps: parseRate(v.avg_frame_rate) ?? parseRate(v.r_frame_rate),
         creationTime: Number.isFinite(created) && created > 0 ? created : null,
       });
@@ -101,6 +169,8 @@ export interface DecodeOptions {
   readonly tuning?: Partial<DecoderTuning>;
   /** 'rgb': raw RGB24 (what inference takes); 'jpeg': JPEG per frame (what crosses processes). */
   readonly output?: 'rgb' | 'jpeg';
+  /** Schemes allowed (config `ingest.protocols`); input.ts's defaults unless given. */
+  readonly protocols?: readonly string[];
 }
 
 export interface DecodedFrame {
@@ -115,32 +185,18 @@ export interface DecodedFrame {
   readonly keyframe: boolean;
 }
 
-/** The input's video stream as ffmpeg described it. */
-export interface StreamInfo {
-  readonly codec: string;
-  readonly width: number;
-  readonly height: number;
-  readonly fps: number | null;
+/** How a decode that exited cleanly went. */
+export interface DecodeSummary {
+  /** ffmpeg's complaints about damaged input (it may still exit 0 on a truncated file). */
+  readonly errors: readonly string[];
 }
 
 export interface DecodeHandle {
   /** Resolves when the source ends (or stop() was called); rejects with an IngestFailure. */
-  readonly done: Promise<void>;
+  readonly done: Promise<DecodeSummary>;
   /** The ffmpeg process id (CPU accounting in benchmarks). */
   readonly pid: number | undefined;
   stop(): void;
-}
-
-/** ffmpeg exited with an error: what kind (for the per-camera error code) and its last words, redacted. */
-export class IngestFailure extends Error {
-  readonly kind: FailureKind;
-  readonly exitCode: number | null;
-  constructor(kind: FailureKind, detail: string, exitCode: number | null) {
-    super(detail);
-    this.name = 'IngestFailure';
-    this.kind = kind;
-    this.exitCode = exitCode;
-  }
 }
 
 export interface DecodeCallbacks {
@@ -168,11 +224,12 @@ function videoFilter(o: DecodeOptions): string {
   return f.join(',');
 }
 
-/** The ffmpeg command line for `o` (exported for tests and the benchmark's report). */
+/** The ffmpeg command line for `o` (exported for tests and the benchmark's report). Throws an IngestFailure for a refused input. */
 export function ffmpegArgs(o: DecodeOptions): string[] {
-  const live = isLiveUrl(o.url);
+  const input = inputOf(o.url, o.protocols ?? DEFAULT_PROTOCOLS);
+  const live = input.path === null;
   const args = ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'info'];
-  args.push(...inputOptions(o.url, o.transport));
+  args.push(...inputOptions(input, o.transport));
   if (o.realtime && !live) args.push('-re');
   if (o.loop && !live) args.push('-stream_loop', '-1');
   // Decoder options go before -i: they apply to the input's decoder.
@@ -180,7 +237,7 @@ export function ffmpegArgs(o: DecodeOptions): string[] {
   if (o.tuning?.keyframesOnly) args.push('-skip_frame', 'nokey');
   // Live: do not hold the first frame back to estimate the frame rate (sampling uses timestamps); ~0.3 s sooner.
   if (live) args.push('-fpsprobesize', '0');
-  args.push('-i', o.url, '-map', '0:v:0', '-an', '-sn', '-dn', '-vf', videoFilter(o));
+  args.push('-i', input.arg, '-map', '0:v:0', '-an', '-sn', '-dn', '-vf', videoFilter(o));
   // The muxer must neither duplicate nor drop: each output frame is one showinfo line.
   args.push('-fps_mode', 'passthrough');
   if ((o.output ?? 'rgb') === 'rgb') args.push('-pix_fmt', 'rgb24', '-f', 'rawvideo', 'pipe:1');
@@ -188,92 +245,34 @@ export function ffmpegArgs(o: DecodeOptions): string[] {
   return args;
 }
 
-const showinfoRe = /\bn:\s*(\d+)\s+pts:\s*(-?\d+|NOPTS)\s+pts_time:(\S+).*?\bs:(\d+)x(\d+).*?\biskey:(\d)/;
-const inputStreamRe = /Stream #\d+:\d+.*?: Video: (\w+).*?, (\d{2,5})x(\d{2,5})\b/;
-const fpsRe = /, ([\d.]+) fps\b/;
-
-interface FrameMeta {
-  readonly pts: number | null;
-  readonly width: number;
-  readonly height: number;
-  readonly keyframe: boolean;
-}
-
-
 /**
- * Decodes `o.url` and calls `onFrame` for each sampled frame. Frame sizes and timestamps come from
- * the showinfo filter's log line for that frame, so a stream that changes resolution mid-way still
- * splits correctly. ffmpeg writes a frame's log line before its bytes; the two pipes are read
- * independently, so a frame waits here until both have arrived.
+ * Decodes `o.url` and calls `onFrame` for each sampled frame (the FrameAssembler joins each frame's
+ * bytes to its showinfo line). This function owns the process: backpressure (stdout paused while
+ * onFrame's promise is pending), stop, kill, and the verdict when it exits.
  */
 export function decode(o: DecodeOptions, cb: DecodeCallbacks): DecodeHandle {
   const args = ffmpegArgs(o);
   const proc = spawn(ffmpegPath(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const jpeg = o.output === 'jpeg';
+  const frames = new FrameAssembler(o.output ?? 'rgb');
+  const lines = new LineSplitter();
   const tail: string[] = [];
-  // One entry per showinfo line, in output order. Not keyed by showinfo's n: it restarts at 0 when
-  // the filter graph is rebuilt (the stream changed resolution).
-  const metas: (FrameMeta | undefined)[] = [];
-  let metaHead = 0;
-  let chunks: Buffer[] = [];
-  let buffered = 0;
   let next = 0;
   let busy = false;
   let stopped = false;
   let inOutput = false;
   let infoSent = false;
   let fatal: unknown;
-  let stderrRest = '';
   let killTimer: NodeJS.Timeout | undefined;
-
-  // The first n buffered bytes as one buffer: a single copy out of the pipe's chunks.
-  const take = (n: number): Buffer => {
-    const out = Buffer.allocUnsafe(n);
-    let off = 0;
-    while (off < n) {
-      const c = chunks[0];
-      const k = Math.min(c.length, n - off);
-      c.copy(out, off, 0, k);
-      off += k;
-      if (k === c.length) chunks.shift();
-      else chunks[0] = c.subarray(k);
-    }
-    buffered -= n;
-    return out;
-  };
-
-  let scanFrom = 0;
-  const nextFrameBytes = (meta: FrameMeta): number => {
-    if (!jpeg) return buffered >= meta.width * meta.height * 3 ? meta.width * meta.height * 3 : -1;
-    if (chunks.length > 1) chunks = [Buffer.concat(chunks, buffered)];
-    const buf = chunks[0];
-    if (!buf) return -1;
-    const at = buf.indexOf(Buffer.from([0xff, 0xd9]), Math.max(2, scanFrom - 1));
-    if (at < 0) {
-      scanFrom = buf.length;
-      return -1;
-    }
-    scanFrom = 0;
-    return at + 2;
-  };
-
   let settle: (() => void) | undefined;
+
   const pump = (): void => {
     if (busy || fatal || stopped) return;
     while (!fatal && !stopped) {
-      const meta = metas[metaHead];
-      if (!meta) return;
-      const n = nextFrameBytes(meta);
-      if (n < 0) return;
-      metas[metaHead++] = undefined;
-      if (metaHead > 256) {
-        metas.splice(0, metaHead);
-        metaHead = 0;
-      }
-      const frame: DecodedFrame = { data: take(n), width: meta.width, height: meta.height, index: next++, pts: meta.pts, keyframe: meta.keyframe };
+      const f = frames.next();
+      if (!f) return;
       let r: void | Promise<void>;
       try {
-        r = cb.onFrame(frame);
+        r = cb.onFrame({ data: f.data, width: f.width, height: f.height, index: next++, pts: f.pts, keyframe: f.keyframe });
       } catch (err) {
         fail(err);
         return;
@@ -303,21 +302,19 @@ export function decode(o: DecodeOptions, cb: DecodeCallbacks): DecodeHandle {
   };
 
   const onStderrLine = (line: string): void => {
-    const m = showinfoRe.exec(line);
-    if (m) {
-      const pts = m[3] === 'NOPTS' || m[2] === 'NOPTS' ? null : Number(m[3]);
-      metas.push({ pts: pts !== null && Number.isFinite(pts) ? pts : null, width: Number(m[4]), height: Number(m[5]), keyframe: m[6] === '1' });
+    const meta = parseShowinfo(line);
+    if (meta) {
+      frames.addMeta(meta);
       pump();
       return;
     }
     if (/^\s*color_range:/.test(line) || /^\[Parsed_showinfo/.test(line)) return;
     if (/^Output #/.test(line)) inOutput = true;
     if (!inOutput && !infoSent && cb.onStreamInfo) {
-      const s = inputStreamRe.exec(line);
-      if (s) {
+      const info = parseInputStream(line);
+      if (info) {
         infoSent = true;
-        const fps = fpsRe.exec(line);
-        cb.onStreamInfo({ codec: s[1], width: Number(s[2]), height: Number(s[3]), fps: fps ? Number(fps[1]) : null });
+        cb.onStreamInfo(info);
       }
     }
     tail.push(redactSecrets(line, o.url));
@@ -326,13 +323,10 @@ export function decode(o: DecodeOptions, cb: DecodeCallbacks): DecodeHandle {
 
   proc.stderr.setEncoding('utf8');
   proc.stderr.on('data', (d: string) => {
-    const parts = (stderrRest + d).split(/\r?\n|\r/);
-    stderrRest = parts.pop() ?? '';
-    for (const l of parts) if (l.trim()) onStderrLine(l);
+    for (const l of lines.push(d)) onStderrLine(l);
   });
   proc.stdout.on('data', (d: Buffer) => {
-    chunks.push(d);
-    buffered += d.length;
+    frames.addBytes(d);
     pump();
   });
 
@@ -344,7 +338,7 @@ export function decode(o: DecodeOptions, cb: DecodeCallbacks): DecodeHandle {
     killTimer.unref();
   }
 
-  const done = new Promise<void>((resolve, reject) => {
+  const done = new Promise<DecodeSummary>((resolve, reject) => {
     proc.on('error', (err: NodeJS.ErrnoException) => {
       fatal ??=
         err.code === 'ENOENT'
@@ -353,8 +347,7 @@ export function decode(o: DecodeOptions, cb: DecodeCallbacks): DecodeHandle {
     });
     proc.on('close', (code, signal) => {
       if (killTimer) clearTimeout(killTimer);
-      if (stderrRest.trim()) onStderrLine(stderrRest);
-      stderrRest = '';
+      for (const l of lines.flush()) onStderrLine(l);
       // Deliver what is complete, waiting for a pending onFrame, then settle.
       const finish = (): void => {
         if (busy && !fatal) {
@@ -363,8 +356,8 @@ export function decode(o: DecodeOptions, cb: DecodeCallbacks): DecodeHandle {
         }
         settle = undefined;
         if (fatal) return reject(fatal);
-        if (stopped || code === 0) return resolve();
         const text = tail.join('\n');
+        if (stopped || code === 0) return resolve({ errors: errorLines(text) });
         reject(new IngestFailure(classifyFailure(text), lastLines(text) || `ffmpeg exited with ${signal ?? `code ${code}`}`, code));
       };
       pump();
@@ -380,4 +373,9 @@ export function decode(o: DecodeOptions, cb: DecodeCallbacks): DecodeHandle {
       kill('SIGTERM');
     },
   };
+}
+
+/** What ffmpeg said about a damaged input while still exiting 0 ("partial file", bad NAL units). */
+function errorLines(text: string): string[] {
+  return text.split('\n').filter((l) => /partial file|File ended prematurely|corrupt|Invalid NAL|error while decoding|Invalid data|truncat/i.test(l));
 }
