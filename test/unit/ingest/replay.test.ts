@@ -1,26 +1,9 @@
 import { open, copyFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MemoryBus, embeddedPolicies } from '../../../src/bus/memory.js';
-import type { FrameMsg } from '../../../src/contracts/messages.js';
-import { Camera, outputSize } from '../../../src/ingest/camera.js';
-import { createLogger } from '../../../src/log.js';
-import { cameraSchema, ingestSchema } from '../../../src/config/schema.js';
-import { ingestMetrics } from '../../../src/metrics.js';
+import { outputSize } from '../../../src/ingest/camera.js';
 import { hamiltonClip, tempDir } from '../../helpers.js';
-
-const log = createLogger('silent');
-
-/** One camera under the replay policy on a small in-memory bus (frames wait when it is full). */
-export async function replay(url: string, extra: Record<string, unknown> = {}) {
-  const bus = new MemoryBus(embeddedPolicies({ frames: 4, faces: 8, matches: 8 }, false));
-  const frames: FrameMsg[] = [];
-  bus.subscribe('frames', { group: 't' }, (m) => void frames.push(...m));
-  const camera = cameraSchema.parse({ id: 'clip', url, realtime: false, ...extra });
-  const result = await new Camera({ camera, policy: 'replay', bus, log, metrics: ingestMetrics(), timing: ingestSchema.parse({ openTimeoutMs: 10_000 }) }).run();
-  await bus.idle();
-  return { result, frames };
-}
+import { replay } from './rig.js';
 
 describe('Camera, replay policy', () => {
   it('samples a real file at the configured fps with sequence numbers and its own timeline', async () => {

@@ -4,8 +4,10 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { MemoryBus, embeddedPolicies } from '../../../src/bus/memory.js';
 import type { CameraState, CameraStatus, FrameMsg } from '../../../src/contracts/messages.js';
-import { cameraSchema, type CameraConfig } from '../../../src/config/schema.js';
+import { cameraSchema, ingestSchema, type CameraConfig } from '../../../src/config/schema.js';
 import { CameraSet } from '../../../src/ingest/cameras.js';
+import { Camera } from '../../../src/ingest/camera.js';
+import { createLogger } from '../../../src/log.js';
 import type { CameraPolicy, CameraTiming } from '../../../src/ingest/camera.js';
 import { ingestMetrics } from '../../../src/metrics.js';
 
@@ -79,4 +81,17 @@ export class IngestRig {
     await this.set.stop();
     await this.bus.close();
   }
+}
+
+/** One camera under the replay policy on a small in-memory bus (frames wait when it is full). */
+export async function replay(url: string, extra: Partial<CameraConfig> = {}) {
+  const bus = new MemoryBus(embeddedPolicies({ frames: 4, faces: 8, matches: 8 }, false));
+  const frames: FrameMsg[] = [];
+  bus.subscribe('frames', { group: 't' }, (m) => void frames.push(...m));
+  const cam = cameraSchema.parse({ id: 'clip', url, realtime: false, ...extra });
+  const log = createLogger('silent');
+  const result = await new Camera({ camera: cam, policy: 'replay', bus, log, metrics: ingestMetrics(new Registry()), timing: ingestSchema.parse({ openTimeoutMs: 10_000 }) }).run();
+  await bus.idle();
+  await bus.close();
+  return { result, frames };
 }
