@@ -1,9 +1,10 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio, type StdioOptions } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
 import { VigilError } from '../errors.js';
 import { FrameAssembler, LineSplitter, parseInputStream, parseShowinfo, type StreamInfo } from './assembler.js';
 import { classifyFailure, IngestFailure } from './failure.js';
 import { DEFAULT_PROTOCOLS, inputOf, schemeOf, type Input } from './input.js';
-import { redactSecrets } from './redact.js';
+import { redactSecrets, secretsOf } from './redact.js';
 
 export { IngestFailure } from './failure.js';
 export { isLiveUrl } from './input.js';
@@ -33,9 +34,42 @@ export const isStream = (url: string): boolean => ['rtsp', 'rtsps', 'rtmp', 'rtm
 
 export type RtspTransport = 'tcp' | 'udp';
 
-function inputOptions(input: Input, transport: RtspTransport = 'tcp'): string[] {
-  const o = /^rtsps?$/.test(input.scheme) ? ['-rtsp_transport', transport] : [];
-  return [...o, '-protocol_whitelist', input.whitelist];
+/** ffmpeg's arguments for an input (its options, then `-i`) and, for a URL with credentials, the list to feed on fd 3. */
+export interface InputCommand {
+  readonly args: string[];
+  readonly list: string | null;
+}
+
+/**
+ * The input part of an ffmpeg or ffprobe command line. A URL holding credentials is not put there:
+ * any local user can read a command line (`ps`, /proc/PID/cmdline). It goes in a one-entry ffconcat
+ * list that ffmpeg reads from fd 3 (`-f concat -i pipe:3`), with its demuxer options as `option`
+ * lines; the command line shows only "pipe:3". `format` options apply to both levels.
+ */
+function inputCommand(input: Input, url: string, o: { transport?: RtspTransport; format?: readonly [string, string][] } = {}): InputCommand {
+  const demuxer: [string, string][] = /^rtsps?$/.test(input.scheme) ? [['rtsp_transport', o.transport ?? 'tcp']] : [];
+  const format = o.format ?? [];
+  const flat = (opts: readonly [string, string][]): string[] => opts.flatMap(([k, v]) => [`-${k}`, v]);
+  if (input.path !== null || secretsOf(url).length === 0) {
+    return { args: [...flat(demuxer), ...flat(format), '-protocol_whitelist', input.whitelist, '-i', input.arg], list: null };
+  }
+  // ffconcat quoting: nothing is special inside '...', so a quote is closed, escaped and reopened.
+  const quoted = `'${input.arg.replaceAll("'", "'\\''")}'`;
+  const list = ['ffconcat version 1.0', `file ${quoted}`, ...[...demuxer, ...format].map(([k, v]) => `option ${k} ${v}`), ''].join('\n');
+  return { args: [...flat(format), '-f', 'concat', '-safe', '0', '-protocol_whitelist', `pipe,${input.whitelist}`, '-i', 'pipe:3'], list };
+}
+
+/** Starts ffmpeg or ffprobe with stdout and stderr piped, and the input list (if any) written to fd 3. */
+function start(bin: string, cmd: InputCommand, before: string[], after: string[]): ChildProcessByStdio<null, Readable, Readable> {
+  const stdio: StdioOptions = cmd.list === null ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe', 'pipe'];
+  const proc = spawn(bin, [...before, ...cmd.args, ...after], { stdio }) as ChildProcessByStdio<null, Readable, Readable>;
+  if (cmd.list !== null) {
+    const fd3 = proc.stdio[3] as Writable;
+    // ffmpeg gone before reading it (not on PATH, killed): its exit says why.
+    fd3.on('error', () => undefined);
+    fd3.end(cmd.list);
+  }
+  return proc;
 }
 
 function parseRate(r: string | undefined): number | null {
@@ -80,8 +114,8 @@ export function probe(url: string, o: ProbeOptions = {}): Promise<ProbeInfo> {
       return reject(err);
     }
     if (o.signal?.aborted) return reject(o.signal.reason);
-    const args = ['-hide_banner', '-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', ...inputOptions(input, o.transport), '-i', input.arg];
-    const proc = spawn(ffprobePath(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const cmd = inputCommand(input, url, { transport: o.transport });
+    const proc = start(ffprobePath(), cmd, ['-hide_banner', '-v', 'error', '-print_format', 'json', '-show_format', '-show_streams'], []);
     let out = '';
     let errText = '';
     let verdict: unknown;
@@ -130,6 +164,8 @@ export function probe(url: string, o: ProbeOptions = {}): Promise<ProbeInfo> {
   });
 }
 
+// What the ffconcat wrapper of a hidden URL adds to the real reason (inputCommand).
+const concatWrapper = /^\[concat @ 0x[0-9a-f]+\] Impossible to open|^pipe:3: /;
 const banner = /^(lib\w+\s+\d|configuration:|built with|ffmpeg version|ffprobe version|Copyright|Input #|Output #|Duration:|Stream #|Metadata:|Stream mapping:|Press \[q\]|frame=|\w+\s+:\s)/;
 
 /** The last meaningful lines of ffmpeg's stderr: the reason, without its version banner. */
@@ -137,7 +173,7 @@ export function lastLines(text: string, n = 2): string {
   return text
     .split(/\r?\n|\r/)
     .map((l) => l.trim())
-    .filter((l) => l && !banner.test(l))
+    .filter((l) => l && !banner.test(l) && !concatWrapper.test(l))
     .slice(-n)
     .join(' | ');
 }
@@ -224,26 +260,28 @@ function videoFilter(o: DecodeOptions): string {
   return f.join(',');
 }
 
-/** The ffmpeg command line for `o` (exported for tests and the benchmark's report). Throws an IngestFailure for a refused input. */
-export function ffmpegArgs(o: DecodeOptions): string[] {
+/** The ffmpeg command for `o`: its arguments and the input list for fd 3 (a URL with credentials). Throws an IngestFailure for a refused input. */
+export function ffmpegCommand(o: DecodeOptions): InputCommand {
   const input = inputOf(o.url, o.protocols ?? DEFAULT_PROTOCOLS);
   const live = input.path === null;
-  const args = ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'info'];
-  args.push(...inputOptions(input, o.transport));
-  if (o.realtime && !live) args.push('-re');
-  if (o.loop && !live) args.push('-stream_loop', '-1');
+  const before = ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'info'];
+  if (o.realtime && !live) before.push('-re');
+  if (o.loop && !live) before.push('-stream_loop', '-1');
   // Decoder options go before -i: they apply to the input's decoder.
-  if (o.tuning?.threads !== undefined) args.push('-threads', String(o.tuning.threads));
-  if (o.tuning?.keyframesOnly) args.push('-skip_frame', 'nokey');
+  if (o.tuning?.threads !== undefined) before.push('-threads', String(o.tuning.threads));
+  if (o.tuning?.keyframesOnly) before.push('-skip_frame', 'nokey');
   // Live: do not hold the first frame back to estimate the frame rate (sampling uses timestamps); ~0.3 s sooner.
-  if (live) args.push('-fpsprobesize', '0');
-  args.push('-i', input.arg, '-map', '0:v:0', '-an', '-sn', '-dn', '-vf', videoFilter(o));
+  const cmd = inputCommand(input, o.url, { transport: o.transport, format: live ? [['fpsprobesize', '0']] : [] });
+  const after = ['-map', '0:v:0', '-an', '-sn', '-dn', '-vf', videoFilter(o)];
   // The muxer must neither duplicate nor drop: each output frame is one showinfo line.
-  args.push('-fps_mode', 'passthrough');
-  if ((o.output ?? 'rgb') === 'rgb') args.push('-pix_fmt', 'rgb24', '-f', 'rawvideo', 'pipe:1');
-  else args.push('-c:v', 'mjpeg', '-q:v', '4', '-pix_fmt', 'yuvj420p', '-f', 'image2pipe', 'pipe:1');
-  return args;
+  after.push('-fps_mode', 'passthrough');
+  if ((o.output ?? 'rgb') === 'rgb') after.push('-pix_fmt', 'rgb24', '-f', 'rawvideo', 'pipe:1');
+  else after.push('-c:v', 'mjpeg', '-q:v', '4', '-pix_fmt', 'yuvj420p', '-f', 'image2pipe', 'pipe:1');
+  return { args: [...before, ...cmd.args, ...after], list: cmd.list };
 }
+
+/** The ffmpeg command line for `o` (tests and the benchmark's report). */
+export const ffmpegArgs = (o: DecodeOptions): string[] => ffmpegCommand(o).args;
 
 /**
  * Decodes `o.url` and calls `onFrame` for each sampled frame (the FrameAssembler joins each frame's
@@ -251,8 +289,8 @@ export function ffmpegArgs(o: DecodeOptions): string[] {
  * onFrame's promise is pending), stop, kill, and the verdict when it exits.
  */
 export function decode(o: DecodeOptions, cb: DecodeCallbacks): DecodeHandle {
-  const args = ffmpegArgs(o);
-  const proc = spawn(ffmpegPath(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const cmd = ffmpegCommand(o);
+  const proc = start(ffmpegPath(), { args: cmd.args, list: cmd.list }, [], []);
   const frames = new FrameAssembler(o.output ?? 'rgb');
   const lines = new LineSplitter();
   const tail: string[] = [];

@@ -57,6 +57,8 @@ export function schemeOf(url: string): string {
  * ('protocol') naming the scheme when it is not allowed.
  */
 export function inputOf(url: string, allowed: readonly string[] = DEFAULT_PROTOCOLS): Input {
+  // A line break would start a new directive in the ffconcat list that carries a URL with credentials.
+  if (/[\x00-\x1f\x7f]/.test(url)) throw new IngestFailure('protocol', 'the URL holds control characters (a line break, a tab)', null);
   const scheme = schemeOf(url);
   const known = Object.hasOwn(UNDERNEATH, scheme);
   if (!known || !allowed.includes(scheme)) {

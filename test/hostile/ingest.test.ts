@@ -3,7 +3,9 @@
  * before its fix: a hang, a clean success on a broken recording, a merged camera, an option or
  * protocol smuggled to ffmpeg, a stack trace, a password in plain sight.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -15,9 +17,25 @@ import { safeUrl } from '../../src/ingest/redact.js';
 import { camera, FAST, IngestRig, replay } from '../unit/ingest/rig.js';
 import { freePort } from '../kafka.js';
 import { hamiltonClip, repoRoot, tempDir } from '../helpers.js';
-import { dataDirWithModels, vigil } from '../integration/cli.js';
+import { dataDirWithModels, runProcess, vigil } from '../integration/cli.js';
 
 const run = promisify(execFile);
+
+/** The command lines of this process's ffmpeg children, as `ps` shows them to any user. */
+function ffmpegChildren(): string[] {
+  const out: string[] = [];
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== process.pid) continue;
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+      if (cmd.includes('ffmpeg')) out.push(cmd);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
 
 /** The clip remuxed with its index first (as cameras and NVRs write MP4), then cut at `share` of its bytes. */
 async function cutRecording(dir: string, share: number): Promise<string> {
@@ -129,19 +147,10 @@ describe('hostile replay on the CLI', () => {
     const env = { VIGIL_DATA_DIR: await dataDirWithModels(), VIGIL_PROFILE: 'research' };
     const e = await vigil(['enroll', '--name', 'Lin-Manuel Miranda', join(hamiltonClip(), '..', '..', 'lin_manuel_miranda', 'lin-manuel-miranda.png')], env);
     expect(e.code, e.stderr).toBe(0);
-    const out = await new Promise<{ code: number | null; stderr: string; first: string }>((resolve, reject) => {
-      const p = spawn('sh', ['-c', `"${process.execPath}" "${join(repoRoot, 'bin', 'vigil.js')}" replay --json --no-crop "${hamiltonClip()}" | head -1`], {
-        env: { ...process.env, VIGIL_LOG_LEVEL: 'warn', ...env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      p.on('error', reject);
-      p.on('close', (code) => resolve({ code, stderr, first: stdout }));
-    });
-    expect(JSON.parse(out.first)).toMatchObject({ type: 'alert', subject: { id: 'lin_manuel_miranda' } });
+    const cli = `"${process.execPath}" "${join(repoRoot, 'bin', 'vigil.js')}"`;
+    const out = await runProcess('sh', ['-c', `${cli} replay --json --no-crop "${hamiltonClip()}" | head -1`], env);
+    expect(out.code).toBe(0);
+    expect(JSON.parse(out.stdout)).toMatchObject({ type: 'alert', subject: { id: 'lin_manuel_miranda' } });
     expect(out.stderr).not.toMatch(/EPIPE|Error:|\n\s+at /);
   });
 });
@@ -161,6 +170,27 @@ describe('hostile credentials', () => {
       expect(rig.lastStatus('leaky')?.url).toBe(`rtsp://admin:***@127.0.0.1:${port}/live?api_key=***&access_token=***&secret=***`);
     } finally {
       await rig.close();
+    }
+  });
+
+  it('ffmpeg\'s command line, readable by every local user, holds no camera credentials', async () => {
+    // A server that accepts and never answers keeps ffmpeg waiting for the RTSP reply.
+    const silent = createServer(() => undefined);
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as AddressInfo).port;
+    const rig = new IngestRig();
+    try {
+      await rig.set.apply([camera({ id: 'hidden', url: `rtsp://admin:${PASS}@127.0.0.1:${port}/live?api_key=K3yK3yK3y` })]);
+      let cmdline = '';
+      await rig.until(() => {
+        cmdline = ffmpegChildren().join('\n');
+        return cmdline.includes('ffmpeg');
+      }, 5000, 'ffmpeg to start');
+      expect(cmdline).toContain('pipe:3');
+      for (const s of ['pa/ss', 'w:rd', 'K3yK3yK3y', `127.0.0.1:${port}`]) expect(cmdline).not.toContain(s);
+    } finally {
+      await rig.close();
+      silent.close();
     }
   });
 
