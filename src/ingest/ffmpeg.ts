@@ -4,7 +4,7 @@ import { VigilError } from '../errors.js';
 import { FrameAssembler, LineSplitter, parseInputStream, parseShowinfo, type StreamInfo } from './assembler.js';
 import { classifyFailure, IngestFailure } from './failure.js';
 import { DEFAULT_PROTOCOLS, inputOf, schemeOf, type Input } from './input.js';
-import { redactSecrets, secretsOf } from './redact.js';
+import { redactSecrets, safeUrl, secretsOf } from './redact.js';
 
 export { IngestFailure } from './failure.js';
 export { isLiveUrl } from './input.js';
@@ -137,7 +137,7 @@ export function probe(url: string, o: ProbeOptions = {}): Promise<ProbeInfo> {
       o.signal?.removeEventListener('abort', onAbort);
       if (verdict) return reject(verdict);
       if (code !== 0) {
-        const text = redactSecrets(errText, url);
+        const text = unwrap(redactSecrets(errText, url), url);
         return reject(new IngestFailure(classifyFailure(text), lastLines(text) || `ffprobe exited with code ${code}`, code));
       }
       let data: ProbeJson;
@@ -165,7 +165,9 @@ export function probe(url: string, o: ProbeOptions = {}): Promise<ProbeInfo> {
 }
 
 // What the ffconcat wrapper of a hidden URL adds to the real reason (inputCommand).
-const concatWrapper = /^\[concat @ 0x[0-9a-f]+\] Impossible to open|^pipe:3: /;
+const concatWrapper = /^\[concat @ 0x[0-9a-f]+\] Impossible to open/;
+/** ffmpeg names the hidden input "pipe:3"; the reason reads better with the (redacted) URL. */
+const unwrap = (text: string, url: string): string => text.replace(/^pipe:3: /gm, `${safeUrl(url)}: `);
 const banner = /^(lib\w+\s+\d|configuration:|built with|ffmpeg version|ffprobe version|Copyright|Input #|Output #|Duration:|Stream #|Metadata:|Stream mapping:|Press \[q\]|frame=|\w+\s+:\s)/;
 
 /** The last meaningful lines of ffmpeg's stderr: the reason, without its version banner. */
@@ -355,7 +357,7 @@ export function decode(o: DecodeOptions, cb: DecodeCallbacks): DecodeHandle {
         cb.onStreamInfo(info);
       }
     }
-    tail.push(redactSecrets(line, o.url));
+    tail.push(unwrap(redactSecrets(line, o.url), o.url));
     if (tail.length > 40) tail.shift();
   };
 
