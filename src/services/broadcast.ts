@@ -6,8 +6,8 @@ import type { Bus } from '../contracts/bus.js';
 import type { Logger } from '../log.js';
 import { registry } from '../metrics.js';
 import { dedupeBus, dedupeKeys } from './dedupe.js';
-import { never, type RunningService } from './service.js';
-import { kafkaConfigOf } from './stages.js';
+import { never, startOnBus, type RunningService } from './service.js';
+import { kafkaConfigOf } from './kafka-config.js';
 
 /**
  * `vigil broadcast`: matches topic to WebSocket clients, with the embedded mode's BroadcastServer.
@@ -29,15 +29,10 @@ export async function startBroadcast(cfg: Config, log: Logger, o: { port?: numbe
   const group = o.group;
   const wrapped: Bus = group ? { ...bus, subscribe: (t, opts, h) => bus.subscribe(t, { ...opts, group }, h) } : bus;
   const server = new BroadcastServer({ bus: wrapped, ...cfg.broadcast, port: o.port ?? cfg.broadcast.port, token, log: log.child({ stage: 'broadcast' }), metrics: registry });
-  try {
-    await kafka.start();
-    await server.start();
-    await kafka.ready();
-  } catch (err) {
+  await startOnBus(kafka, server, async () => {
     await server.stop();
     await kafka.close();
-    throw err;
-  }
+  });
   return {
     name: 'broadcast',
     info: { host: cfg.broadcast.host, port: server.port, tokenFile: file ?? 'broadcast.token in the config', tokenGenerated: generated },

@@ -5,7 +5,7 @@ import { cameraSetOf } from '../ingest/cameras.js';
 import { isLiveUrl } from '../ingest/input.js';
 import type { Logger } from '../log.js';
 import { never, type RunningService } from './service.js';
-import { kafkaConfigOf } from './stages.js';
+import { kafkaConfigOf } from './kafka-config.js';
 
 /**
  * `vigil ingest`: the configured cameras (or those named) to the frames topic, as JPEG plus headers

@@ -15,7 +15,7 @@ import { ffmpegArgs } from '../../src/ingest/ffmpeg.js';
 import { recordingIds } from '../../src/ingest/input.js';
 import { safeUrl } from '../../src/ingest/redact.js';
 import { camera, FAST, IngestRig, replay } from '../unit/ingest/rig.js';
-import { freePort } from '../kafka.js';
+import { freePort } from '../support/net.js';
 import { hamiltonClip, repoRoot, tempDir } from '../helpers.js';
 import { dataDirWithModels, runProcess, vigil } from '../integration/cli.js';
 
