@@ -110,11 +110,11 @@ export async function benchAlerts(o: AlertBenchOptions): Promise<AlertBenchRepor
   await pipeline.start();
   const events: MatchEvent[] = [];
   pipeline.onMatch('bench', (e) => void events.push(e));
-  const res = await pipeline.runSource(cameraSchema.parse({ id: 'scene', url: scene.video, fps: o.fps, realtime: false }));
+  const [res] = await pipeline.cameras.run([cameraSchema.parse({ id: 'scene', url: scene.video, fps: o.fps, realtime: false })]);
   await pipeline.drain();
   await pipeline.stop();
   await runtime.close();
-  if ('error' in res) throw res.error;
+  if (res.error) throw res.error;
   return {
     profile: runtime.engine.profile.name,
     seed: o.seed,

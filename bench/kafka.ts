@@ -5,10 +5,11 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { KafkaBus } from '../src/bus/kafka.js';
-import { cameraSchema, type CameraConfig, type Config } from '../src/config/schema.js';
+import { cameraSchema, ingestSchema, type CameraConfig, type Config } from '../src/config/schema.js';
 import type { Bus } from '../src/contracts/bus.js';
 import type { TopicName, Topics } from '../src/contracts/messages.js';
-import { CameraSource } from '../src/ingest/source.js';
+import { Camera } from '../src/ingest/camera.js';
+import { ingestMetrics } from '../src/metrics.js';
 import type { Logger } from '../src/log.js';
 import { WatchlistStore } from '../src/matcher/watchlist.js';
 import { Pipeline } from '../src/pipeline.js';
@@ -123,7 +124,8 @@ const camera = (id: string, video: string, fps: number, realtime: boolean): Came
 
 /** One pass of the video through `bus` (already wired to the stages); resolves when every frame's faces came out. */
 async function pass(bus: Bus, clock: Clock, cam: CameraConfig, log: Logger): Promise<number> {
-  const r = await new CameraSource({ camera: cam, bus: clock.timed(bus), log }).run();
+  const r = await new Camera({ camera: cam, policy: 'replay', bus: clock.timed(bus), log, metrics: ingestMetrics(), timing: ingestSchema.parse({}) }).run();
+  if (r.error) throw r.error;
   await until(() => clock.faces >= r.frames, 600_000, `the faces of ${r.frames} frames`);
   return r.frames;
 }

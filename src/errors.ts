@@ -155,6 +155,24 @@ export const errors = {
     retriable: true,
     exitCode: 69,
   },
+  VIGIL_ERR_INGEST_PROTOCOL: {
+    message: 'camera {camera}: {url} is refused: {reason}',
+    hint: 'give a file path or an rtsp://, rtsps:// or http(s):// camera URL; ingest.protocols lists the schemes Vigil opens',
+    retriable: false,
+    exitCode: 64,
+  },
+  VIGIL_ERR_INGEST_NOT_FILE: {
+    message: 'camera {camera}: {url} cannot be replayed: it is {reason}',
+    hint: 'replay reads recordings (regular files); run a live source as a camera under `vigil start`',
+    retriable: false,
+    exitCode: 66,
+  },
+  VIGIL_ERR_INGEST_TRUNCATED: {
+    message: 'camera {camera}: {url} is truncated or corrupt: {reason}',
+    hint: 'the recording ends before its stated length (an interrupted copy or a full disk); copy it again from the source',
+    retriable: false,
+    exitCode: 65,
+  },
   VIGIL_ERR_FFMPEG_MISSING: {
     message: 'ffmpeg was not found ({reason})',
     hint: 'install it (Debian: `apt-get install ffmpeg`) or set FFMPEG_PATH',

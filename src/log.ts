@@ -3,7 +3,7 @@ import { pino, type Logger } from 'pino';
 /**
  * The one root logger. Logs go to stderr so that stdout stays clean for machine-readable output
  * (`vigil replay --json` prints one event per line there). Credentials in URLs are redacted by the
- * callers through `redactUrl` before they reach a log line.
+ * callers through the one redactor (src/ingest/redact.ts) before they reach a log line.
  */
 export function createLogger(level: string = process.env.VIGIL_LOG_LEVEL ?? 'info'): Logger {
   return pino({ level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ fd: 2, sync: false }));
@@ -16,13 +16,6 @@ export function rootLogger(): Logger {
 }
 export function setRootLogger(l: Logger): void {
   root = l;
-}
-
-/** rtsp://user:pass@host/x -> rtsp://user:***@host/x; also hides `password=`/`token=` query values. */
-export function redactUrl(url: string): string {
-  return url
-    .replace(/([a-z][a-z0-9+.-]*:\/\/)([^/@:\s]+):([^/@\s]*)@/gi, '$1$2:***@')
-    .replace(/([?&](?:password|passwd|pwd|token|auth|key)=)[^&#\s]*/gi, '$1***');
 }
 
 export type { Logger };

@@ -7,13 +7,11 @@ import { openEventStore, type SqliteEventStore } from './store/events.js';
 import { MemoryBus, embeddedPolicies } from './bus/memory.js';
 import type { Bus } from './contracts/bus.js';
 import type { MatchEvent } from './contracts/messages.js';
-import type { CameraConfig, Config } from './config/schema.js';
-import { isVigilError } from './errors.js';
+import type { Config } from './config/schema.js';
 import { InferenceStage } from './inference/stage.js';
-import { CameraSet } from './ingest/cameras.js';
-import { CameraSource, type SourceResult } from './ingest/source.js';
+import { cameraSetOf, type CameraSet } from './ingest/cameras.js';
 import type { Logger } from './log.js';
-import { ingestMetrics, registry } from './metrics.js';
+import { registry } from './metrics.js';
 import { MatcherStage } from './matcher/stage.js';
 import type { Runtime } from './runtime.js';
 import { inferenceStage, matcherStage } from './stages.js';
@@ -44,14 +42,15 @@ export class Pipeline {
   readonly broadcast: BroadcastServer | undefined;
   /** <dataDir>/events.db: every event is written here before it is broadcast (only with a broadcast server). */
   readonly events: SqliteEventStore | undefined;
-  /** Live cameras (`vigil start`): one supervisor each; apply() a new list to reload. */
+  /**
+   * The one camera entry point: apply() a camera list (again, to reload). Live pipelines run them
+   * under the live policy (supervised until stopped); replay pipelines under the replay policy, each
+   * to the end of its file; run() applies a list and gives each camera's result when it finishes.
+   */
   readonly cameras: CameraSet;
-  readonly #o: PipelineOptions;
-  readonly #sources = new Map<string, CameraSource>();
   #state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
 
   constructor(o: PipelineOptions) {
-    this.#o = o;
     const { cfg, log, runtime } = o;
     this.bus = new MemoryBus(embeddedPolicies(cfg.queues, o.live), (topic, group, err, count) =>
       log.error({ topic, group, count, err: err instanceof Error ? err.message : String(err) }, 'handler failed; messages dead-lettered'),
@@ -74,7 +73,7 @@ export class Pipeline {
         : undefined;
     this.matcher = matcherStage(cfg, this.bus, runtime.index, runtime.threshold, undefined, log);
     this.inference = inferenceStage(cfg, this.bus, runtime.engine, log);
-    this.cameras = new CameraSet({ bus: this.bus, log: log.child({ stage: 'ingest' }), metrics: ingestMetrics(), timing: cfg.ingest, decoderThreads: cfg.ingest.decoderThreads });
+    this.cameras = cameraSetOf(cfg, this.bus, log, o.live ? 'live' : 'replay');
   }
 
   async start(): Promise<void> {
@@ -92,25 +91,6 @@ export class Pipeline {
     });
   }
 
-  /**
-   * Runs one camera or file until it ends. A camera that fails (cannot open, corrupt video) is
-   * logged with its error code and resolves with the error; the pipeline and other cameras go on.
-   */
-  async runSource(camera: CameraConfig): Promise<SourceResult | { camera: string; error: Error }> {
-    const log = this.#o.log.child({ camera: camera.id });
-    const src = new CameraSource({ camera, bus: this.bus, log });
-    this.#sources.set(camera.id, src);
-    try {
-      return await src.run();
-    } catch (err) {
-      const e = err as Error;
-      log.error({ code: isVigilError(err) ? err.code : undefined, err: e.message }, 'camera failed');
-      return { camera: camera.id, error: e };
-    } finally {
-      this.#sources.delete(camera.id);
-    }
-  }
-
   /** Resolves when every queued frame has gone through every stage. */
   drain(): Promise<void> {
     return this.bus.idle();
@@ -120,7 +100,6 @@ export class Pipeline {
     if (this.#state === 'stopping' || this.#state === 'stopped') return;
     this.#state = 'stopping';
     await this.cameras.stop();
-    for (const s of this.#sources.values()) s.stop();
     await this.inference.stop();
     await this.matcher.stop();
     await this.broadcast?.stop();

@@ -10,6 +10,12 @@ import { register as registerValidateConfig } from './commands/validate-config.j
 import { register as registerWatchlist } from './commands/watchlist.js';
 import { err } from './format.js';
 
+// `vigil replay --json | head -1`: the reader went away; stop quietly, as a Unix filter does.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 const program = new Command('vigil')
   .description('Vigil: live face-watchlist alerts for CCTV cameras')
   .addOption(new Option('-c, --config <file>', 'config file (YAML or JSON)').env('VIGIL_CONFIG'))

@@ -3,15 +3,35 @@ import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { VigilError } from '../errors.js';
+import { redactConfigText } from '../ingest/redact.js';
 import { configSchema, kafkaSchema, type Config } from './schema.js';
 
-/** Only {VIGIL_*} placeholders are substituted, so secrets stay in the environment (Frigate's habit). */
+/**
+ * Whether a placeholder at `offset` of a URL template is in its user info or its query, where a
+ * value must be percent-encoded ("p@ss/w:rd#" would otherwise end the user info or the URL early).
+ * In the host or path it is substituted as it is (a host, a port, a path with "/").
+ */
+function encodedAt(template: string, offset: number): boolean {
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(template);
+  if (!scheme) return false;
+  const start = scheme[0].length;
+  const rest = template.slice(start).search(/[/?#]/);
+  const end = rest < 0 ? template.length : start + rest;
+  if (offset >= start && offset < end) return template.lastIndexOf('@', end) > offset;
+  const query = template.indexOf('?', start);
+  return query >= 0 && offset > query;
+}
+
+/**
+ * Only {VIGIL_*} placeholders are substituted, so secrets stay in the environment (Frigate's habit).
+ * Inside a URL's user info or query the value is percent-encoded, so a password may hold any character.
+ */
 function substitute(value: unknown, env: NodeJS.ProcessEnv, path: string, problems: string[]): unknown {
   if (typeof value === 'string') {
-    return value.replace(/\{(VIGIL_[A-Z0-9_]+)\}/g, (_m, name: string) => {
+    return value.replace(/\{(VIGIL_[A-Z0-9_]+)\}/g, (_m, name: string, offset: number) => {
       const v = env[name];
       if (v === undefined) problems.push(`${path}: environment variable ${name} is not set`);
-      return v ?? '';
+      return v === undefined ? '' : encodedAt(value, offset) ? encodeURIComponent(v) : v;
     });
   }
   if (Array.isArray(value)) return value.map((v, i) => substitute(v, env, `${path}[${i}]`, problems));
@@ -91,7 +111,8 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
   try {
     raw = parseYaml(text);
   } catch (err) {
-    throw new VigilError('VIGIL_ERR_CONFIG_INVALID', { problems: `${file}: ${(err as Error).message}` }, err);
+    // The YAML error quotes the offending line, which may hold a camera URL with its password.
+    throw new VigilError('VIGIL_ERR_CONFIG_INVALID', { problems: `${file}: ${redactConfigText((err as Error).message, text)}` });
   }
   return parseConfig(raw, env);
 }

@@ -25,6 +25,11 @@ export const ingestSchema = z.strictObject({
   stableAfterMs: z.number().int().min(0).default(30_000).describe('a camera live this long starts its backoff again from backoffInitialMs, ms'),
   decoderThreads: z.number().int().min(0).max(64).default(1).describe('ffmpeg decoder threads per camera (0 = ffmpeg\'s choice, one per core); 1 scales best to many cameras (`vigil bench ingest`)'),
   watchConfig: z.boolean().default(true).describe('`vigil start -c FILE`: apply camera changes in FILE while running (added, removed, changed cameras; the others keep running)'),
+  protocols: z
+    .array(z.enum(['file', 'rtsp', 'rtsps', 'http', 'https', 'rtmp', 'rtmps', 'srt', 'udp', 'tcp']))
+    .min(1)
+    .default(['file', 'rtsp', 'rtsps', 'http', 'https', 'rtmp', 'rtmps', 'srt', 'udp', 'tcp'])
+    .describe('schemes a camera URL may use ("file": a local path); anything else (concat:, subfile:, data:, pipe:) is refused, and ffmpeg opens only what each scheme needs underneath'),
 });
 export type IngestConfig = z.infer<typeof ingestSchema>;
 

@@ -189,7 +189,7 @@ export type WatchlistChange = Msg<typeof watchlistV1>;
 
 // status
 
-/** A camera's ingest state (src/ingest/supervisor.ts has the transitions). */
+/** A camera's ingest state (src/ingest/camera.ts has the transitions). */
 export const cameraState = z.enum(['connecting', 'live', 'stalled', 'backoff', 'disabled', 'ended', 'stopped']);
 export type CameraState = Msg<typeof cameraState>;
 

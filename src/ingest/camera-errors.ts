@@ -1,7 +1,6 @@
 import { VigilError } from '../errors.js';
 import type { RestartReason } from '../metrics.js';
-import { IngestFailure } from './ffmpeg.js';
-import type { FailureKind } from './failure.js';
+import { IngestFailure, type FailureKind } from './failure.js';
 import { redactSecrets, safeUrl } from './redact.js';
 
 const codeOf: Record<FailureKind, VigilError['code']> = {
@@ -9,6 +8,9 @@ const codeOf: Record<FailureKind, VigilError['code']> = {
   'not-found': 'VIGIL_ERR_INGEST_NOT_FOUND',
   unreachable: 'VIGIL_ERR_INGEST_UNREACHABLE',
   'not-video': 'VIGIL_ERR_INGEST_NOT_VIDEO',
+  protocol: 'VIGIL_ERR_INGEST_PROTOCOL',
+  'not-file': 'VIGIL_ERR_INGEST_NOT_FILE',
+  truncated: 'VIGIL_ERR_INGEST_TRUNCATED',
   other: 'VIGIL_ERR_INGEST_DECODE',
 };
 
@@ -17,6 +19,9 @@ const reasonOf: Record<FailureKind, RestartReason> = {
   'not-found': 'not_found',
   unreachable: 'unreachable',
   'not-video': 'not_video',
+  protocol: 'error',
+  'not-file': 'error',
+  truncated: 'error',
   other: 'error',
 };
 
@@ -30,7 +35,8 @@ export function tidyReason(detail: string): string {
 }
 
 /**
- * A camera's failure as a VigilError whose code says what to fix. Every text is redacted against the
+ * The one error mapper of ingest, whatever the policy (replay, live) or the mode (`start`, `replay`,
+ * `vigil ingest`): a camera's failure as a VigilError whose code says what to fix. Every text is redacted against the
  * camera's URL (ffmpeg.ts already redacts what it reports; this also covers any other error).
  */
 export function cameraError(camera: string, url: string, err: unknown): { error: VigilError; reason: RestartReason } {

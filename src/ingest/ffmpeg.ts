@@ -1,13 +1,20 @@
-import { spawn } from 'node:child_process';
-import ffmpeg from 'fluent-ffmpeg';
+import { spawn, type ChildProcessByStdio, type StdioOptions } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
 import { VigilError } from '../errors.js';
-import { classifyFailure, type FailureKind } from './failure.js';
-import { redactSecrets } from './redact.js';
+import { FrameAssembler, LineSplitter, parseInputStream, parseShowinfo, type StreamInfo } from './assembler.js';
+import { classifyFailure, IngestFailure } from './failure.js';
+import { DEFAULT_PROTOCOLS, inputOf, schemeOf, type Input } from './input.js';
+import { redactSecrets, safeUrl, secretsOf } from './redact.js';
+
+export { IngestFailure } from './failure.js';
+export { isLiveUrl } from './input.js';
+export type { StreamInfo } from './assembler.js';
 
 /**
- * The only module that runs ffmpeg: probe a file (fluent-ffmpeg's ffprobe wrapper) and decode a file
- * or stream to frames (ffmpeg spawned directly, so the arguments, the process id and stderr are ours).
- * Every text that leaves this module has the URL's credentials redacted.
+ * The only module that runs ffmpeg: probe a file or stream (ffprobe) and decode it to frames (ffmpeg),
+ * both spawned directly, so the arguments, the process, its timeout and stderr are ours. Every input
+ * goes through input.ts (allowed schemes, never an option, `-protocol_whitelist`), and every text that
+ * leaves this module has the URL's credentials redacted.
  */
 
 export interface ProbeInfo {
@@ -15,20 +22,54 @@ export interface ProbeInfo {
   readonly height: number;
   /** seconds, null for live streams */
   readonly duration: number | null;
+  /** The video stream's own duration, s, when the container states it (null: unknown or live). */
+  readonly videoDuration: number | null;
   readonly fps: number | null;
   /** creation_time tag of a recording, epoch ms, when present */
   readonly creationTime: number | null;
 }
 
 /** A network source (camera, stream server) rather than a local file. */
-export const isStream = (url: string): boolean => /^(rtsps?|rtmps?|srt|udp|tcp):\/\//i.test(url);
-/** Anything with a scheme other than file:// is live: it has no end we should wait for. */
-export const isLiveUrl = (url: string): boolean => /^[a-z][a-z0-9+.-]*:\/\//i.test(url) && !/^file:/i.test(url);
+export const isStream = (url: string): boolean => ['rtsp', 'rtsps', 'rtmp', 'rtmps', 'srt', 'udp', 'tcp'].includes(schemeOf(url));
 
 export type RtspTransport = 'tcp' | 'udp';
 
-function inputOptions(url: string, transport: RtspTransport = 'tcp'): string[] {
-  return /^rtsps?:/i.test(url) ? ['-rtsp_transport', transport] : [];
+/** ffmpeg's arguments for an input (its options, then `-i`) and, for a URL with credentials, the list to feed on fd 3. */
+export interface InputCommand {
+  readonly args: string[];
+  readonly list: string | null;
+}
+
+/**
+ * The input part of an ffmpeg or ffprobe command line. A URL holding credentials is not put there:
+ * any local user can read a command line (`ps`, /proc/PID/cmdline). It goes in a one-entry ffconcat
+ * list that ffmpeg reads from fd 3 (`-f concat -i pipe:3`), with its demuxer options as `option`
+ * lines; the command line shows only "pipe:3". `format` options apply to both levels.
+ */
+function inputCommand(input: Input, url: string, o: { transport?: RtspTransport; format?: readonly [string, string][] } = {}): InputCommand {
+  const demuxer: [string, string][] = /^rtsps?$/.test(input.scheme) ? [['rtsp_transport', o.transport ?? 'tcp']] : [];
+  const format = o.format ?? [];
+  const flat = (opts: readonly [string, string][]): string[] => opts.flatMap(([k, v]) => [`-${k}`, v]);
+  if (input.path !== null || secretsOf(url).length === 0) {
+    return { args: [...flat(demuxer), ...flat(format), '-protocol_whitelist', input.whitelist, '-i', input.arg], list: null };
+  }
+  // ffconcat quoting: nothing is special inside '...', so a quote is closed, escaped and reopened.
+  const quoted = `'${input.arg.replaceAll("'", "'\\''")}'`;
+  const list = ['ffconcat version 1.0', `file ${quoted}`, ...[...demuxer, ...format].map(([k, v]) => `option ${k} ${v}`), ''].join('\n');
+  return { args: [...flat(format), '-f', 'concat', '-safe', '0', '-protocol_whitelist', `pipe,${input.whitelist}`, '-i', 'pipe:3'], list };
+}
+
+/** Starts ffmpeg or ffprobe with stdout and stderr piped, and the input list (if any) written to fd 3. */
+function start(bin: string, cmd: InputCommand, before: string[], after: string[]): ChildProcessByStdio<null, Readable, Readable> {
+  const stdio: StdioOptions = cmd.list === null ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe', 'pipe'];
+  const proc = spawn(bin, [...before, ...cmd.args, ...after], { stdio }) as ChildProcessByStdio<null, Readable, Readable>;
+  if (cmd.list !== null) {
+    const fd3 = proc.stdio[3] as Writable;
+    // ffmpeg gone before reading it (not on PATH, killed): its exit says why.
+    fd3.on('error', () => undefined);
+    fd3.end(cmd.list);
+  }
+  return proc;
 }
 
 function parseRate(r: string | undefined): number | null {
@@ -38,23 +79,84 @@ function parseRate(r: string | undefined): number | null {
   return Number.isFinite(v) && v > 0 ? v : null;
 }
 
+const ffprobePath = (): string => process.env.FFPROBE_PATH || 'ffprobe';
+
+interface ProbeStream {
+  codec_type?: string;
+  width?: number;
+  height?: number;
+  duration?: string;
+  avg_frame_rate?: string;
+  r_frame_rate?: string;
+  tags?: { creation_time?: string };
+}
+interface ProbeJson {
+  streams?: ProbeStream[];
+  format?: { duration?: string; tags?: { creation_time?: string } };
+}
+
+export interface ProbeOptions {
+  /** Give up (kill ffprobe) after this long, ms: a FIFO or a silent server must not hang a caller. */
+  readonly timeoutMs?: number;
+  /** Aborting kills ffprobe; the promise rejects with the signal's reason. */
+  readonly signal?: AbortSignal;
+  readonly protocols?: readonly string[];
+  readonly transport?: RtspTransport;
+}
+
 /** Probes a file (or stream) for size, duration and rate. Rejects with an IngestFailure (redacted). */
-export function probe(url: string): Promise<ProbeInfo> {
+export function probe(url: string, o: ProbeOptions = {}): Promise<ProbeInfo> {
   return new Promise((resolve, reject) => {
-    ffmpeg.ffprobe(url, inputOptions(url), (err, data) => {
-      if (err) {
-        const text = redactSecrets(String((err as Error).message ?? err), url);
-        return reject(new IngestFailure(classifyFailure(text), lastLines(text), null));
+    let input: Input;
+    try {
+      input = inputOf(url, o.protocols ?? DEFAULT_PROTOCOLS);
+    } catch (err) {
+      return reject(err);
+    }
+    if (o.signal?.aborted) return reject(o.signal.reason);
+    const cmd = inputCommand(input, url, { transport: o.transport });
+    const proc = start(ffprobePath(), cmd, ['-hide_banner', '-v', 'error', '-print_format', 'json', '-show_format', '-show_streams'], []);
+    let out = '';
+    let errText = '';
+    let verdict: unknown;
+    proc.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    proc.stderr.setEncoding('utf8').on('data', (d: string) => (errText = (errText + d).slice(-8192)));
+    const giveUp = (why: unknown): void => {
+      verdict ??= why;
+      proc.kill('SIGKILL');
+    };
+    const onAbort = (): void => giveUp(o.signal!.reason);
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    const ms = o.timeoutMs ?? 30_000;
+    const timer = setTimeout(() => giveUp(new IngestFailure('other', `no answer from ffprobe within ${ms / 1000} s`, null)), ms);
+    proc.on('error', (err: NodeJS.ErrnoException) => {
+      verdict ??= err.code === 'ENOENT' ? new VigilError('VIGIL_ERR_FFMPEG_MISSING', { reason: `${ffprobePath()} is not on PATH` }, err) : new IngestFailure('other', redactSecrets(err.message, url), null);
+    });
+    proc.on('close', (code) => {
+      clearTimeout(timer);
+      o.signal?.removeEventListener('abort', onAbort);
+      if (verdict) return reject(verdict);
+      if (code !== 0) {
+        const text = unwrap(redactSecrets(errText, url), url);
+        return reject(new IngestFailure(classifyFailure(text), lastLines(text) || `ffprobe exited with code ${code}`, code));
       }
-      const v = data.streams.find((s) => s.codec_type === 'video' && s.width && s.height);
+      let data: ProbeJson;
+      try {
+        data = JSON.parse(out) as ProbeJson;
+      } catch {
+        return reject(new IngestFailure('not-video', 'ffprobe gave no description of the input', code));
+      }
+      const v = data.streams?.find((s) => s.codec_type === 'video' && s.width && s.height);
       if (!v) return reject(new IngestFailure('not-video', 'no video stream', null));
-      const tag = data.format.tags?.creation_time ?? v.tags?.creation_time;
+      const tag = data.format?.tags?.creation_time ?? v.tags?.creation_time;
       const created = typeof tag === 'string' ? Date.parse(tag) : NaN;
-      const duration = Number(data.format.duration);
+      const live = isStream(url);
+      const seconds = (s: string | undefined): number | null => (!live && s !== undefined && Number.isFinite(Number(s)) && Number(s) > 0 ? Number(s) : null);
       resolve({
         width: v.width!,
         height: v.height!,
-        duration: isStream(url) || !Number.isFinite(duration) ? null : duration,
+        duration: seconds(data.format?.duration),
+        videoDuration: seconds(v.duration),
         fps: parseRate(v.avg_frame_rate) ?? parseRate(v.r_frame_rate),
         creationTime: Number.isFinite(created) && created > 0 ? created : null,
       });
@@ -62,6 +164,10 @@ export function probe(url: string): Promise<ProbeInfo> {
   });
 }
 
+// What the ffconcat wrapper of a hidden URL adds to the real reason (inputCommand).
+const concatWrapper = /^\[concat @ 0x[0-9a-f]+\] Impossible to open/;
+/** ffmpeg names the hidden input "pipe:3"; the reason reads better with the (redacted) URL. */
+const unwrap = (text: string, url: string): string => text.replace(/^pipe:3: /gm, `${safeUrl(url)}: `);
 const banner = /^(lib\w+\s+\d|configuration:|built with|ffmpeg version|ffprobe version|Copyright|Input #|Output #|Duration:|Stream #|Metadata:|Stream mapping:|Press \[q\]|frame=|\w+\s+:\s)/;
 
 /** The last meaningful lines of ffmpeg's stderr: the reason, without its version banner. */
@@ -69,7 +175,7 @@ export function lastLines(text: string, n = 2): string {
   return text
     .split(/\r?\n|\r/)
     .map((l) => l.trim())
-    .filter((l) => l && !banner.test(l))
+    .filter((l) => l && !banner.test(l) && !concatWrapper.test(l))
     .slice(-n)
     .join(' | ');
 }
@@ -101,6 +207,8 @@ export interface DecodeOptions {
   readonly tuning?: Partial<DecoderTuning>;
   /** 'rgb': raw RGB24 (what inference takes); 'jpeg': JPEG per frame (what crosses processes). */
   readonly output?: 'rgb' | 'jpeg';
+  /** Schemes allowed (config `ingest.protocols`); input.ts's defaults unless given. */
+  readonly protocols?: readonly string[];
 }
 
 export interface DecodedFrame {
@@ -115,32 +223,18 @@ export interface DecodedFrame {
   readonly keyframe: boolean;
 }
 
-/** The input's video stream as ffmpeg described it. */
-export interface StreamInfo {
-  readonly codec: string;
-  readonly width: number;
-  readonly height: number;
-  readonly fps: number | null;
+/** How a decode that exited cleanly went. */
+export interface DecodeSummary {
+  /** ffmpeg's complaints about damaged input (it may still exit 0 on a truncated file). */
+  readonly errors: readonly string[];
 }
 
 export interface DecodeHandle {
   /** Resolves when the source ends (or stop() was called); rejects with an IngestFailure. */
-  readonly done: Promise<void>;
+  readonly done: Promise<DecodeSummary>;
   /** The ffmpeg process id (CPU accounting in benchmarks). */
   readonly pid: number | undefined;
   stop(): void;
-}
-
-/** ffmpeg exited with an error: what kind (for the per-camera error code) and its last words, redacted. */
-export class IngestFailure extends Error {
-  readonly kind: FailureKind;
-  readonly exitCode: number | null;
-  constructor(kind: FailureKind, detail: string, exitCode: number | null) {
-    super(detail);
-    this.name = 'IngestFailure';
-    this.kind = kind;
-    this.exitCode = exitCode;
-  }
 }
 
 export interface DecodeCallbacks {
@@ -168,112 +262,57 @@ function videoFilter(o: DecodeOptions): string {
   return f.join(',');
 }
 
-/** The ffmpeg command line for `o` (exported for tests and the benchmark's report). */
-export function ffmpegArgs(o: DecodeOptions): string[] {
-  const live = isLiveUrl(o.url);
-  const args = ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'info'];
-  args.push(...inputOptions(o.url, o.transport));
-  if (o.realtime && !live) args.push('-re');
-  if (o.loop && !live) args.push('-stream_loop', '-1');
+/** The ffmpeg command for `o`: its arguments and the input list for fd 3 (a URL with credentials). Throws an IngestFailure for a refused input. */
+export function ffmpegCommand(o: DecodeOptions): InputCommand {
+  const input = inputOf(o.url, o.protocols ?? DEFAULT_PROTOCOLS);
+  const live = input.path === null;
+  const before = ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'info'];
+  if (o.realtime && !live) before.push('-re');
+  if (o.loop && !live) before.push('-stream_loop', '-1');
   // Decoder options go before -i: they apply to the input's decoder.
-  if (o.tuning?.threads !== undefined) args.push('-threads', String(o.tuning.threads));
-  if (o.tuning?.keyframesOnly) args.push('-skip_frame', 'nokey');
+  if (o.tuning?.threads !== undefined) before.push('-threads', String(o.tuning.threads));
+  if (o.tuning?.keyframesOnly) before.push('-skip_frame', 'nokey');
   // Live: do not hold the first frame back to estimate the frame rate (sampling uses timestamps); ~0.3 s sooner.
-  if (live) args.push('-fpsprobesize', '0');
-  args.push('-i', o.url, '-map', '0:v:0', '-an', '-sn', '-dn', '-vf', videoFilter(o));
+  const cmd = inputCommand(input, o.url, { transport: o.transport, format: live ? [['fpsprobesize', '0']] : [] });
+  const after = ['-map', '0:v:0', '-an', '-sn', '-dn', '-vf', videoFilter(o)];
   // The muxer must neither duplicate nor drop: each output frame is one showinfo line.
-  args.push('-fps_mode', 'passthrough');
-  if ((o.output ?? 'rgb') === 'rgb') args.push('-pix_fmt', 'rgb24', '-f', 'rawvideo', 'pipe:1');
-  else args.push('-c:v', 'mjpeg', '-q:v', '4', '-pix_fmt', 'yuvj420p', '-f', 'image2pipe', 'pipe:1');
-  return args;
+  after.push('-fps_mode', 'passthrough');
+  if ((o.output ?? 'rgb') === 'rgb') after.push('-pix_fmt', 'rgb24', '-f', 'rawvideo', 'pipe:1');
+  else after.push('-c:v', 'mjpeg', '-q:v', '4', '-pix_fmt', 'yuvj420p', '-f', 'image2pipe', 'pipe:1');
+  return { args: [...before, ...cmd.args, ...after], list: cmd.list };
 }
 
-const showinfoRe = /\bn:\s*(\d+)\s+pts:\s*(-?\d+|NOPTS)\s+pts_time:(\S+).*?\bs:(\d+)x(\d+).*?\biskey:(\d)/;
-const inputStreamRe = /Stream #\d+:\d+.*?: Video: (\w+).*?, (\d{2,5})x(\d{2,5})\b/;
-const fpsRe = /, ([\d.]+) fps\b/;
-
-interface FrameMeta {
-  readonly pts: number | null;
-  readonly width: number;
-  readonly height: number;
-  readonly keyframe: boolean;
-}
-
+/** The ffmpeg command line for `o` (tests and the benchmark's report). */
+export const ffmpegArgs = (o: DecodeOptions): string[] => ffmpegCommand(o).args;
 
 /**
- * Decodes `o.url` and calls `onFrame` for each sampled frame. Frame sizes and timestamps come from
- * the showinfo filter's log line for that frame, so a stream that changes resolution mid-way still
- * splits correctly. ffmpeg writes a frame's log line before its bytes; the two pipes are read
- * independently, so a frame waits here until both have arrived.
+ * Decodes `o.url` and calls `onFrame` for each sampled frame (the FrameAssembler joins each frame's
+ * bytes to its showinfo line). This function owns the process: backpressure (stdout paused while
+ * onFrame's promise is pending), stop, kill, and the verdict when it exits.
  */
 export function decode(o: DecodeOptions, cb: DecodeCallbacks): DecodeHandle {
-  const args = ffmpegArgs(o);
-  const proc = spawn(ffmpegPath(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const jpeg = o.output === 'jpeg';
+  const cmd = ffmpegCommand(o);
+  const proc = start(ffmpegPath(), { args: cmd.args, list: cmd.list }, [], []);
+  const frames = new FrameAssembler(o.output ?? 'rgb');
+  const lines = new LineSplitter();
   const tail: string[] = [];
-  // One entry per showinfo line, in output order. Not keyed by showinfo's n: it restarts at 0 when
-  // the filter graph is rebuilt (the stream changed resolution).
-  const metas: (FrameMeta | undefined)[] = [];
-  let metaHead = 0;
-  let chunks: Buffer[] = [];
-  let buffered = 0;
   let next = 0;
   let busy = false;
   let stopped = false;
   let inOutput = false;
   let infoSent = false;
   let fatal: unknown;
-  let stderrRest = '';
   let killTimer: NodeJS.Timeout | undefined;
-
-  // The first n buffered bytes as one buffer: a single copy out of the pipe's chunks.
-  const take = (n: number): Buffer => {
-    const out = Buffer.allocUnsafe(n);
-    let off = 0;
-    while (off < n) {
-      const c = chunks[0];
-      const k = Math.min(c.length, n - off);
-      c.copy(out, off, 0, k);
-      off += k;
-      if (k === c.length) chunks.shift();
-      else chunks[0] = c.subarray(k);
-    }
-    buffered -= n;
-    return out;
-  };
-
-  let scanFrom = 0;
-  const nextFrameBytes = (meta: FrameMeta): number => {
-    if (!jpeg) return buffered >= meta.width * meta.height * 3 ? meta.width * meta.height * 3 : -1;
-    if (chunks.length > 1) chunks = [Buffer.concat(chunks, buffered)];
-    const buf = chunks[0];
-    if (!buf) return -1;
-    const at = buf.indexOf(Buffer.from([0xff, 0xd9]), Math.max(2, scanFrom - 1));
-    if (at < 0) {
-      scanFrom = buf.length;
-      return -1;
-    }
-    scanFrom = 0;
-    return at + 2;
-  };
-
   let settle: (() => void) | undefined;
+
   const pump = (): void => {
     if (busy || fatal || stopped) return;
     while (!fatal && !stopped) {
-      const meta = metas[metaHead];
-      if (!meta) return;
-      const n = nextFrameBytes(meta);
-      if (n < 0) return;
-      metas[metaHead++] = undefined;
-      if (metaHead > 256) {
-        metas.splice(0, metaHead);
-        metaHead = 0;
-      }
-      const frame: DecodedFrame = { data: take(n), width: meta.width, height: meta.height, index: next++, pts: meta.pts, keyframe: meta.keyframe };
+      const f = frames.next();
+      if (!f) return;
       let r: void | Promise<void>;
       try {
-        r = cb.onFrame(frame);
+        r = cb.onFrame({ data: f.data, width: f.width, height: f.height, index: next++, pts: f.pts, keyframe: f.keyframe });
       } catch (err) {
         fail(err);
         return;
@@ -303,36 +342,31 @@ export function decode(o: DecodeOptions, cb: DecodeCallbacks): DecodeHandle {
   };
 
   const onStderrLine = (line: string): void => {
-    const m = showinfoRe.exec(line);
-    if (m) {
-      const pts = m[3] === 'NOPTS' || m[2] === 'NOPTS' ? null : Number(m[3]);
-      metas.push({ pts: pts !== null && Number.isFinite(pts) ? pts : null, width: Number(m[4]), height: Number(m[5]), keyframe: m[6] === '1' });
+    const meta = parseShowinfo(line);
+    if (meta) {
+      frames.addMeta(meta);
       pump();
       return;
     }
     if (/^\s*color_range:/.test(line) || /^\[Parsed_showinfo/.test(line)) return;
     if (/^Output #/.test(line)) inOutput = true;
     if (!inOutput && !infoSent && cb.onStreamInfo) {
-      const s = inputStreamRe.exec(line);
-      if (s) {
+      const info = parseInputStream(line);
+      if (info) {
         infoSent = true;
-        const fps = fpsRe.exec(line);
-        cb.onStreamInfo({ codec: s[1], width: Number(s[2]), height: Number(s[3]), fps: fps ? Number(fps[1]) : null });
+        cb.onStreamInfo(info);
       }
     }
-    tail.push(redactSecrets(line, o.url));
+    tail.push(unwrap(redactSecrets(line, o.url), o.url));
     if (tail.length > 40) tail.shift();
   };
 
   proc.stderr.setEncoding('utf8');
   proc.stderr.on('data', (d: string) => {
-    const parts = (stderrRest + d).split(/\r?\n|\r/);
-    stderrRest = parts.pop() ?? '';
-    for (const l of parts) if (l.trim()) onStderrLine(l);
+    for (const l of lines.push(d)) onStderrLine(l);
   });
   proc.stdout.on('data', (d: Buffer) => {
-    chunks.push(d);
-    buffered += d.length;
+    frames.addBytes(d);
     pump();
   });
 
@@ -344,7 +378,7 @@ export function decode(o: DecodeOptions, cb: DecodeCallbacks): DecodeHandle {
     killTimer.unref();
   }
 
-  const done = new Promise<void>((resolve, reject) => {
+  const done = new Promise<DecodeSummary>((resolve, reject) => {
     proc.on('error', (err: NodeJS.ErrnoException) => {
       fatal ??=
         err.code === 'ENOENT'
@@ -353,8 +387,7 @@ export function decode(o: DecodeOptions, cb: DecodeCallbacks): DecodeHandle {
     });
     proc.on('close', (code, signal) => {
       if (killTimer) clearTimeout(killTimer);
-      if (stderrRest.trim()) onStderrLine(stderrRest);
-      stderrRest = '';
+      for (const l of lines.flush()) onStderrLine(l);
       // Deliver what is complete, waiting for a pending onFrame, then settle.
       const finish = (): void => {
         if (busy && !fatal) {
@@ -363,8 +396,8 @@ export function decode(o: DecodeOptions, cb: DecodeCallbacks): DecodeHandle {
         }
         settle = undefined;
         if (fatal) return reject(fatal);
-        if (stopped || code === 0) return resolve();
         const text = tail.join('\n');
+        if (stopped || code === 0) return resolve({ errors: errorLines(text) });
         reject(new IngestFailure(classifyFailure(text), lastLines(text) || `ffmpeg exited with ${signal ?? `code ${code}`}`, code));
       };
       pump();
@@ -380,4 +413,9 @@ export function decode(o: DecodeOptions, cb: DecodeCallbacks): DecodeHandle {
       kill('SIGTERM');
     },
   };
+}
+
+/** What ffmpeg said about a damaged input while still exiting 0 ("partial file", bad NAL units). */
+function errorLines(text: string): string[] {
+  return text.split('\n').filter((l) => /partial file|File ended prematurely|corrupt|Invalid NAL|error while decoding|Invalid data|truncat/i.test(l));
 }

@@ -3,8 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { loadConfig } from '../config/load.js';
 import type { CameraConfig, Config } from '../config/schema.js';
-import { isVigilError, VigilError } from '../errors.js';
-import { redactSecrets } from './redact.js';
+import { isVigilError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CameraSet } from './cameras.js';
 
@@ -46,8 +45,8 @@ export function watchConfigFile(file: string, o: ConfigWatchOptions): () => void
     try {
       cfg = loadConfig(path, o.env);
     } catch (err) {
-      // A YAML error quotes the offending line, which may hold a camera URL with its password.
-      return o.onError(redactError(err, text));
+      // Already redacted (loadConfig: a YAML error quoting a line with a password).
+      return o.onError(err);
     }
     await o.onConfig(cfg);
   };
@@ -70,15 +69,6 @@ export function watchConfigFile(file: string, o: ConfigWatchOptions): () => void
     clearTimeout(timer);
     w.close();
   };
-}
-
-/** `err` with the secrets of every URL in `text` redacted (and any "user:pass@" left in a quoted excerpt). */
-function redactError(err: unknown, text: string): unknown {
-  if (!(err instanceof Error)) return err;
-  const urls = text.match(/[a-z][a-z0-9+.-]*:\/\/[^\s"']+/gi) ?? [];
-  const clean = (t: string): string => urls.reduce((acc, url) => redactSecrets(acc, url), t).replace(/:[^\s:@/]+@/g, ':***@');
-  if (isVigilError(err)) return new VigilError(err.code, Object.fromEntries(Object.entries(err.params).map(([k, v]) => [k, typeof v === 'string' ? clean(v) : v])));
-  return new Error(clean(err.message));
 }
 
 export interface FollowOptions {

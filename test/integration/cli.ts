@@ -11,8 +11,13 @@ export interface CliResult {
 
 /** Runs the real CLI (bin/vigil.js) as a child process. */
 export function vigil(args: string[], env: Record<string, string>, timeoutMs = 120_000): Promise<CliResult> {
+  return runProcess(process.execPath, [join(repoRoot, 'bin', 'vigil.js'), ...args], env, timeoutMs);
+}
+
+/** Runs `command` in the repository with quiet logs and `env` added; collects its output. */
+export function runProcess(command: string, args: string[], env: Record<string, string>, timeoutMs = 120_000): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [join(repoRoot, 'bin', 'vigil.js'), ...args], {
+    const p = spawn(command, args, {
       cwd: repoRoot,
       env: { ...process.env, VIGIL_LOG_LEVEL: 'warn', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -44,11 +44,11 @@ describe('embedded pipeline: video file to a WebSocket client', () => {
     // A corrupt "camera" fails on its own; the pipeline stays up for the next one.
     const broken = join(await tempDir(), 'broken.mp4');
     await writeFile(broken, Buffer.alloc(40_000, 3));
-    const bad = await pipeline.runSource(cameraSchema.parse({ id: 'broken', url: broken, realtime: false }));
-    expect('error' in bad && bad.error.message).toMatch(/camera broken/);
+    const [bad] = await pipeline.cameras.run([cameraSchema.parse({ id: 'broken', url: broken, realtime: false })]);
+    expect(bad.error?.message).toMatch(/camera broken/);
 
-    const ok = await pipeline.runSource(cameraSchema.parse({ id: 'stage', url: hamiltonClip(), realtime: false }));
-    expect('frames' in ok && ok.frames).toBe(50);
+    const [ok] = await pipeline.cameras.run([cameraSchema.parse({ id: 'stage', url: hamiltonClip(), realtime: false })]);
+    expect(ok).toMatchObject({ frames: 50, error: null });
     await pipeline.drain();
     await new Promise((r) => setTimeout(r, 200)); // let the socket flush
     ws.close();

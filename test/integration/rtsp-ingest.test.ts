@@ -81,7 +81,9 @@ describe('RTSP ingest on a real server', () => {
       expect(backoffs.length).toBeGreaterThanOrEqual(3); // it kept retrying, further and further apart (capped)
       expect(backoffs.map((s) => s.retryInMs)).toEqual(expect.arrayContaining([250, 500, 1000, 2000]));
       expect(backoffs.some((s) => s.error?.code === 'VIGIL_ERR_INGEST_UNREACHABLE')).toBe(true);
-      expect(await rig.metric('vigil_camera_state', { camera: 'door', state: 'backoff' })).toBe(1);
+      // Down: backing off, or between two tries (which one depends on the instant on a loaded machine).
+      const down1 = (await rig.metric('vigil_camera_state', { camera: 'door', state: 'backoff' }))! + (await rig.metric('vigil_camera_state', { camera: 'door', state: 'connecting' }))!;
+      expect(down1).toBe(1);
       await server.start();
       const back = Date.now();
       await pub.start();
@@ -98,6 +100,11 @@ describe('RTSP ingest on a real server', () => {
       await expectNoSecret(rig);
     } finally {
       await rig.close();
+      // The other tests need the server, even when this one failed during the outage.
+      if (!server.running) {
+        await server.start();
+        await pub.start();
+      }
     }
   }, 60_000);
 
@@ -156,14 +163,15 @@ describe('RTSP ingest on a real server', () => {
         'web-page': ['VIGIL_ERR_INGEST_NOT_VIDEO', /^camera web-page: http:\/\/admin:\*\*\*@.* is not a video stream \(.*Invalid data/],
         'no-server': ['VIGIL_ERR_INGEST_UNREACHABLE', /^camera no-server: cannot reach rtsp:\/\/viewer:\*\*\*@.*Connection refused/],
       };
-      await rig.until(() => Object.keys(expected).every((id) => rig.lastStatus(id)?.state === 'backoff'), 10_000, 'every broken camera to fail');
+      // Each has failed at least once (they cycle backoff/connecting, so not necessarily all at one instant on a loaded machine).
+      await rig.until(() => Object.keys(expected).every((id) => rig.statesOf(id).includes('backoff')), 10_000, 'every broken camera to fail');
       await rig.until(() => rig.count('door') > 0, 5000, 'the good camera');
       const during = rig.count('door');
       for (const [id, [code, message]] of Object.entries(expected)) {
         const s = rig.statuses.find((x) => x.camera === id && x.state === 'backoff')!;
         expect(s.error?.code, `${id}: ${s.error?.message}`).toBe(code);
         expect(s.error?.message, id).toMatch(message);
-        expect(await rig.metric('vigil_camera_state', { camera: id, state: 'backoff' })).toBe(1);
+        expect(await rig.metric('vigil_camera_restarts_total', { camera: id, reason: { 'wrong-path': 'not_found', 'wrong-pass': 'auth', 'audio-only': 'not_video', 'web-page': 'not_video', 'no-server': 'unreachable' }[id]! })).toBeGreaterThanOrEqual(1);
         console.log(`rtsp: ${s.error!.code}: ${s.error!.message}`);
       }
       // The good camera kept going throughout, and still does.

@@ -36,7 +36,7 @@ describe('vigil start with RTSP cameras', () => {
     await writeFile(cfgFile, head + cam('door'));
     const p = spawn(process.execPath, [join(repoRoot, 'bin', 'vigil.js'), '-c', cfgFile, 'start'], {
       cwd: repoRoot,
-      env: { ...process.env, VIGIL_DATA_DIR: dataDir, VIGIL_LOG_LEVEL: 'info', VIGIL_TEST_CAM_PASSWORD: encodeURIComponent(PASS) },
+      env: { ...process.env, VIGIL_DATA_DIR: dataDir, VIGIL_LOG_LEVEL: 'info', VIGIL_TEST_CAM_PASSWORD: PASS },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';

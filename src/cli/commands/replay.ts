@@ -1,12 +1,9 @@
-import { basename, extname } from 'node:path';
 import type { Command } from 'commander';
-import { isVigilError } from '../../errors.js';
+import { recordingIds } from '../../ingest/input.js';
 import { Pipeline } from '../../pipeline.js';
 import { openRuntime, type Runtime } from '../../runtime.js';
 import { alertLine, err, eventJson, out } from '../format.js';
 import { setup } from '../setup.js';
-
-const cameraIdOf = (file: string): string => basename(file, extname(file)).replace(/[^A-Za-z0-9_.-]/g, '_') || 'file';
 
 /** `vigil replay`: recorded files through the same pipeline as fast as possible, then exit. */
 export function register(program: Command): void {
@@ -32,18 +29,18 @@ export function register(program: Command): void {
       });
       err(`replaying ${videos.length} file(s) with profile "${runtime.engine.profile.name}" (threshold ${rt.threshold}); watchlist: ${runtime.store.list().length} subject(s)`);
       const t0 = Date.now();
-      const results = await Promise.all(
-        videos.map((v) => pipeline.runSource({ id: cameraIdOf(v), url: v, fps: opts.fps ?? 5, maxWidth: 1280, realtime: false, loop: false, enabled: true, transport: 'tcp' })),
-      );
+      // Two files of one name in different folders are two cameras (north_door, south_door).
+      const ids = recordingIds(videos);
+      const results = await pipeline.cameras.run(videos.map((v, i) => ({ id: ids[i], url: v, fps: opts.fps ?? 5, maxWidth: 1280, realtime: false, loop: false, enabled: true, transport: 'tcp' })));
       await pipeline.drain();
       await pipeline.stop();
       await runtime.close();
       let failed = 0;
       for (const r of results) {
-        if ('error' in r) {
+        if (r.error) {
           failed++;
-          err(`${r.camera}: ${isVigilError(r.error) ? `${r.error.code}: ` : ''}${r.error.message}`);
-        } else err(`${r.camera}: ${r.frames} frames (${r.probe.duration?.toFixed(1) ?? '?'} s of video)`);
+          err(`${r.camera}: ${r.error.code}: ${r.error.message}`);
+        } else err(`${r.camera}: ${r.frames} frames (${r.duration?.toFixed(1) ?? '?'} s of video)`);
       }
       const unknown = Object.entries(pipeline.matcher.unknown()).map(([c, u]) => `${c}: ${u.tracks} unknown appearance(s), ${u.faces} face(s)`);
       if (unknown.length) err(`not on the watchlist: ${unknown.join('; ')}`);

@@ -3,7 +3,7 @@ import { ensureTokens } from '../../broadcast/token.js';
 import type { CameraConfig, Config } from '../../config/schema.js';
 import { DEMO_SUBJECT, demoCamera, ensureDemoMedia } from '../../demo.js';
 import { followConfigCameras } from '../../ingest/reload.js';
-import { redactUrl } from '../../log.js';
+import { safeUrl } from '../../ingest/redact.js';
 import { enroll } from '../../matcher/enroll.js';
 import { collectProcessMetrics } from '../../metrics.js';
 import { Pipeline } from '../../pipeline.js';
@@ -59,7 +59,7 @@ function banner(cfg: Config, rt: Runtime, p: Pipeline, o: { demo: boolean; camer
   err(`Vigil is running (embedded mode) - model profile "${e.profile.name}": ${e.profile.profile.description}`);
   for (const l of rt.licenses) err(`  license  ${l}`);
   err(`  watchlist ${rt.store.list().length} subject(s), threshold ${rt.threshold}`);
-  for (const c of o.cameras) err(`  camera   ${c.id}: ${redactUrl(c.url)} @ ${c.fps} fps`);
+  for (const c of o.cameras) err(`  camera   ${c.id}: ${safeUrl(c.url)} @ ${c.fps} fps`);
   if (o.demo) err(`  demo     streaming a face video and alerting on the enrolled "${DEMO_SUBJECT.name}"; alerts print below`);
   err('');
   const tls = p.broadcast?.tls ? 's' : '';

@@ -1,22 +1,24 @@
-/** Test rig for the camera supervisors (test/unit/ingest and test/integration/rtsp-*.test.ts): not a test file itself. */
+/** Test rig for the cameras (test/unit/ingest and test/integration/rtsp-*.test.ts): not a test file itself. */
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { MemoryBus, embeddedPolicies } from '../../../src/bus/memory.js';
 import type { CameraState, CameraStatus, FrameMsg } from '../../../src/contracts/messages.js';
-import { cameraSchema, type CameraConfig } from '../../../src/config/schema.js';
+import { cameraSchema, ingestSchema, type CameraConfig } from '../../../src/config/schema.js';
 import { CameraSet } from '../../../src/ingest/cameras.js';
-import type { SupervisorTiming } from '../../../src/ingest/supervisor.js';
+import { Camera } from '../../../src/ingest/camera.js';
+import { createLogger } from '../../../src/log.js';
+import type { CameraPolicy, CameraTiming } from '../../../src/ingest/camera.js';
 import { ingestMetrics } from '../../../src/metrics.js';
 
 /** Short timings so that outages, stalls and recoveries take seconds in tests. */
-export const FAST: SupervisorTiming = { stallTimeoutMs: 3000, openTimeoutMs: 6000, backoffInitialMs: 250, backoffMaxMs: 2000, stableAfterMs: 5000 };
+export const FAST: CameraTiming = { stallTimeoutMs: 3000, openTimeoutMs: 6000, backoffInitialMs: 250, backoffMaxMs: 2000, stableAfterMs: 5000 };
 
 export const camera = (c: { id: string; url: string } & Partial<CameraConfig>): CameraConfig => cameraSchema.parse({ fps: 5, maxWidth: 320, ...c });
 
 /** A CameraSet on a live in-memory bus, recording frames, status events, logs and metrics. */
 export class IngestRig {
-  readonly bus = new MemoryBus(embeddedPolicies({ frames: 64, faces: 8, matches: 8 }, true));
+  readonly bus: MemoryBus;
   readonly registry = new Registry();
   readonly metrics = ingestMetrics(this.registry);
   readonly frames = new Map<string, FrameMsg[]>();
@@ -24,7 +26,9 @@ export class IngestRig {
   readonly logs: string[] = [];
   readonly set: CameraSet;
 
-  constructor(timing: SupervisorTiming = FAST) {
+  constructor(timing: CameraTiming = FAST, policy: CameraPolicy = 'live') {
+    // Replay waits when the frame queue is full; live drops the oldest.
+    this.bus = new MemoryBus(embeddedPolicies({ frames: 64, faces: 8, matches: 8 }, policy === 'live'));
     const sink = new Writable({
       write: (chunk: Buffer, _enc, cb) => {
         this.logs.push(...chunk.toString().split('\n').filter(Boolean));
@@ -41,7 +45,7 @@ export class IngestRig {
       }
     });
     this.bus.subscribe('status', { group: 'test' }, (ss) => void this.statuses.push(...ss));
-    this.set = new CameraSet({ bus: this.bus, log, metrics: this.metrics, timing, decoderThreads: 1, random: () => 0.5 });
+    this.set = new CameraSet({ bus: this.bus, log, metrics: this.metrics, timing, policy, decoderThreads: 1, random: () => 0.5 });
   }
 
   count(id: string): number {
@@ -77,4 +81,17 @@ export class IngestRig {
     await this.set.stop();
     await this.bus.close();
   }
+}
+
+/** One camera under the replay policy on a small in-memory bus (frames wait when it is full). */
+export async function replay(url: string, extra: Partial<CameraConfig> = {}) {
+  const bus = new MemoryBus(embeddedPolicies({ frames: 4, faces: 8, matches: 8 }, false));
+  const frames: FrameMsg[] = [];
+  bus.subscribe('frames', { group: 't' }, (m) => void frames.push(...m));
+  const cam = cameraSchema.parse({ id: 'clip', url, realtime: false, ...extra });
+  const log = createLogger('silent');
+  const result = await new Camera({ camera: cam, policy: 'replay', bus, log, metrics: ingestMetrics(new Registry()), timing: ingestSchema.parse({ openTimeoutMs: 10_000 }) }).run();
+  await bus.idle();
+  await bus.close();
+  return { result, frames };
 }

@@ -4,8 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { camera, IngestRig } from './rig.js';
 import { hamiltonClip, tempDir } from '../../helpers.js';
 
-/** The supervisor on files (the RTSP cases are in test/integration/rtsp-ingest.test.ts). */
-describe('CameraSupervisor', () => {
+/** The live policy on files (the RTSP cases are in test/integration/rtsp-ingest.test.ts). */
+describe('Camera, live policy', () => {
   it('runs a looped file as a live camera: mediaTime wraps at the file length, seq and capturedAt keep going', async () => {
     const rig = new IngestRig();
     try {

@@ -3,17 +3,32 @@ import type { CameraState, CameraStatus, FrameMsg } from '../contracts/messages.
 import type { CameraConfig } from '../config/schema.js';
 import { VigilError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { safeUrl } from './redact.js';
 import { CAMERA_STATES, forgetCamera, type IngestMetrics, type RestartReason } from '../metrics.js';
 import { backoffDelay } from './backoff.js';
 import { cameraError } from './camera-errors.js';
-import { decode, isLiveUrl, probe, type DecodedFrame, type DecodeHandle } from './ffmpeg.js';
+import { IngestFailure } from './failure.js';
+import { decode, probe, type DecodedFrame, type DecodeHandle, type DecodeOptions, type DecodeSummary, type ProbeInfo } from './ffmpeg.js';
+import { checkRecording, DEFAULT_PROTOCOLS, inputOf, isLiveUrl, refineFailure, type Input } from './input.js';
+import { safeUrl } from './redact.js';
+
+/**
+ * How a camera runs. The same component, ffmpeg session loop and error mapper serve both:
+ *
+ * - 'replay' (`vigil replay`, files under `vigil ingest`): exact sampling (frame n at n/fps), the
+ *   file's own timeline (its creation_time tag, else the moment it opened), publishing waits while
+ *   the bus is full (nothing lost), a recording that ends early is reported truncated, and the
+ *   camera stops at the end or at its first failure: no restarts.
+ * - 'live' (`vigil start`, streams under `vigil ingest`): sampling by the stream's own clock, the
+ *   wall clock at receipt, the frames topic drops the oldest when inference is behind, a stall
+ *   watchdog, and restarts with exponential backoff for as long as the camera is configured.
+ */
+export type CameraPolicy = 'replay' | 'live';
 
 /** Supervision timings (config `ingest`; tests pass short ones). */
-export interface SupervisorTiming {
+export interface CameraTiming {
   /** A live camera with no frame for this long is restarted, ms. */
   readonly stallTimeoutMs: number;
-  /** A camera with no first frame this long after (re)connecting is restarted, ms. */
+  /** A camera with no first frame this long after (re)connecting (the probe included) fails, ms. */
   readonly openTimeoutMs: number;
   readonly backoffInitialMs: number;
   readonly backoffMaxMs: number;
@@ -21,18 +36,33 @@ export interface SupervisorTiming {
   readonly stableAfterMs: number;
 }
 
-export interface SupervisorOptions {
+export interface CameraOptions {
   readonly camera: CameraConfig;
+  readonly policy: CameraPolicy;
   readonly bus: Bus;
   readonly log: Logger;
   readonly metrics: IngestMetrics;
-  readonly timing: SupervisorTiming;
+  readonly timing: CameraTiming;
   /** ffmpeg decoder threads (0: ffmpeg's choice). */
   readonly decoderThreads?: number;
+  /** Schemes a camera URL may use (config `ingest.protocols`). */
+  readonly protocols?: readonly string[];
   /** Jitter source for the backoff, [0, 1). */
   readonly random?: () => number;
   /** Called on every state change (after it is published). */
   readonly onStatus?: (s: CameraStatus) => void;
+}
+
+/** How a camera finished (replay: at the end of its file or its first failure; live: when stopped). */
+export interface CameraResult {
+  readonly camera: string;
+  readonly frames: number;
+  /** Frames the bus refused (replay waits, so 0 unless the bus was closed under it). */
+  readonly dropped: number;
+  /** The recording's length, s; null for a stream or when it never opened. */
+  readonly duration: number | null;
+  /** Why it finished early; null when it ended cleanly (or was stopped). */
+  readonly error: VigilError | null;
 }
 
 type Outcome =
@@ -41,23 +71,47 @@ type Outcome =
 
 const DOWN: ReadonlySet<CameraState> = new Set(['connecting', 'stalled', 'backoff']);
 
+/** Output size: the source scaled down to maxWidth, both sides even (yuv->rgb scalers need it). */
+export function outputSize(src: { width: number; height: number }, maxWidth: number): { width: number; height: number } {
+  const w = Math.min(src.width, maxWidth);
+  const even = (v: number) => Math.max(2, Math.round(v / 2) * 2);
+  return { width: even(w), height: even((src.height * w) / src.width) };
+}
+
 /**
- * Keeps one camera streaming for as long as it is configured:
+ * Why a cleanly ended replay is short: null when it decoded (about) as long as its container says.
+ * A recording cut off mid-way still demuxes to its last complete packet and ffmpeg exits 0 on it.
+ */
+export function truncation(info: ProbeInfo, frames: number, fps: number, summary: DecodeSummary): string | null {
+  const expected = info.videoDuration ?? info.duration;
+  if (expected === null) return null;
+  const decoded = frames / fps;
+  const short = expected - decoded;
+  // One sampling interval either way is rounding; a stream a little shorter than its audio is normal.
+  if (short <= Math.max(2, 3 / fps) || decoded >= 0.9 * expected) return null;
+  const said = summary.errors.at(-1)?.replace(/^\[[\w\s.,/-]+ @ 0x[0-9a-f]+\]\s*/i, '');
+  return `decoded ${decoded.toFixed(1)} s of the ${expected.toFixed(1)} s its container states${said ? ` (ffmpeg: ${said})` : ''}`;
+}
+
+/**
+ * One camera, for as long as it is configured:
  *
- *   connecting --first frame--> live --no frame for stallTimeoutMs--> stalled --> backoff --> connecting
- *   connecting --error, exit or no frame for openTimeoutMs--> backoff (1 s, 2 s, 4 s ... 30 s) --> connecting
+ *   connecting --first frame--> live --no frame for stallTimeoutMs--> stalled --> backoff --> connecting   (live)
+ *   connecting --error, exit or no frame for openTimeoutMs--> backoff (1 s, 2 s, 4 s ... 30 s) --> connecting   (live)
+ *   connecting --first frame--> live --end of file--> ended;  any failure --> ended, with the error   (replay)
  *   any --enabled: false--> disabled;  a file that ends (no loop) --> ended;  removed --> stopped
  *
  * Each change is published on the bus's `status` topic (never dropped), logged, and mirrored in the
- * metrics. Frames carry a per-camera sequence number that keeps counting across reconnects, the wall
- * clock at receipt (capturedAt) and the stream's own timestamp (streamTime).
+ * metrics. Frames carry a per-camera sequence number that keeps counting across reconnects.
  */
-export class CameraSupervisor {
-  readonly #o: SupervisorOptions;
+export class Camera {
+  readonly #o: CameraOptions;
   #cam: CameraConfig;
   #state: CameraState | null = null;
   #seq = 0;
   #frames = 0;
+  #dropped = 0;
+  #duration: number | null = null;
   #attempt = 0;
   #retryInMs: number | null = null;
   #lastFrameAt = 0;
@@ -68,9 +122,9 @@ export class CameraSupervisor {
   #pending: 'reconfigured' | null = null;
   /** Ends the current wait or session early (reconfigure, stop). */
   #kick: (() => void) | undefined;
-  #loop: Promise<void> | undefined;
+  #loop: Promise<CameraResult> | undefined;
 
-  constructor(o: SupervisorOptions) {
+  constructor(o: CameraOptions) {
     this.#o = o;
     this.#cam = o.camera;
   }
@@ -83,6 +137,10 @@ export class CameraSupervisor {
     return this.#cam;
   }
 
+  get policy(): CameraPolicy {
+    return this.#o.policy;
+  }
+
   get state(): CameraState | null {
     return this.#state;
   }
@@ -90,8 +148,16 @@ export class CameraSupervisor {
   start(): void {
     this.#loop ??= this.#run().catch((err: unknown) => {
       // The loop handles every camera failure itself; reaching here is a bug, and must not go unseen.
-      this.#o.log.error({ err: (err as Error).message }, 'camera supervisor crashed');
+      this.#o.log.error({ err: (err as Error).message }, 'camera crashed');
+      const { error } = cameraError(this.#cam.id, this.#cam.url, err);
+      return this.#result(error);
     });
+  }
+
+  /** Starts the camera and resolves when it finishes: replay at the end of its file or its first failure; live once stopped. */
+  run(): Promise<CameraResult> {
+    this.start();
+    return this.#loop!;
   }
 
   /** Applies a changed config now: the camera reconnects with it (without waiting for a backoff). */
@@ -110,7 +176,10 @@ export class CameraSupervisor {
 
   /** Stops the camera for good (removed from the config or shutting down); its metrics go away. */
   async stop(): Promise<void> {
-    if (this.#stopped) return this.#loop;
+    if (this.#stopped) {
+      await this.#loop;
+      return;
+    }
     this.#stopped = true;
     this.#kick?.();
     await this.#loop;
@@ -136,8 +205,13 @@ export class CameraSupervisor {
     };
   }
 
-  async #run(): Promise<void> {
+  #result(error: VigilError | null): CameraResult {
+    return { camera: this.#cam.id, frames: this.#frames, dropped: this.#dropped, duration: this.#duration, error };
+  }
+
+  async #run(): Promise<CameraResult> {
     const { timing, log, metrics } = this.#o;
+    const replay = this.#o.policy === 'replay';
     while (!this.#stopped) {
       this.#pending = null;
       const cam = this.#cam;
@@ -157,10 +231,14 @@ export class CameraSupervisor {
       }
       const failure = outcome as Extract<Outcome, { kind: 'ended' | 'failed' }>;
       this.#error = failure.error;
-      if (failure.kind === 'ended' && !isLiveUrl(cam.url) && !cam.loop) {
-        this.#error = null;
+      const endOfFile = failure.kind === 'ended' && !isLiveUrl(cam.url) && !cam.loop;
+      if (replay || endOfFile) {
+        // Replay stops here, cleanly or with its error; a live camera's file stays ended until reconfigured.
+        if (endOfFile) this.#error = null;
         this.#setState('ended');
-        log.info({ frames: this.#frames }, 'camera ended (end of file)');
+        if (this.#error) log.error({ code: this.#error.code, err: this.#error.message }, 'camera failed');
+        else log.info({ frames: this.#frames, dropped: this.#dropped }, 'camera ended (end of file)');
+        if (replay) return this.#result(this.#error);
         await this.#sleep(Infinity);
         continue;
       }
@@ -176,24 +254,15 @@ export class CameraSupervisor {
       metrics.backoff.set({ camera: cam.id }, 0);
       if (this.#pending) this.#attempt = 0;
     }
+    return this.#result(null);
   }
 
-  /** One ffmpeg run, until it exits, stalls, is reconfigured or stopped. */
+  /** One ffmpeg run (the probe included), until it exits, stalls, is reconfigured or stopped. */
   async #session(cam: CameraConfig): Promise<Outcome> {
     const { timing, metrics } = this.#o;
+    const replay = this.#o.policy === 'replay';
     const shownUrl = safeUrl(cam.url);
-    // A file's duration maps its looping timestamps back onto the file (mediaTime).
-    let duration: number | null = null;
-    if (!isLiveUrl(cam.url)) {
-      try {
-        duration = (await probe(cam.url)).duration;
-      } catch (err) {
-        const { error, reason } = cameraError(cam.id, cam.url, err);
-        return { kind: 'failed', error, reason, liveMs: 0 };
-      }
-      if (this.#stopped) return { kind: 'stopped' };
-      if (this.#pending) return { kind: 'reconfigured' };
-    }
+    const failed = (err: unknown, liveMs = 0): Outcome => ({ kind: 'failed', ...cameraError(cam.id, cam.url, err), liveMs });
     // A camera sampled slower than the timeouts (fps 0.05: one frame per 20 s) is not stalled between frames.
     const interval = 1000 / cam.fps;
     const stallTimeoutMs = Math.max(timing.stallTimeoutMs, 3 * interval);
@@ -201,31 +270,17 @@ export class CameraSupervisor {
     const started = Date.now();
     let liveSince = 0;
     let verdict: Outcome | undefined;
-    const handle: DecodeHandle = decode(
-      {
-        url: cam.url,
-        fps: cam.fps,
-        sampling: 'live',
-        size: { maxWidth: cam.maxWidth },
-        realtime: cam.realtime,
-        loop: cam.loop,
-        transport: cam.transport,
-        tuning: this.#o.decoderThreads === undefined ? undefined : { threads: this.#o.decoderThreads },
-      },
-      {
-        onFrame: (f) => {
-          if (verdict) return;
-          if (!liveSince) liveSince = Date.now();
-          this.#onFrame(cam, f, duration);
-        },
-      },
-    );
+    let handle: DecodeHandle | undefined;
+    // Ends the probe or the decode, whichever is running.
+    const abort = new AbortController();
     const end = (o: Outcome): void => {
       verdict ??= o;
-      handle.stop();
+      abort.abort(o);
+      handle?.stop();
     };
     this.#kick = () => end(this.#stopped ? { kind: 'stopped' } : { kind: 'reconfigured' });
     const liveMs = (): number => (liveSince ? Date.now() - liveSince : 0);
+    // The watchdogs: no first frame within openTimeoutMs of connecting (probe included); live only: a stall.
     const tick = setInterval(
       () => {
         const now = Date.now();
@@ -234,7 +289,7 @@ export class CameraSupervisor {
         if (this.#state === 'connecting' && now - started > openTimeoutMs) {
           const error = new VigilError('VIGIL_ERR_INGEST_OPEN_TIMEOUT', { camera: cam.id, url: shownUrl, seconds: +(openTimeoutMs / 1000).toFixed(1) });
           end({ kind: 'failed', error, reason: 'open_timeout', liveMs: 0 });
-        } else if (this.#state === 'live' && now - this.#lastFrameAt > stallTimeoutMs) {
+        } else if (!replay && this.#state === 'live' && now - this.#lastFrameAt > stallTimeoutMs) {
           const error = new VigilError('VIGIL_ERR_INGEST_STALLED', { camera: cam.id, url: shownUrl, seconds: +((now - this.#lastFrameAt) / 1000).toFixed(1) });
           metrics.stalls.inc({ camera: cam.id });
           this.#error = error;
@@ -245,22 +300,94 @@ export class CameraSupervisor {
       Math.max(20, Math.min(250, stallTimeoutMs / 4, openTimeoutMs / 4)),
     );
     try {
-      await handle.done;
+      const protocols = this.#o.protocols ?? DEFAULT_PROTOCOLS;
+      let info: ProbeInfo | null = null;
+      let input: Input | undefined;
+      try {
+        input = inputOf(cam.url, protocols);
+        if (replay) await checkRecording(input);
+        // Replay needs the size and timeline of everything it reads; live, a file's duration (looping mediaTime).
+        if (replay || input.path !== null) info = await probe(cam.url, { signal: abort.signal, protocols, transport: cam.transport, timeoutMs: openTimeoutMs });
+      } catch (err) {
+        return verdict ?? failed(input ? await refineFailure(input, err) : err);
+      }
       if (verdict) return verdict;
+      if (this.#stopped) return { kind: 'stopped' };
+      if (this.#pending) return { kind: 'reconfigured' };
+      this.#duration = info?.duration ?? null;
+      const opts: DecodeOptions = {
+        url: cam.url,
+        fps: cam.fps,
+        realtime: cam.realtime,
+        loop: cam.loop,
+        transport: cam.transport,
+        protocols,
+        tuning: this.#o.decoderThreads === undefined ? undefined : { threads: this.#o.decoderThreads },
+      };
+      const onFirst = (): void => {
+        if (!liveSince) liveSince = Date.now();
+      };
+      if (replay) {
+        const frameOf = this.#replayTimeline(cam, info!);
+        handle = decode({ ...opts, sampling: 'exact', size: outputSize(info!, cam.maxWidth) }, {
+          onFrame: async (f) => {
+            if (verdict) return;
+            onFirst();
+            this.#counted(cam);
+            if (!(await this.#o.bus.publish('frames', frameOf(f, this.#seq++)))) this.#drop(cam);
+          },
+        });
+      } else {
+        handle = decode({ ...opts, sampling: 'live', size: { maxWidth: cam.maxWidth } }, {
+          onFrame: (f) => {
+            if (verdict) return;
+            onFirst();
+            this.#onLiveFrame(cam, f, info?.duration ?? null);
+          },
+        });
+      }
+      let summary: DecodeSummary;
+      try {
+        summary = await handle.done;
+      } catch (err) {
+        return verdict ?? failed(err, liveMs());
+      }
+      if (verdict) return verdict;
+      const short = replay && !cam.loop && info ? truncation(info, this.#frames, cam.fps, summary) : null;
+      if (short) return failed(new IngestFailure('truncated', short, 0), liveMs());
       const error = new VigilError('VIGIL_ERR_INGEST_ENDED', { camera: cam.id, url: shownUrl });
       return { kind: 'ended', error, reason: 'ended', liveMs: liveMs() };
-    } catch (err) {
-      if (verdict) return verdict;
-      const { error, reason } = cameraError(cam.id, cam.url, err);
-      return { kind: 'failed', error, reason, liveMs: liveMs() };
     } finally {
       clearInterval(tick);
       this.#kick = undefined;
     }
   }
 
-  #onFrame(cam: CameraConfig, f: DecodedFrame, duration: number | null): void {
-    const { bus, metrics } = this.#o;
+  /**
+   * Replay's FrameMsg for output frame n: its capture time is its place in the file mapped onto the
+   * file's start (the recording's creation_time tag when present, else the moment it opened), so a
+   * replayed recording keeps its own timeline.
+   */
+  #replayTimeline(cam: CameraConfig, info: ProbeInfo): (f: DecodedFrame, seq: number) => FrameMsg {
+    const live = info.duration === null;
+    const t0 = !live && !cam.realtime && info.creationTime !== null ? info.creationTime : Date.now();
+    return (f, seq) => {
+      const mediaTime = live ? null : f.index / cam.fps;
+      return {
+        kind: 'frame',
+        v: 1,
+        camera: cam.id,
+        seq,
+        capturedAt: live ? Date.now() : t0 + (mediaTime ?? 0) * 1000,
+        mediaTime: cam.loop && info.duration && mediaTime !== null ? mediaTime % info.duration : mediaTime,
+        image: { width: f.width, height: f.height, data: f.data },
+      };
+    };
+  }
+
+  /** A frame arrived: the camera is live, and its counters move. */
+  #counted(cam: CameraConfig): void {
+    const { metrics } = this.#o;
     const now = Date.now();
     this.#lastFrameAt = now;
     this.#frames++;
@@ -270,8 +397,18 @@ export class CameraSupervisor {
     }
     metrics.frames.inc({ camera: cam.id });
     metrics.lastFrame.set({ camera: cam.id }, now / 1000);
+  }
+
+  #drop(cam: CameraConfig): void {
+    this.#dropped++;
+    this.#o.metrics.dropped.inc({ camera: cam.id });
+  }
+
+  /** Live: stamped with the wall clock at receipt and the stream's own time; never waits for the bus. */
+  #onLiveFrame(cam: CameraConfig, f: DecodedFrame, duration: number | null): void {
+    this.#counted(cam);
     // Wall clock at receipt, kept strictly increasing per camera (the clock may step back).
-    const capturedAt = Math.max(now, this.#lastCaptured + 1);
+    const capturedAt = Math.max(this.#lastFrameAt, this.#lastCaptured + 1);
     this.#lastCaptured = capturedAt;
     const msg: FrameMsg = {
       kind: 'frame',
@@ -283,9 +420,9 @@ export class CameraSupervisor {
       streamTime: f.pts,
       image: { width: f.width, height: f.height, data: f.data },
     };
-    // Live frames never wait: the frames topic drops the oldest when inference is behind.
-    void bus.publish('frames', msg).then((ok) => {
-      if (!ok) metrics.dropped.inc({ camera: cam.id });
+    // The frames topic drops the oldest when inference is behind.
+    void this.#o.bus.publish('frames', msg).then((ok) => {
+      if (!ok) this.#drop(cam);
     });
   }
 
