@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Counter, type Registry } from 'prom-client';
 import type { CameraStatus, MatchEvent } from '../contracts/messages.js';
-import { VigilError } from '../errors.js';
+import { isVigilError, VigilError } from '../errors.js';
 import { openDatabase, type Db } from './sqlite.js';
 import type { Cursor, EventFilter, EventPage, EventStore, OperatorAction, ReadOptions, StoredEvent, StoredPayload } from './types.js';
 
@@ -93,6 +93,7 @@ export class SqliteEventStore implements EventStore {
     try {
       this.#db = openDatabase(file, { migrations });
     } catch (err) {
+      if (isVigilError(err)) throw err; // e.g. a schema newer than this Vigil: its own code and fix
       throw new VigilError('VIGIL_ERR_EVENTS_STORE', { file, reason: (err as Error).message }, err);
     }
     this.#id = (this.#db.prepare("SELECT value FROM meta WHERE key = 'storeId'").get() as { value: string }).value;

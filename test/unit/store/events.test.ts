@@ -99,4 +99,14 @@ describe('SqliteEventStore', () => {
     expect(await registry.getSingleMetricAsString('vigil_events_purged_total')).toMatch(/what="events"} 1[\s\S]*what="crops"} 1/);
     await s.close();
   });
+
+  it('a corrupt events.db is a clear VIGIL_ERR_EVENTS_STORE, and the file is left as it was', async () => {
+    const { writeFileSync, readFileSync } = await import('node:fs');
+    const dir = await tempDir();
+    const junk = Buffer.from('this is not a SQLite database, just bytes '.repeat(200));
+    writeFileSync(join(dir, 'events.db'), junk);
+    const err = await open({ dir }).catch((e: unknown) => e);
+    expect(isVigilError(err, 'VIGIL_ERR_EVENTS_STORE'), String(err)).toBe(true);
+    expect(readFileSync(join(dir, 'events.db')).equals(junk)).toBe(true);
+  });
 });
