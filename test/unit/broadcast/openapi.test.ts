@@ -44,11 +44,11 @@ afterAll(async () => {
 });
 
 describe('docs/openapi.yaml', () => {
-  it('is OpenAPI 3.1 and lists exactly the routes the server mounts', () => {
+  it('is OpenAPI 3.1 and documents every event route the server mounts (other features add theirs)', () => {
     expect(spec.openapi).toMatch(/^3\.1\./);
     const documented = Object.entries(spec.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p.replace(/\{(\w+)\}/g, ':$1')}`));
     const mounted = eventRoutes({ store: s.store, operatingPoint: () => ({ profile: null, threshold: null, fpir: null, identities: null }), status: () => ({ clients: 0 }) }).map((r) => `${r.method} ${r.path}`);
-    expect(documented.sort()).toEqual(mounted.sort());
+    expect(documented).toEqual(expect.arrayContaining(mounted));
   });
 
   it('the validator rejects what the spec forbids (so a pass below means something)', () => {
@@ -88,8 +88,11 @@ describe('docs/openapi.yaml', () => {
       expect(v.success, `${method} ${url} ${status}: ${v.success ? '' : JSON.stringify(v.error.issues.slice(0, 3))}`).toBe(true);
       covered.add(`${method} ${path} ${status}`);
     }
-    // Every documented response was produced at least once.
-    const documented = Object.entries(spec.paths).flatMap(([p, ops]) => Object.entries(ops).flatMap(([m, op]) => Object.keys(op.responses).map((st) => `${m} ${p} ${st}`)));
+    // Every documented response of these routes was produced at least once.
+    const ours = new Set(calls.map(([path]) => path));
+    const documented = Object.entries(spec.paths)
+      .filter(([p]) => ours.has(p))
+      .flatMap(([p, ops]) => Object.entries(ops).flatMap(([m, op]) => Object.keys(op.responses).map((st) => `${m} ${p} ${st}`)));
     expect(documented.filter((d) => !covered.has(d))).toEqual([]);
   });
 });
