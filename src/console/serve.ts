@@ -32,6 +32,7 @@ const PAGE = `<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <title>Vigil operator console</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/console.css">
 <script type="module" src="/console.js"></script>
 </head>

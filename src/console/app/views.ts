@@ -171,8 +171,8 @@ export function App({ api, alarm }: AppProps) {
     <${CameraStrip} cameras=${cameras} now=${now} />
     ${degraded.length > 0 &&
     html`<div class="banner" role="alert">
-      <strong>Monitoring degraded:</strong> ${degraded.map((c) => `${c.camera} (${c.state})`).join(', ')} — alerts from
-      ${degraded.length === 1 ? 'this camera' : 'these cameras'} may be missed.
+      <strong>Monitoring degraded:</strong>
+      ${` ${degraded.map((c) => `${c.camera} (${c.state})`).join(', ')}: alerts from ${degraded.length === 1 ? 'this camera' : 'these cameras'} may be missed.`}
     </div>`}
     <${FilterBar} filters=${filters} set=${setFilters} st=${st} subjects=${subjects} />
     <p class="sr-only" aria-live="polite">${announce}</p>
@@ -288,7 +288,7 @@ function FilterBar({ filters, set, st, subjects }: { filters: Filters; set: (f: 
 
 const ACTIONS: readonly [AckState, string][] = [
   ['acknowledged', 'Acknowledge'],
-  ['confirmed', 'Confirm match'],
+  ['confirmed', 'Confirm'],
   ['dismissed', 'Dismiss as false'],
 ];
 
@@ -335,11 +335,11 @@ function AlertCard({ alert, subject, now, acknowledge, markSeen }: CardProps) {
         </button>`}
       </h3>
       <dl>
-        <div><dt>Similarity</dt><dd class="num">${fixed(e.similarity)}</dd></div>
+        <div><dt>Similarity</dt><dd class="num">${fixed(e.similarity)} <span class="muted">(threshold ${fixed(e.threshold)})</span></dd></div>
         <div><dt>Margin to runner-up</dt><dd class="num">${runnerUp ? `${fixed(e.margin)} (${runnerUp.subject.name})` : `${fixed(e.margin)} (no other candidate)`}</dd></div>
         <div><dt>Rule</dt><dd>${e.rule === 'strong' ? 'strong (one face well above threshold)' : 'k-of-n (repeated faces above threshold)'}</dd></div>
         <div><dt>Camera</dt><dd>${e.camera}${e.related ? ` (seen before on ${e.related.camera})` : ''}</dd></div>
-        <div><dt>Captured</dt><dd><time datetime=${e.alertAt}>${clock(e.alertAt)}</time> <span class="muted">(${age(e.alertAt, now)} ago)</span></dd></div>
+        <div><dt>Captured at</dt><dd><time datetime=${e.alertAt}>${clock(e.alertAt)}</time> <span class="muted">(${age(e.alertAt, now)} ago)</span></dd></div>
       </dl>
       <details>
         <summary>Top ${e.candidates.length} candidates</summary>
