@@ -35,8 +35,6 @@ export interface Connection {
 
 export interface FeedOptions {
   readonly api: Api;
-  /** Where to resume (the cursor kept in session storage); null: load the whole stored history first. */
-  readonly cursor: string | null;
   /** Events in stream order; `live` is false during catch-up (no alarm sound for old alerts). */
   onEvents(events: StreamEvent[], live: boolean): void;
   onHello(h: Hello): void;
@@ -44,6 +42,8 @@ export interface FeedOptions {
 }
 
 const PAGE = 500;
+/** Most stored events loaded when the console opens (the queue keeps the newest alerts of them). */
+const HISTORY = 5000;
 const MAX_DELAY_MS = 30_000;
 /** A socket that hears nothing (not even a pong) for this long is considered dead and replaced. */
 const SILENCE_MS = 45_000;
@@ -51,7 +51,8 @@ const PING_MS = 15_000;
 
 export class Feed {
   readonly #o: FeedOptions;
-  #cursor: string | null;
+  /** The newest cursor folded in; null until the history is read (and again after an unknown-cursor error). */
+  #cursor: string | null = null;
   #ws: WebSocket | null = null;
   #attempt = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -61,7 +62,6 @@ export class Feed {
 
   constructor(o: FeedOptions) {
     this.#o = o;
-    this.#cursor = o.cursor;
   }
 
   get cursor(): string | null {
@@ -89,16 +89,25 @@ export class Feed {
     this.#o.onEvents(events, live);
   }
 
-  /** Pages through the stored events after the cursor over HTTP (used before the first socket). */
+  /**
+   * The recent history, newest first over HTTP (`newest=true`, then `before=`), at most HISTORY
+   * events, folded oldest first; the newest cursor read becomes the socket's `after`.
+   */
   async #history(): Promise<void> {
+    const pages: StreamEvent[][] = [];
+    let before: string | null = null;
+    let read = 0;
     for (;;) {
       const q = new URLSearchParams({ limit: String(PAGE) });
-      if (this.#cursor) q.set('after', this.#cursor);
+      if (before) q.set('before', before);
+      else q.set('newest', 'true');
       const page = await this.#o.api.get<{ events: StreamEvent[]; next: string | null }>(`/api/events?${q}`);
-      this.#take(page.events, false);
-      if (page.next) this.#cursor = page.next;
-      if (page.events.length < PAGE) return;
+      pages.push(page.events);
+      read += page.events.length;
+      if (page.events.length < PAGE || read >= HISTORY || !page.next) break;
+      before = page.next;
     }
+    this.#take(pages.flat().reverse(), false);
   }
 
   async #connect(): Promise<void> {
@@ -138,6 +147,12 @@ export class Feed {
       if (e.kind === 'hello') {
         const h = e as unknown as Hello;
         const head = h.cursor !== undefined ? h.cursor : (h.head ?? null);
+        if (this.#cursor === null && head !== null) {
+          // The store was empty when the history was read, and something was written since: a socket
+          // without `after` starts at the live edge and would miss it, so read the history again.
+          ws.close(4001, 'resync');
+          return;
+        }
         catchUpTo = head === this.#cursor ? null : head;
         this.#attempt = 0;
         this.#o.onHello(h);
@@ -159,7 +174,8 @@ export class Feed {
       if (this.#ws !== ws) return;
       this.#ws = null;
       if (this.#stopped) return;
-      void this.#closed(opened, c);
+      if (c.code === 4001) void this.#connect(); // resync: at once, from the history
+      else void this.#closed(opened, c);
     };
   }
 
@@ -169,6 +185,8 @@ export class Feed {
     if (/CURSOR/.test(code)) {
       this.#cursor = null;
       this.#ws?.close(4001, 'resync');
+    } else {
+      this.#report('reconnecting', String(e.message ?? code));
     }
   }
 

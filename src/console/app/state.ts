@@ -25,10 +25,11 @@ export interface AlertView {
 }
 
 export interface OperatingPoint {
-  readonly threshold: number;
+  /** null when the server does not know it (e.g. a broadcast service without the matcher's profile). */
+  readonly threshold: number | null;
   /** Calibrated false-positive identification rate at that threshold, 0..1 (null when the profile has no calibration). */
   readonly fpir: number | null;
-  readonly profile?: string;
+  readonly profile?: string | null;
 }
 
 export interface ConsoleState {

@@ -78,9 +78,10 @@ export function App({ api, alarm }: AppProps) {
       (body) => setSt((s) => fold(s, listOf<StreamEvent>(body, 'cameras').filter((c) => c.kind === 'camera-status'))),
       () => undefined,
     );
+    // A page (re)load rebuilds the queue from the stored history; the cursor then follows every event
+    // folded in (mirrored in session storage) and is where each reconnect resumes.
     const feed = new Feed({
       api,
-      cursor: sessionStorage.getItem(CURSOR_KEY),
       onEvents: (events, live) => {
         setSt((s) => fold(s, events));
         if (feed.cursor) sessionStorage.setItem(CURSOR_KEY, feed.cursor);
@@ -140,7 +141,7 @@ export function App({ api, alarm }: AppProps) {
 
   const cameras = [...st.cameras.values()].sort((a, b) => a.camera.localeCompare(b.camera));
   const degraded = degradedCameras(st);
-  const shownOp = op ?? (st.alerts.size ? { threshold: [...st.alerts.values()][0].latest.threshold, fpir: null } : null);
+  const shownOp = op?.threshold != null ? op : (st.alerts.size ? { threshold: [...st.alerts.values()][0].latest.threshold, fpir: null } : null);
 
   return html`
     <header class="top">
@@ -211,7 +212,7 @@ function ConnectionBadge({ conn, now }: { conn: Connection; now: number }) {
 }
 
 function OperatingPointView({ op }: { op: OperatingPoint | null }) {
-  if (!op) return html`<p class="op"></p>`;
+  if (!op || op.threshold === null) return html`<p class="op"></p>`;
   return html`<p class="op" title="The similarity an alert needs, and the share of people not on the watchlist expected to reach it (calibrated)">
     threshold <strong>${fixed(op.threshold, 4)}</strong>
     ${op.fpir != null ? html` · false-positive rate <strong>${percent(op.fpir)}</strong>` : ' · uncalibrated'}
@@ -321,7 +322,7 @@ function AlertCard({ alert, subject, now, acknowledge, markSeen }: CardProps) {
     }
   };
   const ack = alert.ack;
-  return html`<li class=${`alert${ack ? ` acked ack-${ack.state}` : ''}${alert.unseenUpdate ? ' updated' : ''}`} data-alert=${e.id} data-state=${ack?.state ?? 'open'}>
+  return html`<li class=${`alert${ack ? ` acked ack-${ack.state}` : ''}${alert.unseenUpdate ? ' updated' : ''}`} data-alert=${e.id} data-revision=${e.revision} data-state=${ack?.state ?? 'open'}>
     <div class="faces">
       <${Face} src=${jpeg(e.crop)} label="Captured" alt=${`Face captured on ${e.camera}`} />
       <${Face} src=${jpeg(subject?.thumbnail)} label="Enrolled" alt=${`Enrollment photo of ${e.subject.name}`} />
