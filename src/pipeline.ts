@@ -1,4 +1,8 @@
-import { BroadcastServer } from './broadcast/server.js';
+import { watchlistDirectory } from './broadcast/api.js';
+import { operatingPointOf } from './broadcast/operating-point.js';
+import { BroadcastServer, broadcastServerFor } from './broadcast/server.js';
+import { Tokens } from './broadcast/token.js';
+import { openEventStore, type SqliteEventStore } from './store/events.js';
 import { MemoryBus, embeddedPolicies } from './bus/memory.js';
 import type { Bus } from './contracts/bus.js';
 import type { MatchEvent } from './contracts/messages.js';
@@ -19,8 +23,10 @@ export interface PipelineOptions {
   readonly runtime: Runtime;
   /** Live: a full frame queue drops the oldest frame. Replay: ingest waits, nothing is lost. */
   readonly live: boolean;
-  /** WebSocket token; undefined: no WebSocket server (e.g. `vigil replay`). */
+  /** WebSocket token (admin); undefined with no `broadcastTokens` either: no broadcast server and no event store (e.g. `vigil replay`). */
   readonly broadcastToken?: string;
+  /** Tokens per role (src/broadcast/token.ts ensureTokens). */
+  readonly broadcastTokens?: Tokens;
 }
 
 /**
@@ -33,6 +39,8 @@ export class Pipeline {
   readonly inference: InferenceStage;
   readonly matcher: MatcherStage;
   readonly broadcast: BroadcastServer | undefined;
+  /** <dataDir>/events.db: every event is written here before it is broadcast (only with a broadcast server). */
+  readonly events: SqliteEventStore | undefined;
   /** Live cameras (`vigil start`): one supervisor each; apply() a new list to reload. */
   readonly cameras: CameraSet;
   readonly #o: PipelineOptions;
@@ -45,10 +53,21 @@ export class Pipeline {
     this.bus = new MemoryBus(embeddedPolicies(cfg.queues, o.live), (topic, group, err, count) =>
       log.error({ topic, group, count, err: err instanceof Error ? err.message : String(err) }, 'handler failed; messages dead-lettered'),
     );
+    const auth = o.broadcastTokens ?? (o.broadcastToken === undefined ? undefined : new Tokens([{ token: o.broadcastToken, role: 'admin', label: 'admin' }]));
+    this.events = auth && openEventStore(cfg.dataDir, cfg.events, { registry, onListenerError: (err) => log.error({ err: (err as Error).message }, 'event listener failed') });
+    const p = runtime.engine.profile;
     this.broadcast =
-      o.broadcastToken === undefined
-        ? undefined
-        : new BroadcastServer({ bus: this.bus, ...cfg.broadcast, token: o.broadcastToken, log: log.child({ stage: 'broadcast' }), metrics: registry });
+      auth && this.events
+        ? broadcastServerFor(cfg.broadcast, {
+            bus: this.bus,
+            store: this.events,
+            auth,
+            log: log.child({ stage: 'broadcast' }),
+            metrics: registry,
+            subjects: watchlistDirectory(runtime.store),
+            operatingPoint: () => operatingPointOf(p.name, runtime.threshold, p.profile.calibration),
+          })
+        : undefined;
     this.matcher = matcherStage(cfg, this.bus, runtime.index, runtime.threshold, undefined, log);
     this.inference = inferenceStage(cfg, this.bus, runtime.engine, log);
     this.cameras = new CameraSet({ bus: this.bus, log: log.child({ stage: 'ingest' }), metrics: ingestMetrics(), timing: cfg.ingest, decoderThreads: cfg.ingest.decoderThreads });
@@ -102,6 +121,7 @@ export class Pipeline {
     await this.matcher.stop();
     await this.broadcast?.stop();
     await this.bus.close();
+    await this.events?.close();
     this.#state = 'stopped';
   }
 }
