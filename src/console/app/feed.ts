@@ -70,10 +70,20 @@ export class Feed {
 
   start(): void {
     void this.#connect();
+    addEventListener('online', this.#online);
   }
+
+  /** The browser says the network is back: retry now rather than at the end of the backoff. */
+  readonly #online = (): void => {
+    if (this.#ws || this.#stopped || this.#timer === undefined) return;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    void this.#connect();
+  };
 
   stop(): void {
     this.#stopped = true;
+    removeEventListener('online', this.#online);
     clearTimeout(this.#timer);
     clearInterval(this.#ping);
     this.#ws?.close(1000, 'console closed');
@@ -215,6 +225,9 @@ export class Feed {
     this.#attempt++;
     this.#report('reconnecting', err instanceof Error ? err.message : String(err), Date.now() + delay);
     clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => void this.#connect(), delay);
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      void this.#connect();
+    }, delay);
   }
 }
