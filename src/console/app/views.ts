@@ -227,8 +227,8 @@ function CameraStrip({ cameras, now }: { cameras: CameraStatus[]; now: number })
         (c) => html`<li class="camera state-${c.state}" data-camera=${c.camera}>
           <span class="cam-name">${c.name ?? c.camera}</span>
           <span class="pill">${c.state}</span>
-          <span class="muted">last frame ${age(c.lastFrameAt, now)}${c.lastFrameAt ? ' ago' : ''}</span>
-          ${c.error && html`<span class="cam-error" title=${c.error.message}>${c.error.code}</span>`}
+          <span class="muted">${c.lastFrameAt ? `last frame ${age(c.lastFrameAt, now)} ago` : 'no frame yet'}</span>
+          ${c.error && html`<span class="cam-error" title=${c.error.message}>${c.error.code.replace(/^VIGIL_ERR_/, '')}: ${c.error.message}</span>`}
         </li>`,
       )}
     </ul>
@@ -351,7 +351,7 @@ function AlertCard({ alert, subject, now, acknowledge, markSeen }: CardProps) {
     </div>
     <div class="decision">
       ${ack
-        ? html`<p class="ack-state" role="status"><strong>${ackLabel(ack.state)}</strong> by ${ack.actor} at ${clock(ack.at)}${ack.note ? html`<br /><q>${ack.note}</q>` : ''}</p>`
+        ? html`<p class="ack-state" role="status"><strong>${ackLabel(ack.state)}</strong> by ${ack.actor} · <time datetime=${ack.at} title=${clock(ack.at)}>${age(ack.at, now)} ago</time>${ack.note ? html`<br /><q>${ack.note}</q>` : ''}</p>`
         : html`<p class="ack-state open">Open</p>`}
       <label for=${noteId}>Note</label>
       <input id=${noteId} type="text" maxlength="500" value=${note} onInput=${(ev: Event) => setNote((ev.target as HTMLInputElement).value)} placeholder="optional" />
