@@ -146,6 +146,9 @@ describe('operator console (chromium, real pipeline and server)', () => {
     // The camera strip and the degraded banner.
     await expect.poll(() => pageA.locator('.camera[data-camera=door] .pill').textContent()).toMatch(/backoff|connecting/);
     await expect.poll(() => pageA.locator('.banner[role=alert]').textContent()).toMatch(/Monitoring degraded: door/);
+    // Sound needs a click (browsers block audio until one): the button turns it on.
+    await pageA.getByRole('button', { name: 'Enable sound' }).click();
+    expect(await pageA.getByRole('button', { name: 'Sound on' }).getAttribute('aria-pressed')).toBe('true');
     expect(errors).toEqual([]);
   });
 
@@ -185,6 +188,7 @@ describe('operator console (chromium, real pipeline and server)', () => {
   });
 
   it('a server restart mid-stream loses nothing on the page and shows nothing twice', async () => {
+    await pageA.getByRole('button', { name: 'Pause queue' }).click();
     await pipeline.stop();
     await pageA.waitForSelector('.conn[data-phase=reconnecting]');
     // The page's network is down too while a new server (same port and data dir) stores the clip
@@ -200,6 +204,11 @@ describe('operator console (chromium, real pipeline and server)', () => {
     const latest = new Map<string, number>();
     for (const e of stored) latest.set(e.id, Math.max(latest.get(e.id) ?? -1, e.revision));
     expect([...latest.keys()]).toHaveLength(4); // two people on each of two cameras
+    // The queue was paused before the restart: the new alerts wait, counted, until it is resumed.
+    const resume = pageA.getByRole('button', { name: /^Resume/ });
+    await expect.poll(() => resume.textContent()).toBe('Resume (2 new)');
+    expect(await cards(pageA)).toHaveLength(2);
+    await resume.click();
     await expect.poll(async () => (await cards(pageA)).length).toBe(latest.size);
     const shown = await cards(pageA);
     // Every stored alert once, at its newest revision; the acknowledgement made before the restart kept.
