@@ -68,6 +68,9 @@ export function consoleBundle(): Promise<Asset> {
   return bundle;
 }
 
+// Bundled as soon as the server loads this module, so the first visitor does not wait for it.
+consoleBundle().catch(() => undefined); // a failure is reported to whoever requests /console.js
+
 let css: Asset | undefined;
 const stylesheet = (): Asset => (css ??= { type: 'text/css; charset=utf-8', body: readFileSync(join(APP_DIR, 'console.css'), 'utf8') });
 

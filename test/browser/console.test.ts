@@ -29,6 +29,7 @@ const tokens = new Tokens([
   { token: ADMIN, role: 'admin', label: 'admin' },
 ]);
 const log = createLogger('silent');
+const MARKUP_NAME = '<img src=x onerror="document.title=\'pwned\'">Rose';
 
 let dataDir: string;
 let runtime: Runtime;
@@ -96,6 +97,7 @@ beforeAll(async () => {
   for (const [name, file] of [
     ['Lin-Manuel Miranda', photo('lin_manuel_miranda', 'lin-manuel-miranda.png')],
     ['Barack Obama', photo('obama', 'obama.jpg')],
+    [MARKUP_NAME, photo('rose_leslie', 'rose_leslie_img1.jpg')], // not in the clip; a name that is markup
   ] as const) {
     runtime.index.upsert(await enroll(runtime.engine, runtime.store, { name, files: [file] }));
   }
@@ -146,11 +148,15 @@ describe('operator console (chromium, real pipeline and server)', () => {
     // The camera strip and the degraded banner.
     await expect.poll(() => pageA.locator('.camera[data-camera=door] .pill').textContent()).toMatch(/backoff|connecting/);
     await expect.poll(() => pageA.locator('.banner[role=alert]').textContent()).toMatch(/Monitoring degraded: door/);
+    // Names are text, never markup: the enrolled name that looks like HTML is listed as typed.
+    expect(await pageA.getByLabel('Person').locator('option').allTextContents()).toContain(MARKUP_NAME);
+    expect(await pageA.locator('img[src=x]').count()).toBe(0);
+    expect(await pageA.title()).toBe('Vigil operator console');
     // Sound needs a click (browsers block audio until one): the button turns it on.
     await pageA.getByRole('button', { name: 'Enable sound' }).click();
     expect(await pageA.getByRole('button', { name: 'Sound on' }).getAttribute('aria-pressed')).toBe('true');
     expect(errors).toEqual([]);
-  });
+  }, 180_000); // the clip runs through the real models: seconds alone, longer on a loaded 2-core machine
 
   it('an acknowledgement on one console appears on every other; a viewer may not acknowledge', async () => {
     const pageB = await browser.context.newPage(); // its own session storage: a second console
@@ -184,6 +190,10 @@ describe('operator console (chromium, real pipeline and server)', () => {
       await lin(pageA).locator('summary').click();
       await pageA.screenshot({ path: resolve(shot), fullPage: true });
     }
+    // A wrong token: the console says so and stops retrying.
+    await pageB.goto(`http://127.0.0.1:${port}/?token=not-a-token-of-this-server`);
+    await expect.poll(() => pageB.locator('.conn').getAttribute('data-phase')).toBe('refused');
+    expect(await pageB.locator('.conn').textContent()).toMatch(/Token refused: no valid token: the token is not known to this server/);
     await pageB.close();
   });
 
@@ -221,5 +231,5 @@ describe('operator console (chromium, real pipeline and server)', () => {
     await pageA.waitForSelector('.conn[data-phase=live]');
     await expect.poll(async () => (await cards(pageA)).length).toBe(latest.size);
     expect(new Map((await cards(pageA)).map((c) => [c.id, c.revision]))).toEqual(latest);
-  });
+  }, 180_000);
 });
