@@ -231,5 +231,9 @@ describe('operator console (chromium, real pipeline and server)', () => {
     await pageA.waitForSelector('.conn[data-phase=live]');
     await expect.poll(async () => (await cards(pageA)).length).toBe(latest.size);
     expect(new Map((await cards(pageA)).map((c) => [c.id, c.revision]))).toEqual(latest);
+    // The history comes without crops; each card fetches its face by id.
+    await expect
+      .poll(() => pageA.$$eval('li.alert img[alt^="Face captured"]', (els) => els.filter((i) => (i as HTMLImageElement).naturalWidth > 0).length))
+      .toBe(latest.size);
   }, 180_000);
 });

@@ -69,7 +69,11 @@ export function fold(state: ConsoleState, events: readonly Incoming[]): ConsoleS
         alerts.set(e.id, { ...held, latest: e, updates: e.revision, unseenUpdate: true });
       }
     } else if (isCamera(e)) {
-      if (e.state === 'stopped') cameras.delete(e.camera);
+      // /api/cameras and the feed may cross: an older status never replaces a newer one.
+      const held = cameras.get(e.camera);
+      if (held && held.at > e.at) {
+        // stale: keep the newer one
+      } else if (e.state === 'stopped') cameras.delete(e.camera);
       else cameras.set(e.camera, e);
     } else if (isAck(e)) {
       const held = alerts.get(e.eventId);

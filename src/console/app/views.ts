@@ -35,6 +35,8 @@ export interface Subject {
 }
 
 const CURSOR_KEY = 'vigil.cursor';
+/** Crops fetched at once when the history arrives without them. */
+const CROP_FETCHES = 4;
 
 interface AppProps {
   readonly api: Api;
@@ -113,21 +115,27 @@ export function App({ api, alarm }: AppProps) {
   }, [st, filters, now, frozen]);
   const waiting = frozen ? [...st.alerts.keys()].filter((id) => !frozen.has(id)).length : 0;
 
-  // The list API may leave crops out: fetch each shown alert's face once per revision.
+  // The history comes without crops (the feed has them): fetch each shown alert's face once per
+  // revision, newest first, a few at a time; each answer re-runs this effect for the next ones.
+  const [cropsInFlight, setCropsInFlight] = useState(0);
   useEffect(() => {
+    let free = CROP_FETCHES - cropsInFlight;
     for (const a of shown) {
+      if (free <= 0) break;
       const key = `${a.id}#${a.latest.revision}`;
       if (a.latest.crop || cropsAsked.current.has(key)) continue;
       cropsAsked.current.add(key);
-      api.get<{ crop?: string; revision?: number; event?: { crop?: string; revision?: number } }>(`/api/events/${encodeURIComponent(a.id)}`).then(
-        (body) => {
-          const e = body.event ?? body;
-          if (e.crop) setSt((s) => withCrop(s, a.id, e.revision ?? a.latest.revision, e.crop!));
-        },
-        () => cropsAsked.current.delete(key),
-      );
+      free--;
+      setCropsInFlight((n) => n + 1);
+      api
+        .get<{ crop?: string; revision?: number }>(`/api/events/${encodeURIComponent(a.id)}`)
+        .then(
+          (e) => e.crop && setSt((s) => withCrop(s, a.id, e.revision ?? a.latest.revision, e.crop!)),
+          () => undefined, // purged or unreachable: the card shows "not available"
+        )
+        .finally(() => setCropsInFlight((n) => n - 1));
     }
-  }, [shown, api]);
+  }, [shown, api, cropsInFlight]);
 
   const acknowledge = useCallback(
     async (id: string, state: AckState, note: string): Promise<void> => {

@@ -90,6 +90,10 @@ describe('console state: folding the event stream', () => {
     const s = fold(emptyState(), [cam('door', 'live', 'c1'), cam('hall', 'live', 'c2'), cam('door', 'stalled', 'c3'), cam('old', 'disabled', 'c4'), cam('hall', 'stopped', 'c5')]);
     expect([...s.cameras.keys()].sort()).toEqual(['door', 'old']);
     expect(degradedCameras(s).map((c) => c.camera)).toEqual(['door']);
+    // A status older than the one held (GET /api/cameras answering after the feed) changes nothing but the cursor.
+    const stale = fold(s, [{ ...cam('door', 'live', 'c6'), at: '2026-11-27T09:00:00.000Z' }]);
+    expect(stale.cameras.get('door')!.state).toBe('stalled');
+    expect(stale.cursor).toBe('c6');
   });
 
   it('adds a crop fetched by id only to the revision it belongs to', () => {
