@@ -233,14 +233,24 @@ function CameraStrip({ cameras, now }: { cameras: CameraStatus[]; now: number })
     <ul>
       ${cameras.map(
         (c) => html`<li class="camera state-${c.state}" data-camera=${c.camera}>
-          <span class="cam-name">${c.name ?? c.camera}</span>
+          <span class="cam-name" title=${c.camera}>${c.name ?? c.camera}</span>
           <span class="pill">${c.state}</span>
-          <span class="muted">${c.lastFrameAt ? `last frame ${age(c.lastFrameAt, now)} ago` : 'no frame yet'}</span>
+          <span class="muted">${frames(c, now)}</span>
           ${c.error && html`<span class="cam-error" title=${c.error.message}>${c.error.code.replace(/^VIGIL_ERR_/, '')}: ${c.error.message}</span>`}
         </li>`,
       )}
     </ul>
   </section>`;
+}
+
+/**
+ * Status events come on state changes only. A live camera's frames are arriving (the ingest's stall
+ * watchdog turns it 'stalled' otherwise), so it shows how long it has been live; any other state
+ * shows the age of the last frame it delivered, which no longer moves.
+ */
+function frames(c: CameraStatus, now: number): string {
+  if (c.state === 'live') return `frames arriving · live for ${age(c.at, now)}`;
+  return c.lastFrameAt ? `last frame ${age(c.lastFrameAt, now)} ago` : 'no frame yet';
 }
 
 const STATES: readonly [StateFilter, string][] = [
@@ -351,7 +361,7 @@ function AlertCard({ alert, subject, now, acknowledge, markSeen }: CardProps) {
         <div><dt>Captured at</dt><dd><time datetime=${e.alertAt}>${clock(e.alertAt)}</time> <span class="muted">(${age(e.alertAt, now)} ago)</span></dd></div>
       </dl>
       <details>
-        <summary>Top ${e.candidates.length} candidates</summary>
+        <summary>${e.candidates.length === 1 ? 'Top candidate' : `Top ${e.candidates.length} candidates`}</summary>
         <ol class="candidates">
           ${e.candidates.map((c) => html`<li><span>${c.subject.name}</span> <span class="num">${fixed(c.similarity)}</span></li>`)}
         </ol>
