@@ -24,6 +24,14 @@ export interface AlertView {
   readonly ack: OperatorAction | null;
 }
 
+/** A watchlist subject as GET /api/subjects lists it. */
+export interface Subject {
+  readonly id: string;
+  readonly name: string;
+  /** Base64 JPEG or data URL of the enrollment photo. */
+  readonly thumbnail?: string | null;
+}
+
 export interface OperatingPoint {
   /** null when the server does not know it (e.g. a broadcast service without the matcher's profile). */
   readonly threshold: number | null;
