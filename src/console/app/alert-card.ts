@@ -1,0 +1,95 @@
+import { html } from 'htm/preact';
+import { useState } from 'preact/hooks';
+import type { AckState } from '../../store/types.js';
+import { age, clock, fixed, jpeg } from './format.js';
+import type { AlertView, Subject } from './state.js';
+
+/** One alert in the queue: both faces, the facts an operator decides on, and the decision. */
+
+const ACTIONS: readonly [AckState, string][] = [
+  ['acknowledged', 'Acknowledge'],
+  ['confirmed', 'Confirm'],
+  ['dismissed', 'Dismiss as false'],
+];
+
+interface CardProps {
+  readonly alert: AlertView;
+  readonly subject: Subject | undefined;
+  readonly now: number;
+  acknowledge(id: string, state: AckState, note: string): Promise<void>;
+  markSeen(): void;
+}
+
+export function AlertCard({ alert, subject, now, acknowledge, markSeen }: CardProps) {
+  const e = alert.latest;
+  const [note, setNote] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const runnerUp = e.candidates.find((c) => c.subject.id !== e.subject.id);
+  const noteId = `note-${e.id}`;
+  const act = async (state: AckState): Promise<void> => {
+    setBusy(true);
+    setError(null);
+    try {
+      await acknowledge(e.id, state, note);
+      setNote('');
+      markSeen();
+    } catch (err) {
+      setError((err as Error).message);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const ack = alert.ack;
+  return html`<li class=${`alert${ack ? ` acked ack-${ack.state}` : ''}${alert.unseenUpdate ? ' updated' : ''}`} data-alert=${e.id} data-revision=${e.revision} data-state=${ack?.state ?? 'open'}>
+    <div class="faces">
+      <${Face} src=${jpeg(e.crop)} label="Captured" alt=${`Face captured on ${e.camera}`} />
+      <${Face} src=${jpeg(subject?.thumbnail)} label="Enrolled" alt=${`Enrollment photo of ${e.subject.name}`} />
+    </div>
+    <div class="facts">
+      <h3>
+        <span class="name">${e.subject.name}</span>
+        ${alert.updates > 0 &&
+        html`<button type="button" class=${`badge${alert.unseenUpdate ? ' new' : ''}`} onClick=${markSeen} title="Better faces of this appearance arrived; click to mark seen">
+          ${alert.updates} update${alert.updates === 1 ? '' : 's'}
+        </button>`}
+      </h3>
+      <dl>
+        <div><dt>Similarity</dt><dd class="num">${fixed(e.similarity)} <span class="muted">(threshold ${fixed(e.threshold)})</span></dd></div>
+        <div><dt>Margin to runner-up</dt><dd class="num">${runnerUp ? `${fixed(e.margin)} (${runnerUp.subject.name})` : `${fixed(e.margin)} (no other candidate)`}</dd></div>
+        <div><dt>Rule</dt><dd>${e.rule === 'strong' ? 'strong (one face well above threshold)' : 'k-of-n (repeated faces above threshold)'}</dd></div>
+        <div><dt>Camera</dt><dd>${e.camera}${e.related ? ` (seen before on ${e.related.camera})` : ''}</dd></div>
+        <div><dt>Captured at</dt><dd><time datetime=${e.alertAt}>${clock(e.alertAt)}</time> <span class="muted">(${age(e.alertAt, now)} ago)</span></dd></div>
+      </dl>
+      <details>
+        <summary>${e.candidates.length === 1 ? 'Top candidate' : `Top ${e.candidates.length} candidates`}</summary>
+        <ol class="candidates">
+          ${e.candidates.map((c) => html`<li><span>${c.subject.name}</span> <span class="num">${fixed(c.similarity)}</span></li>`)}
+        </ol>
+      </details>
+    </div>
+    <div class="decision">
+      ${ack
+        ? html`<p class="ack-state" role="status"><strong>${ackLabel(ack.state)}</strong> by ${ack.actor} · <time datetime=${ack.at} title=${clock(ack.at)}>${age(ack.at, now)} ago</time>${ack.note ? html`<br /><q>${ack.note}</q>` : ''}</p>`
+        : html`<p class="ack-state open">Open</p>`}
+      <label for=${noteId}>Note</label>
+      <input id=${noteId} type="text" maxlength="500" value=${note} onInput=${(ev: Event) => setNote((ev.target as HTMLInputElement).value)} placeholder="optional" />
+      <div class="actions">
+        ${ACTIONS.map(
+          ([state, text]) =>
+            html`<button type="button" class=${`act act-${state}`} disabled=${busy} aria-pressed=${ack?.state === state} onClick=${() => act(state)}>${text}</button>`,
+        )}
+      </div>
+      ${error && html`<p class="error" role="alert">${error}</p>`}
+    </div>
+  </li>`;
+}
+
+const ackLabel = (s: AckState): string => (s === 'acknowledged' ? 'Acknowledged' : s === 'confirmed' ? 'Confirmed' : 'Dismissed as false');
+
+function Face({ src, label, alt }: { src: string | null; label: string; alt: string }) {
+  return html`<figure class="face">
+    ${src ? html`<img src=${src} alt=${alt} width="112" height="112" />` : html`<div class="noface" role="img" aria-label=${`${label}: not available`}>—</div>`}
+    <figcaption>${label}</figcaption>
+  </figure>`;
+}
