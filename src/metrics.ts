@@ -1,4 +1,4 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
  * Prometheus metrics (prom-client). One process-wide registry, served at /metrics by the broadcast
@@ -14,6 +14,9 @@ export function collectProcessMetrics(): void {
   defaultsOn = true;
   collectDefaultMetrics({ register: registry, prefix: 'vigil_' });
 }
+
+/** Seconds, 5 ms to 60 s: stage times (ms) to end-to-end delays under load (s). */
+export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 export const CAMERA_STATES = ['connecting', 'live', 'stalled', 'backoff', 'disabled', 'ended'] as const;
 
@@ -89,5 +92,36 @@ export function faceMetrics(reg: Registry = registry): FaceMetrics {
     alerts: new Counter({ name: 'vigil_alerts_total', help: 'Alert events sent: type alert (a new appearance) or update (a better face)', labelNames: ['camera', 'type'], registers }),
   };
   faceCache.set(reg, m);
+  return m;
+}
+
+export interface SinkMetrics {
+  /** Deliveries by outcome: ok, retry (a failed try that will be retried), dead (moved to the dead letters). */
+  readonly deliveries: Counter<'sink' | 'outcome'>;
+  /** Dead letters stored for the sink (read from sinks.db at start, then counted). */
+  readonly deadLetters: Gauge<'sink'>;
+  /** Failed tries in a row; 0 once a delivery succeeds. */
+  readonly failing: Gauge<'sink'>;
+  /** Events read from the store but not yet delivered (a page at most). */
+  readonly pending: Gauge<'sink'>;
+  /** Event time (alert raised, camera state changed) to acknowledged delivery, s. */
+  readonly delay: Histogram<'sink'>;
+}
+
+const sinkCache = new WeakMap<Registry, SinkMetrics>();
+
+/** Outbound alert (webhook, MQTT) metrics on `reg`; label `sink` is the configured sink id. */
+export function sinkMetrics(reg: Registry = registry): SinkMetrics {
+  const have = sinkCache.get(reg);
+  if (have) return have;
+  const registers = [reg];
+  const m: SinkMetrics = {
+    deliveries: new Counter({ name: 'vigil_sink_deliveries_total', help: 'Sink delivery tries by outcome (ok, retry, dead)', labelNames: ['sink', 'outcome'], registers }),
+    deadLetters: new Gauge({ name: 'vigil_sink_dead_letters', help: 'Events the sink gave up on (dead letters stored)', labelNames: ['sink'], registers }),
+    failing: new Gauge({ name: 'vigil_sink_consecutive_failures', help: 'Failed delivery tries in a row (0 when the last succeeded)', labelNames: ['sink'], registers }),
+    pending: new Gauge({ name: 'vigil_sink_pending_events', help: 'Events read from the event store not yet delivered by the sink', labelNames: ['sink'], registers }),
+    delay: new Histogram({ name: 'vigil_sink_delivery_delay_seconds', help: 'Event time to acknowledged delivery by the sink, s', labelNames: ['sink'], buckets: LATENCY_BUCKETS, registers }),
+  };
+  sinkCache.set(reg, m);
   return m;
 }
