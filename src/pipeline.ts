@@ -9,6 +9,7 @@ import { CameraSet } from './ingest/cameras.js';
 import { CameraSource, type SourceResult } from './ingest/source.js';
 import type { Logger } from './log.js';
 import { ingestMetrics, registry } from './metrics.js';
+import { serveOps } from './metrics-http.js';
 import { MatcherStage } from './matcher/stage.js';
 import type { Runtime } from './runtime.js';
 import { inferenceStage, matcherStage } from './stages.js';
@@ -38,6 +39,8 @@ export class Pipeline {
   readonly #o: PipelineOptions;
   readonly #sources = new Map<string, CameraSource>();
   #state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
+  /** The own /metrics listener (config metrics.port). */
+  ops: { port: number; close(): Promise<void> } | undefined;
 
   constructor(o: PipelineOptions) {
     this.#o = o;
@@ -48,7 +51,7 @@ export class Pipeline {
     this.broadcast =
       o.broadcastToken === undefined
         ? undefined
-        : new BroadcastServer({ bus: this.bus, ...cfg.broadcast, token: o.broadcastToken, log: log.child({ stage: 'broadcast' }), metrics: registry });
+        : new BroadcastServer({ bus: this.bus, ...cfg.broadcast, token: o.broadcastToken, log: log.child({ stage: 'broadcast' }), metrics: cfg.metrics.port === undefined ? registry : undefined, metricsToken: cfg.metrics.token });
     this.matcher = matcherStage(cfg, this.bus, runtime.index, runtime.threshold, undefined, log);
     this.inference = inferenceStage(cfg, this.bus, runtime.engine, log);
     this.cameras = new CameraSet({ bus: this.bus, log: log.child({ stage: 'ingest' }), metrics: ingestMetrics(), timing: cfg.ingest, decoderThreads: cfg.ingest.decoderThreads });
@@ -57,6 +60,8 @@ export class Pipeline {
   async start(): Promise<void> {
     if (this.#state !== 'idle') return;
     await this.broadcast?.start();
+    const m = this.#o.cfg.metrics;
+    if (m.port !== undefined && this.broadcast) this.ops = await serveOps(m.host, m.port, { registry, token: m.token, healthy: () => this.#state === 'running' });
     await this.matcher.start();
     await this.inference.start();
     this.#state = 'running';
@@ -101,6 +106,7 @@ export class Pipeline {
     await this.inference.stop();
     await this.matcher.stop();
     await this.broadcast?.stop();
+    await this.ops?.close();
     await this.bus.close();
     this.#state = 'stopped';
   }

@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer, WebSocket } from 'ws';
 import type { Bus } from '../contracts/bus.js';
 import type { CameraStatus, MatchEvent } from '../contracts/messages.js';
-import type { Registry } from 'prom-client';
+import { Registry } from 'prom-client';
+import { handleOps } from '../metrics-http.js';
 import type { Logger } from '../log.js';
 
 export interface BroadcastOptions {
@@ -17,6 +18,8 @@ export interface BroadcastOptions {
   readonly log: Logger;
   /** Served as Prometheus text at GET /metrics when given. */
   readonly metrics?: Registry;
+  /** config metrics.token: /metrics needs it (src/metrics-http.ts). */
+  readonly metricsToken?: string;
 }
 
 /** Token from `Authorization: Bearer <t>` or `?token=<t>` (browsers cannot set headers on a WebSocket). */
@@ -34,6 +37,7 @@ function sameToken(a: string, b: string): boolean {
 }
 
 type State = 'idle' | 'running' | 'closing' | 'closed';
+const noMetrics = new Registry();
 
 /**
  * Pushes match events to monitoring clients over WebSocket as JSON, one event per message.
@@ -68,18 +72,8 @@ export class BroadcastServer {
   async start(): Promise<void> {
     const { host, port, token, maxPayloadBytes, log, bus } = this.#o;
     const http = createServer((req, res) => {
-      if (req.url === '/healthz') {
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: this.#state === 'running', clients: this.clients }));
-        return;
-      }
-      const metrics = this.#o.metrics;
-      if (req.url === '/metrics' && metrics) {
-        metrics.metrics().then(
-          (text) => res.writeHead(200, { 'content-type': metrics.contentType }).end(text),
-          (e: Error) => res.writeHead(500).end(e.message),
-        );
-        return;
-      }
+      const { metrics, metricsToken } = this.#o;
+      if (handleOps(req, res, { registry: metrics ?? noMetrics, metrics: !!metrics, token: metricsToken, healthy: () => this.#state === 'running', details: () => ({ clients: this.clients }) })) return;
       res.writeHead(404).end();
     });
     const wss = new WebSocketServer({ noServer: true, maxPayload: maxPayloadBytes });

@@ -206,11 +206,11 @@ export const configSchema = z.strictObject({
   broadcast: z
     .strictObject({
       host: z.string().default('127.0.0.1').describe('WebSocket listen address'),
+      publicUrl: z.string().regex(/^https?:\/\//, 'http:// or https:// URL').optional().describe('the console\'s address as operators reach it; alerts sent to sinks link to <publicUrl>/#/events/<id>'),
       port: z.number().int().min(0).max(65535).default(8765).describe('WebSocket listen port (0 = any free port)'),
       token: z.string().min(16).optional().describe('clients must present it; generated and stored in dataDir at first start when unset'),
       maxPayloadBytes: z.number().int().min(128).default(4096).describe('largest message a client may send; larger closes the socket (1009)'),
       maxBufferedBytes: z.number().int().min(1024).default(8 * 1024 * 1024).describe('a client this far behind is disconnected instead of queuing without limit'),
-      publicUrl: z.string().regex(/^https?:\/\//, 'http:// or https:// URL').optional().describe('the console\'s address as operators reach it; alerts sent to sinks link to <publicUrl>/#/events/<id>'),
     })
     .prefault({}),
   queues: z

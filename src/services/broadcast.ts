@@ -28,7 +28,7 @@ export async function startBroadcast(cfg: Config, log: Logger, o: { port?: numbe
   // Every broadcaster must see every event: a second one runs with a group of its own (--group).
   const group = o.group;
   const wrapped: Bus = group ? { ...bus, subscribe: (t, opts, h) => bus.subscribe(t, { ...opts, group }, h) } : bus;
-  const server = new BroadcastServer({ bus: wrapped, ...cfg.broadcast, port: o.port ?? cfg.broadcast.port, token, log: log.child({ stage: 'broadcast' }), metrics: registry });
+  const server = new BroadcastServer({ bus: wrapped, ...cfg.broadcast, port: o.port ?? cfg.broadcast.port, token, log: log.child({ stage: 'broadcast' }), metrics: cfg.metrics.port === undefined ? registry : undefined, metricsToken: cfg.metrics.token });
   try {
     await kafka.start();
     await server.start();
