@@ -125,3 +125,111 @@ export function sinkMetrics(reg: Registry = registry): SinkMetrics {
   sinkCache.set(reg, m);
   return m;
 }
+
+export interface StageTimes {
+  /** Capture of the frame whose face raised an alert to the alert's publication, s (live cameras). */
+  readonly frameToAlert: Histogram<'camera'>;
+  /** One inference batch (detect + align + embed + crops of all its frames), s. */
+  readonly inferenceBatch: Histogram;
+  /** Frames per inference batch. */
+  readonly inferenceBatchSize: Histogram;
+  /** Face detection of one frame, s. */
+  readonly detect: Histogram;
+  /** One embedding model call (all the faces of a batch), s. */
+  readonly embed: Histogram;
+  /** One watchlist index search (top-k), s. */
+  readonly search: Histogram;
+  /** One event store append (durable), s. */
+  readonly storeWrite: Histogram;
+  /** Event time (alert raised, better face captured) to sending it to WebSocket clients, s. */
+  readonly wsDelay: Histogram;
+}
+
+const FAST_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+const stageCache = new WeakMap<Registry, StageTimes>();
+
+/** Timings of the pipeline's stages on `reg` (created once per registry). Label `camera` at most: never a subject. */
+export function stageTimes(reg: Registry = registry): StageTimes {
+  const have = stageCache.get(reg);
+  if (have) return have;
+  const registers = [reg];
+  const m: StageTimes = {
+    frameToAlert: new Histogram({ name: 'vigil_frame_to_alert_seconds', help: 'Frame capture to alert published, s (live cameras)', labelNames: ['camera'], buckets: LATENCY_BUCKETS, registers }),
+    inferenceBatch: new Histogram({ name: 'vigil_inference_batch_seconds', help: 'One inference batch: detection, alignment, embedding and crops of its frames, s', buckets: LATENCY_BUCKETS, registers }),
+    inferenceBatchSize: new Histogram({ name: 'vigil_inference_batch_frames', help: 'Frames per inference batch', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256], registers }),
+    detect: new Histogram({ name: 'vigil_detect_seconds', help: 'Face detection of one frame, s', buckets: LATENCY_BUCKETS, registers }),
+    embed: new Histogram({ name: 'vigil_embed_seconds', help: 'One embedding model call (the faces of a batch), s', buckets: LATENCY_BUCKETS, registers }),
+    search: new Histogram({ name: 'vigil_matcher_search_seconds', help: 'One watchlist index search, s', buckets: FAST_BUCKETS, registers }),
+    storeWrite: new Histogram({ name: 'vigil_event_store_write_seconds', help: 'One durable event store append, s', buckets: FAST_BUCKETS, registers }),
+    wsDelay: new Histogram({ name: 'vigil_ws_delivery_delay_seconds', help: 'Event time to sending it to WebSocket clients, s', buckets: LATENCY_BUCKETS, registers }),
+  };
+  stageCache.set(reg, m);
+  return m;
+}
+
+/** Runs `run` and observes its duration (settled or thrown) on `h`. */
+export async function timed<T>(h: Histogram, run: () => Promise<T>): Promise<T> {
+  const end = h.startTimer();
+  try {
+    return await run();
+  } finally {
+    end();
+  }
+}
+
+/** Runs `run` and observes its duration on `h` (synchronous work: an index search). */
+export function timedSync<T>(h: Histogram, run: () => T): T {
+  const end = h.startTimer();
+  try {
+    return run();
+  } finally {
+    end();
+  }
+}
+
+/** Seconds since an ISO time (0 when it lies ahead: clocks of two machines). */
+export const secondsSince = (iso: string): number => Math.max(0, Date.now() - Date.parse(iso)) / 1000;
+
+type QueueStats = () => Record<string, { depth: number }>;
+const watched = new Map<QueueStats, Record<string, number>>();
+let queueGauges: Registry | undefined;
+
+/**
+ * Queue depth and capacity per topic of the embedded bus, read when Prometheus scrapes (no cost on
+ * the hot path). Saturation = depth / capacity (docs/prometheus-rules.yml). Returns unwatch.
+ */
+export function watchQueues(stats: QueueStats, capacity: Record<string, number>, reg: Registry = registry): () => void {
+  watched.set(stats, capacity);
+  if (queueGauges !== reg) {
+    queueGauges = reg;
+    const sum = (pick: (depth: number, cap: number) => number) => (topic: string): number => {
+      let n = 0;
+      for (const [s, caps] of watched) n += pick(s()[topic]?.depth ?? 0, caps[topic] ?? 0);
+      return n;
+    };
+    const depth = sum((d) => d);
+    const cap = sum((_d, c) => c);
+    const topics = (): string[] => [...new Set([...watched.values()].flatMap((c) => Object.keys(c)))];
+    new Gauge({
+      name: 'vigil_queue_depth',
+      help: 'Messages waiting in the embedded bus, by topic (all consumer groups)',
+      labelNames: ['topic'],
+      registers: [reg],
+      collect() {
+        this.reset();
+        for (const t of topics()) this.set({ topic: t }, depth(t));
+      },
+    });
+    new Gauge({
+      name: 'vigil_queue_capacity',
+      help: 'Queue capacity of the embedded bus, by topic (queues.* config)',
+      labelNames: ['topic'],
+      registers: [reg],
+      collect() {
+        this.reset();
+        for (const t of topics()) this.set({ topic: t }, cap(t));
+      },
+    });
+  }
+  return () => void watched.delete(stats);
+}

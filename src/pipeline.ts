@@ -8,7 +8,7 @@ import { InferenceStage } from './inference/stage.js';
 import { CameraSet } from './ingest/cameras.js';
 import { CameraSource, type SourceResult } from './ingest/source.js';
 import type { Logger } from './log.js';
-import { ingestMetrics, registry } from './metrics.js';
+import { ingestMetrics, registry, watchQueues } from './metrics.js';
 import { serveOps } from './metrics-http.js';
 import { MatcherStage } from './matcher/stage.js';
 import type { Runtime } from './runtime.js';
@@ -41,6 +41,7 @@ export class Pipeline {
   #state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
   /** The own /metrics listener (config metrics.port). */
   ops: { port: number; close(): Promise<void> } | undefined;
+  readonly #unwatchQueues: () => void;
 
   constructor(o: PipelineOptions) {
     this.#o = o;
@@ -54,6 +55,7 @@ export class Pipeline {
         : new BroadcastServer({ bus: this.bus, ...cfg.broadcast, token: o.broadcastToken, log: log.child({ stage: 'broadcast' }), metrics: cfg.metrics.port === undefined ? registry : undefined, metricsToken: cfg.metrics.token });
     this.matcher = matcherStage(cfg, this.bus, runtime.index, runtime.threshold, undefined, log);
     this.inference = inferenceStage(cfg, this.bus, runtime.engine, log);
+    this.#unwatchQueues = watchQueues(() => this.bus.stats(), cfg.queues);
     this.cameras = new CameraSet({ bus: this.bus, log: log.child({ stage: 'ingest' }), metrics: ingestMetrics(), timing: cfg.ingest, decoderThreads: cfg.ingest.decoderThreads });
   }
 
@@ -108,6 +110,7 @@ export class Pipeline {
     await this.broadcast?.stop();
     await this.ops?.close();
     await this.bus.close();
+    this.#unwatchQueues();
     this.#state = 'stopped';
   }
 }

@@ -6,6 +6,7 @@ import type { Bus } from '../contracts/bus.js';
 import type { CameraStatus, MatchEvent } from '../contracts/messages.js';
 import { Registry } from 'prom-client';
 import { handleOps } from '../metrics-http.js';
+import { secondsSince, stageTimes } from '../metrics.js';
 import type { Logger } from '../log.js';
 
 export interface BroadcastOptions {
@@ -125,6 +126,7 @@ export class BroadcastServer {
     if (!this.#wss) return;
     this.#sendJson(JSON.stringify(e));
     this.sent++;
+    stageTimes().wsDelay.observe(secondsSince(e.type === 'alert' ? e.alertAt : e.capturedAt));
   }
 
   #sendJson(json: string): void {

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { SinkConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { SinkMetrics } from '../metrics.js';
-import type { EventFilter, EventStore, StoredEvent } from '../store/types.js';
+import type { Cursor, EventFilter, EventStore, StoredEvent } from '../store/types.js';
 import { eventLists, toPayload, type PayloadOptions, type SinkPayload } from './payload.js';
 import type { SinkState } from './state.js';
 
@@ -85,9 +85,18 @@ export class SinkDispatcher {
     return this.#o.sink.id;
   }
 
-  start(): void {
-    this.#loop ??= this.#run().catch((err: unknown) => {
-      this.#o.log.error({ sink: this.id, err: (err as Error).message }, 'sink dispatcher stopped on an error');
+  /** Resolves once the sink's cursor is known (a new sink's is the store's head: it takes events appended from now on). */
+  async start(): Promise<void> {
+    if (this.#loop) return;
+    const { store, state, log, sink } = this.#o;
+    let cursor = state.cursor(sink.id);
+    if (cursor === undefined) {
+      cursor = await store.head();
+      state.advance(sink.id, cursor);
+      log.info({ sink: sink.id }, 'sink registered: delivering events from now on');
+    }
+    this.#loop = this.#run(cursor).catch((err: unknown) => {
+      log.error({ sink: sink.id, err: (err as Error).message }, 'sink dispatcher stopped on an error');
     });
   }
 
@@ -118,17 +127,11 @@ export class SinkDispatcher {
     };
   }
 
-  async #run(): Promise<void> {
-    const { store, state, log, sink, metrics } = this.#o;
+  async #run(from: Cursor | null): Promise<void> {
+    const { store, log, sink, metrics } = this.#o;
     const pageSize = this.#o.pageSize ?? 100;
     const signal = this.#abort.signal;
-    let cursor = state.cursor(sink.id);
-    if (cursor === undefined) {
-      // A new sink starts with the events appended from now on, not the whole history.
-      cursor = await store.head();
-      state.advance(sink.id, cursor);
-      log.info({ sink: sink.id }, 'sink registered: delivering events from now on');
-    }
+    let cursor = from;
     while (!signal.aborted) {
       let events: readonly StoredEvent[];
       try {

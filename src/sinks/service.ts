@@ -54,8 +54,8 @@ export class SinkService {
       );
   }
 
-  start(): void {
-    for (const d of this.dispatchers) d.start();
+  async start(): Promise<void> {
+    await Promise.all(this.dispatchers.map((d) => d.start()));
   }
 
   /** An event was appended: dispatchers look at once. */
