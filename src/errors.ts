@@ -191,6 +191,48 @@ export const errors = {
     retriable: false,
     exitCode: 66,
   },
+  VIGIL_ERR_EVENTS_STORE: {
+    message: 'the event store {file} cannot be opened: {reason}',
+    hint: 'check the data dir\'s permissions and free space; restore events.db from a backup if it is corrupt (Vigil never overwrites a store it cannot read)',
+    retriable: false,
+    exitCode: 74,
+  },
+  VIGIL_ERR_EVENTS_CURSOR: {
+    message: 'cursor "{cursor}" is {reason}',
+    hint: 'resume from a cursor this server handed out (the `cursor` of an event, `next` of GET /api/events, or `cursor` of hello); omit it to start from the live edge',
+    retriable: false,
+    exitCode: 65,
+  },
+  VIGIL_ERR_API_BAD_REQUEST: {
+    message: 'bad request: {reason}',
+    hint: 'docs/openapi.yaml describes every parameter and body',
+    retriable: false,
+    exitCode: 65,
+  },
+  VIGIL_ERR_API_UNAUTHORIZED: {
+    message: 'no valid token: {reason}',
+    hint: 'send the token as "Authorization: Bearer <token>" or ?token=<token> (broadcast.tokens in the config, or the tokens generated in <dataDir>/broadcast-tokens.json)',
+    retriable: false,
+    exitCode: 77,
+  },
+  VIGIL_ERR_API_FORBIDDEN: {
+    message: '{method} {path} needs the {needed} role; this token is {role}',
+    hint: 'use a token of that role (viewer reads, operator acknowledges, admin manages the watchlist and config)',
+    retriable: false,
+    exitCode: 77,
+  },
+  VIGIL_ERR_API_NOT_FOUND: {
+    message: '{what} not found',
+    hint: 'docs/openapi.yaml lists the routes; GET /api/events lists the stored events',
+    retriable: false,
+    exitCode: 66,
+  },
+  VIGIL_ERR_BROADCAST_TLS: {
+    message: 'cannot read the broadcast TLS {which} {file}: {reason}',
+    hint: 'broadcast.tls.cert and broadcast.tls.key name PEM files readable by Vigil (e.g. from your CA or `openssl req -x509 ...`)',
+    retriable: false,
+    exitCode: 78,
+  },
   VIGIL_ERR_SINK_UNKNOWN: {
     message: 'no sink "{sink}" is configured',
     hint: 'GET /api/sinks lists the configured sinks (config key sinks[].id)',

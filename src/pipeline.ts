@@ -1,4 +1,8 @@
-import { BroadcastServer } from './broadcast/server.js';
+import { watchlistDirectory } from './broadcast/api.js';
+import { operatingPointOf } from './broadcast/operating-point.js';
+import { BroadcastServer, broadcastServerFor } from './broadcast/server.js';
+import { Tokens } from './broadcast/token.js';
+import { openEventStore, type SqliteEventStore } from './store/events.js';
 import { MemoryBus, embeddedPolicies } from './bus/memory.js';
 import type { Bus } from './contracts/bus.js';
 import type { MatchEvent } from './contracts/messages.js';
@@ -10,6 +14,7 @@ import { CameraSource, type SourceResult } from './ingest/source.js';
 import type { Logger } from './log.js';
 import { ingestMetrics, registry, watchQueues } from './metrics.js';
 import { serveOps } from './metrics-http.js';
+import { SinkService } from './sinks/service.js';
 import { MatcherStage } from './matcher/stage.js';
 import type { Runtime } from './runtime.js';
 import { inferenceStage, matcherStage } from './stages.js';
@@ -20,8 +25,10 @@ export interface PipelineOptions {
   readonly runtime: Runtime;
   /** Live: a full frame queue drops the oldest frame. Replay: ingest waits, nothing is lost. */
   readonly live: boolean;
-  /** WebSocket token; undefined: no WebSocket server (e.g. `vigil replay`). */
+  /** WebSocket token (admin); undefined with no `broadcastTokens` either: no broadcast server and no event store (e.g. `vigil replay`). */
   readonly broadcastToken?: string;
+  /** Tokens per role (src/broadcast/token.ts ensureTokens). */
+  readonly broadcastTokens?: Tokens;
 }
 
 /**
@@ -34,14 +41,18 @@ export class Pipeline {
   readonly inference: InferenceStage;
   readonly matcher: MatcherStage;
   readonly broadcast: BroadcastServer | undefined;
+  /** <dataDir>/events.db: every event is written here before it is broadcast (only with a broadcast server). */
+  readonly events: SqliteEventStore | undefined;
   /** Live cameras (`vigil start`): one supervisor each; apply() a new list to reload. */
   readonly cameras: CameraSet;
   readonly #o: PipelineOptions;
   readonly #sources = new Map<string, CameraSource>();
   #state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
+  /** Outbound alerts (config sinks), reading the event store. */
+  readonly sinks: SinkService | undefined;
   /** The own /metrics listener (config metrics.port). */
   ops: { port: number; close(): Promise<void> } | undefined;
-  readonly #unwatchQueues: () => void;
+  readonly #unwatch: (() => void)[] = [];
 
   constructor(o: PipelineOptions) {
     this.#o = o;
@@ -49,18 +60,35 @@ export class Pipeline {
     this.bus = new MemoryBus(embeddedPolicies(cfg.queues, o.live), (topic, group, err, count) =>
       log.error({ topic, group, count, err: err instanceof Error ? err.message : String(err) }, 'handler failed; messages dead-lettered'),
     );
+    const auth = o.broadcastTokens ?? (o.broadcastToken === undefined ? undefined : new Tokens([{ token: o.broadcastToken, role: 'admin', label: 'admin' }]));
+    this.events = auth && openEventStore(cfg.dataDir, cfg.events, { registry, onListenerError: (err) => log.error({ err: (err as Error).message }, 'event listener failed') });
+    const p = runtime.engine.profile;
+    this.sinks = this.events && cfg.sinks.length ? new SinkService({ cfg, store: this.events, log }) : undefined;
     this.broadcast =
-      o.broadcastToken === undefined
-        ? undefined
-        : new BroadcastServer({ bus: this.bus, ...cfg.broadcast, token: o.broadcastToken, log: log.child({ stage: 'broadcast' }), metrics: cfg.metrics.port === undefined ? registry : undefined, metricsToken: cfg.metrics.token });
+      auth && this.events
+        ? broadcastServerFor(cfg.broadcast, {
+            bus: this.bus,
+            store: this.events,
+            auth,
+            log: log.child({ stage: 'broadcast' }),
+            metrics: cfg.metrics.port === undefined ? registry : undefined,
+            metricsToken: cfg.metrics.token,
+            routes: this.sinks ? [this.sinks.routes] : [],
+            subjects: watchlistDirectory(runtime.store),
+            operatingPoint: () => operatingPointOf(p.name, runtime.threshold, p.profile.calibration),
+          })
+        : undefined;
     this.matcher = matcherStage(cfg, this.bus, runtime.index, runtime.threshold, undefined, log);
     this.inference = inferenceStage(cfg, this.bus, runtime.engine, log);
-    this.#unwatchQueues = watchQueues(() => this.bus.stats(), cfg.queues);
+    this.#unwatch.push(watchQueues(() => this.bus.stats(), cfg.queues));
     this.cameras = new CameraSet({ bus: this.bus, log: log.child({ stage: 'ingest' }), metrics: ingestMetrics(), timing: cfg.ingest, decoderThreads: cfg.ingest.decoderThreads });
   }
 
   async start(): Promise<void> {
     if (this.#state !== 'idle') return;
+    // Sinks first: a new sink's cursor is the store's head before any event of this run is written.
+    await this.sinks?.start();
+    if (this.sinks && this.events) this.#unwatch.push(this.events.subscribe(() => this.sinks?.notify()));
     await this.broadcast?.start();
     const m = this.#o.cfg.metrics;
     if (m.port !== undefined && this.broadcast) this.ops = await serveOps(m.host, m.port, { registry, token: m.token, healthy: () => this.#state === 'running' });
@@ -110,7 +138,9 @@ export class Pipeline {
     await this.broadcast?.stop();
     await this.ops?.close();
     await this.bus.close();
-    this.#unwatchQueues();
+    for (const u of this.#unwatch) u();
+    await this.sinks?.stop();
+    await this.events?.close();
     this.#state = 'stopped';
   }
 }

@@ -11,7 +11,7 @@ import { WatchlistStore } from '../matcher/watchlist.js';
 import { describeProfiles, formatProfilesTable } from '../models/list.js';
 import { loadManifest, matchThreshold } from '../models/manifest.js';
 import { pullProfile } from '../models/pull.js';
-import { ensureToken } from '../broadcast/token.js';
+import { ensureTokens } from '../broadcast/token.js';
 import { Pipeline } from '../pipeline.js';
 import { followConfigCameras } from '../ingest/reload.js';
 import { collectProcessMetrics } from '../metrics.js';
@@ -58,11 +58,12 @@ program
       }
       cameras = [demoCamera(media.video)];
     }
-    const { token, generated, file } = await ensureToken(cfg.dataDir, cfg.broadcast.token);
-    const pipeline = new Pipeline({ cfg, log, runtime, live: true, broadcastToken: token });
+    const { tokens, generated, file } = await ensureTokens(cfg.dataDir, cfg.broadcast);
+    const token = tokens.of('admin')!;
+    const pipeline = new Pipeline({ cfg, log, runtime, live: true, broadcastTokens: tokens });
     await pipeline.start();
     pipeline.onMatch('console', (e) => out(alertLine(e)));
-    banner(cfg, runtime, pipeline, { demo, cameras, token: generated ? token : undefined, tokenFile: file });
+    banner(cfg, runtime, pipeline, { demo, cameras, token: generated.includes('admin') ? token : undefined, tokenFile: file, consoleToken: token });
     let unfollow: (() => void) | undefined;
     installShutdown(log, async () => {
       unfollow?.();
@@ -77,7 +78,7 @@ program
     if (cfgFile && cfg.ingest.watchConfig) unfollow = followConfigCameras(cfgFile, { cameras: pipeline.cameras, log, running: cfg, fallback: demo ? cameras : [] });
   });
 
-function banner(cfg: Config, rt: Runtime, p: Pipeline, o: { demo: boolean; cameras: CameraConfig[]; token?: string; tokenFile?: string }): void {
+function banner(cfg: Config, rt: Runtime, p: Pipeline, o: { demo: boolean; cameras: CameraConfig[]; token?: string; tokenFile?: string; consoleToken: string }): void {
   const e = rt.engine;
   err('');
   err(`Vigil is running (embedded mode) - model profile "${e.profile.name}": ${e.profile.profile.description}`);
@@ -86,9 +87,12 @@ function banner(cfg: Config, rt: Runtime, p: Pipeline, o: { demo: boolean; camer
   for (const c of o.cameras) err(`  camera   ${c.id}: ${redactUrl(c.url)} @ ${c.fps} fps`);
   if (o.demo) err(`  demo     streaming a face video and alerting on the enrolled "${DEMO_SUBJECT.name}"; alerts print below`);
   err('');
-  err(`Connect a monitor:  ws://${cfg.broadcast.host}:${p.broadcast?.port ?? cfg.broadcast.port}/?token=<token>  (or header "Authorization: Bearer <token>")`);
+  const tls = p.broadcast?.tls ? 's' : '';
+  const hostPort = `${cfg.broadcast.host}:${p.broadcast?.port ?? cfg.broadcast.port}`;
+  err(`console: http${tls}://${hostPort}/?token=${o.consoleToken}`);
+  err(`Connect a monitor:  ws${tls}://${hostPort}/?token=<token>  (or header "Authorization: Bearer <token>"; API: docs/openapi.yaml)`);
   if (o.token) err(`  token (generated now, kept in ${o.tokenFile}): ${o.token}`);
-  else err(`  token: ${o.tokenFile ? `in ${o.tokenFile}` : 'broadcast.token in your config'}`);
+  else err(`  tokens: viewer, operator, admin in ${o.tokenFile ?? 'your config'} (or broadcast.tokens / broadcast.token in the config)`);
   err('Use your own cameras: write a config file, e.g. vigil.yaml:');
   err('  cameras:');
   err('    - { id: door, url: "rtsp://user:{VIGIL_DOOR_PASSWORD}@192.0.2.10/stream1", fps: 5 }');

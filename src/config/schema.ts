@@ -211,6 +211,32 @@ export const configSchema = z.strictObject({
       token: z.string().min(16).optional().describe('clients must present it; generated and stored in dataDir at first start when unset'),
       maxPayloadBytes: z.number().int().min(128).default(4096).describe('largest message a client may send; larger closes the socket (1009)'),
       maxBufferedBytes: z.number().int().min(1024).default(8 * 1024 * 1024).describe('a client this far behind is disconnected instead of queuing without limit'),
+      tokens: z
+        .union([
+          z.strictObject({
+            viewer: z.string().min(16).optional(),
+            operator: z.string().min(16).optional(),
+            admin: z.string().min(16).optional(),
+          }),
+          z.array(z.strictObject({ token: z.string().min(16), role: z.enum(['viewer', 'operator', 'admin']), label: z.string().regex(/^[A-Za-z0-9._-]{1,40}$/, 'letters, digits, ".", "_", "-"') })).min(1),
+        ])
+        .optional()
+        .describe('tokens per role: {viewer, operator, admin} or a list of {token, role, label}; roles without one get a token generated into dataDir/broadcast-tokens.json (0600) at first start'),
+      maxMessagesPerSecond: z.number().positive().default(20).describe('messages (text, binary and pings) a WebSocket client may send per second, with a burst of twice that; beyond it the client is closed (1008)'),
+      tls: z
+        .strictObject({
+          cert: z.string().min(1).describe('PEM certificate (chain) file'),
+          key: z.string().min(1).describe('PEM private key file'),
+        })
+        .optional()
+        .describe('serve https:// and wss:// instead of plain http:// and ws://'),
+    })
+    .prefault({}),
+  events: z
+    .strictObject({
+      retentionDays: z.number().positive().default(30).describe('stored events older than this are purged, days'),
+      maxCrops: z.number().int().min(0).default(10_000).describe('face crops kept in the event store (the newest); older events keep their row without the crop'),
+      purgeIntervalMinutes: z.number().positive().default(60).describe('how often retention runs, min'),
     })
     .prefault({}),
   queues: z

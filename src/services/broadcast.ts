@@ -1,5 +1,10 @@
-import { BroadcastServer } from '../broadcast/server.js';
-import { ensureToken } from '../broadcast/token.js';
+import { watchlistDirectory } from '../broadcast/api.js';
+import { operatingPointOf, unknownOperatingPoint, type OperatingPoint } from '../broadcast/operating-point.js';
+import { broadcastServerFor } from '../broadcast/server.js';
+import { ensureTokens } from '../broadcast/token.js';
+import { WatchlistStore } from '../matcher/watchlist.js';
+import { loadManifest } from '../models/manifest.js';
+import { openEventStore } from '../store/events.js';
 import { KafkaBus } from '../bus/kafka.js';
 import type { Config } from '../config/schema.js';
 import type { Bus } from '../contracts/bus.js';
@@ -15,10 +20,15 @@ import { kafkaConfigOf } from './stages.js';
  * Delivery through Kafka is at-least-once, so a match event can arrive twice (a stage restarted
  * before committing); the last `dedupeWindow` event ids are remembered and a repeat is not sent.
  * Several broadcasters may run, each with a consumer group of its own (--group), e.g. behind a load balancer.
+ * The service owns the event store (<dataDir>/events.db, SQLite): each event is stored before it is
+ * sent, and Kafka's offset is committed after that, so a restart re-reads at most what was not yet
+ * stored, and the store's (id, revision) key makes a re-read event a no-op. Each replica has its own
+ * store (and its own acknowledgements): see README "Event store".
  */
 export async function startBroadcast(cfg: Config, log: Logger, o: { port?: number; group?: string } = {}): Promise<RunningService> {
   const k = kafkaConfigOf(cfg, 'broadcast');
-  const { token, file, generated } = await ensureToken(cfg.dataDir, cfg.broadcast.token);
+  const { tokens, file, generated } = await ensureTokens(cfg.dataDir, cfg.broadcast);
+  const store = openEventStore(cfg.dataDir, cfg.events, { registry, onListenerError: (err) => log.error({ err: (err as Error).message }, 'event listener failed') });
   const kafka = new KafkaBus({ kafka: k, log: log.child({ component: 'kafka' }) });
   let duplicates = 0;
   const bus = dedupeBus(kafka, { matches: dedupeKeys.matches }, k.dedupeWindow, (_t, key) => {
@@ -28,7 +38,28 @@ export async function startBroadcast(cfg: Config, log: Logger, o: { port?: numbe
   // Every broadcaster must see every event: a second one runs with a group of its own (--group).
   const group = o.group;
   const wrapped: Bus = group ? { ...bus, subscribe: (t, opts, h) => bus.subscribe(t, { ...opts, group }, h) } : bus;
-  const server = new BroadcastServer({ bus: wrapped, ...cfg.broadcast, port: o.port ?? cfg.broadcast.port, token, log: log.child({ stage: 'broadcast' }), metrics: cfg.metrics.port === undefined ? registry : undefined, metricsToken: cfg.metrics.token });
+  // No engine here: the operating point is the one the newest stored event was matched at.
+  const manifest = loadManifest();
+  let op: OperatingPoint = unknownOperatingPoint;
+  const follow = (e: { kind: string; profile?: string; threshold?: number }): void => {
+    if (e.kind === 'match' && e.profile && e.threshold !== undefined && (e.profile !== op.profile || e.threshold !== op.threshold)) {
+      op = operatingPointOf(e.profile, e.threshold, manifest.profiles[e.profile]?.calibration);
+    }
+  };
+  for (const e of (await store.readBackward(null, 1, { types: ['alert', 'update'] })).events) follow(e);
+  store.subscribe(follow);
+  const watchlist = await new WatchlistStore(cfg.dataDir).load().catch(() => undefined);
+  const server = broadcastServerFor(cfg.broadcast, {
+    bus: wrapped,
+    store,
+    auth: tokens,
+    port: o.port,
+    log: log.child({ stage: 'broadcast' }),
+    metrics: cfg.metrics.port === undefined ? registry : undefined,
+    metricsToken: cfg.metrics.token,
+    subjects: watchlist && watchlistDirectory(watchlist),
+    operatingPoint: () => op,
+  });
   try {
     await kafka.start();
     await server.start();
@@ -36,17 +67,19 @@ export async function startBroadcast(cfg: Config, log: Logger, o: { port?: numbe
   } catch (err) {
     await server.stop();
     await kafka.close();
+    await store.close();
     throw err;
   }
   return {
     name: 'broadcast',
-    info: { host: cfg.broadcast.host, port: server.port, tokenFile: file ?? 'broadcast.token in the config', tokenGenerated: generated },
+    info: { host: cfg.broadcast.host, port: server.port, tls: server.tls, tokenFile: file, tokensGenerated: generated, events: store.file },
     done: never,
     exitCode: () => 0,
     health: () => ({ clients: server.clients, sent: server.sent, duplicatesDropped: duplicates }),
     async stop() {
       await server.stop();
       await kafka.close();
+      await store.close();
     },
   };
 }

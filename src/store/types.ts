@@ -24,6 +24,9 @@ export interface OperatorAction {
   readonly actor: string;
   /** ISO 8601. */
   readonly at: string;
+  /** The alert's camera and subject id (filled by the API), so filtered feeds and consoles place it without a lookup. */
+  readonly camera?: string;
+  readonly subjectId?: string;
 }
 
 export type StoredPayload = MatchEvent | CameraStatus | OperatorAction;
@@ -44,14 +47,31 @@ export interface EventPage {
   readonly next: Cursor | null;
 }
 
+/** Read options beyond the filter (additive). */
+export interface ReadOptions {
+  /** Match events carry their base64 crop (default true; lists leave it out). */
+  readonly crops?: boolean;
+}
+
 export interface EventStore {
   /** Writes one payload durably and returns it with its cursor. A match event already stored (same id and revision) is not written twice; the stored one is returned. */
   append<T extends StoredPayload>(payload: T): Promise<StoredEvent<T>>;
   /** Events strictly after `after` (from the oldest when null), oldest first. Throws VIGIL_ERR_… for a malformed or unknown cursor. */
-  read(after: Cursor | null, limit: number, filter?: EventFilter): Promise<EventPage>;
+  read(after: Cursor | null, limit: number, filter?: EventFilter, opts?: ReadOptions): Promise<EventPage>;
   /** The newest cursor, or null when empty. */
   head(): Promise<Cursor | null>;
+  /** Events strictly before `before` (from the newest when null), newest first; `next` is the oldest cursor read, to page further back. */
+  readBackward(before: Cursor | null, limit: number, filter?: EventFilter, opts?: ReadOptions): Promise<EventPage>;
+  /** Each camera's latest status (cameras whose latest state is 'stopped' left out). */
+  cameras(): Promise<StoredEvent<CameraStatus>[]>;
   /** The latest revision of an alert, with its acknowledgement state. */
   get(id: string): Promise<(StoredEvent<MatchEvent> & { readonly ack: OperatorAction | null }) | null>;
+  /**
+   * Calls `fn` with every event newly written (not for a repeated append of a stored one), in
+   * cursor order, after it is durable: the live feed and sinks hang off this. Returns unsubscribe.
+   */
+  subscribe(fn: (e: StoredEvent) => void): () => void;
+  /** Orders two cursors of this store (negative: a before b). Throws like read() for a bad one. */
+  compare(a: Cursor, b: Cursor): number;
   close(): Promise<void>;
 }

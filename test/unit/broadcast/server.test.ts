@@ -5,6 +5,7 @@ import { ensureToken } from '../../../src/broadcast/token.js';
 import { MemoryBus, embeddedPolicies } from '../../../src/bus/memory.js';
 import type { MatchEvent } from '../../../src/contracts/messages.js';
 import { createLogger } from '../../../src/log.js';
+import { SqliteEventStore } from '../../../src/store/events.js';
 import { tempDir } from '../../helpers.js';
 
 const TOKEN = 'test-token-0123456789';
@@ -16,7 +17,8 @@ const ev = (id: string): MatchEvent => ({
 
 async function server() {
   const bus = new MemoryBus(embeddedPolicies({ frames: 8, faces: 8, matches: 8 }, true));
-  const s = new BroadcastServer({ bus, host: '127.0.0.1', port: 0, token: TOKEN, maxPayloadBytes: 1024, maxBufferedBytes: 1 << 20, log: createLogger('silent') });
+  const store = SqliteEventStore.open(await tempDir(), { retentionDays: 30, maxCrops: 100, purgeIntervalMs: 0 });
+  const s = new BroadcastServer({ bus, store, host: '127.0.0.1', port: 0, token: TOKEN, maxPayloadBytes: 1024, maxBufferedBytes: 1 << 20, log: createLogger('silent') });
   await s.start();
   return { bus, s, url: `ws://127.0.0.1:${s.port}/` };
 }
