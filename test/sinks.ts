@@ -6,6 +6,12 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { CameraStatus, MatchEvent } from '../src/contracts/messages.js';
 import { freePort } from '../src/ingest/rtsp-lab.js';
+import { SqliteEventStore } from '../src/store/events.js';
+
+/** The real SQLite event store of the embedded mode, in `dataDir` (retention off). */
+export function openEventStore(dataDir: string): SqliteEventStore {
+  return SqliteEventStore.open(dataDir, { retentionDays: 30, maxCrops: 10_000, purgeIntervalMs: 0 });
+}
 
 /** A match event as the matcher emits it (schema v2); `i` makes the id. */
 export function matchEvent(i: number, o: Partial<MatchEvent> = {}): MatchEvent {

@@ -23,6 +23,7 @@ import { register as registerBenchFace } from './commands/bench-face.js';
 import { register as registerBenchIngest } from './commands/bench-ingest.js';
 import { register as registerServices } from './commands/services.js';
 import { register as registerBenchKafka } from './commands/bench-kafka.js';
+import { register as registerSinks } from './commands/sinks.js';
 import { announceWatchlist } from '../services/watchlist.js';
 
 interface GlobalOpts {
@@ -255,6 +256,7 @@ registerBenchFace(program);
 registerBenchIngest(program);
 registerServices(program);
 registerBenchKafka(program);
+registerSinks(program);
 
 export async function main(argv: string[]): Promise<void> {
   try {

@@ -4,8 +4,8 @@ import { serveOps } from '../../src/metrics-http.js';
 import { BroadcastServer } from '../../src/broadcast/server.js';
 import { MemoryBus, embeddedPolicies } from '../../src/bus/memory.js';
 import { createLogger } from '../../src/log.js';
-import { SqliteEventStore } from '../../src/store/events.js';
 import { tempDir } from '../helpers.js';
+import { openEventStore } from '../sinks.js';
 
 const TOKEN = 'metrics-token-0123456789';
 
@@ -33,7 +33,7 @@ describe('/metrics and /healthz (issue 12 item 8)', () => {
 
   it('the broadcast port serves no /metrics when metrics.port moves it elsewhere, and /healthz says only ok', async () => {
     const bus = new MemoryBus(embeddedPolicies({ frames: 8, faces: 8, matches: 8 }, true));
-    const store = SqliteEventStore.open(await tempDir(), { retentionDays: 30, maxCrops: 100, purgeIntervalMs: 0 });
+    const store = openEventStore(await tempDir());
     closers.push(() => store.close());
     const s = new BroadcastServer({ bus, store, host: '127.0.0.1', port: 0, token: 'ws-token-0123456789abc', maxPayloadBytes: 1024, maxBufferedBytes: 1 << 20, log: createLogger('silent'), metricsToken: TOKEN });
     await s.start();
