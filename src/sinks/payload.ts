@@ -1,5 +1,6 @@
 import type { CameraStatus, MatchEvent } from '../contracts/messages.js';
-import type { Calibration, Manifest } from '../models/manifest.js';
+import { fpirAt } from '../broadcast/operating-point.js';
+import type { Manifest } from '../models/manifest.js';
 import type { StoredEvent } from '../store/types.js';
 
 /**
@@ -52,27 +53,6 @@ export interface StatusPayload {
 
 export type SinkPayload = AlertPayload | StatusPayload;
 
-/**
- * The FPIR expected at `threshold`: the inverse of manifest.thresholdForFpir (log-linear between
- * the two nearest calibrated points), clamped to the table's ends.
- */
-export function fpirAtThreshold(cal: Calibration, threshold: number): number {
-  const pts = [...cal.points].sort((a, b) => a.threshold - b.threshold); // low threshold (high FPIR) first
-  const first = pts[0]!;
-  const last = pts[pts.length - 1]!;
-  if (threshold <= first.threshold) return first.fpir;
-  if (threshold >= last.threshold) return last.fpir;
-  for (let i = 1; i < pts.length; i++) {
-    const lo = pts[i - 1]!;
-    const hi = pts[i]!;
-    if (threshold >= lo.threshold && threshold <= hi.threshold) {
-      const t = hi.threshold === lo.threshold ? 0 : (threshold - lo.threshold) / (hi.threshold - lo.threshold);
-      return Math.exp(Math.log(lo.fpir) + t * (Math.log(hi.fpir) - Math.log(lo.fpir)));
-    }
-  }
-  return last.fpir;
-}
-
 /** List names/ids of a match event. The watchlist feature adds them to MatchEvent; read whichever shape is there. */
 export function eventLists(e: MatchEvent): string[] {
   const x = e as MatchEvent & { lists?: unknown; list?: unknown; subject: { lists?: unknown; list?: unknown } };
@@ -121,7 +101,7 @@ export function alertPayload(e: MatchEvent, o: PayloadOptions): AlertPayload {
       model: e.model,
       profile: e.profile,
       threshold: e.threshold,
-      fpir: cal ? Number(fpirAtThreshold(cal, e.threshold).toPrecision(3)) : null,
+      fpir: cal ? Number(fpirAt(cal, e.threshold)!.toPrecision(3)) : null,
       rule: e.rule,
       margin: e.margin,
     },

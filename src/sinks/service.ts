@@ -63,9 +63,12 @@ export class SinkService {
     for (const d of this.dispatchers) d.notify();
   }
 
-  async stop(): Promise<void> {
-    await Promise.all(this.dispatchers.map((d) => d.stop()));
-    this.#state.close();
+  #stopped: Promise<void> | undefined;
+
+  /** Stops every dispatcher (an event in flight is delivered again at the next start). Idempotent. */
+  stop(): Promise<void> {
+    this.#stopped ??= Promise.all(this.dispatchers.map((d) => d.stop())).then(() => this.#state.close());
+    return this.#stopped;
   }
 
   /** GET /api/sinks (each sink's state and latest dead letters) and GET /api/sinks/:id/dead-letters; admin only. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { loadManifest, thresholdForFpir } from '../../../src/models/manifest.js';
-import { alertPayload, eventLists, fpirAtThreshold } from '../../../src/sinks/payload.js';
+import { loadManifest } from '../../../src/models/manifest.js';
+import { alertPayload, eventLists } from '../../../src/sinks/payload.js';
 import { backoffMs } from '../../../src/sinks/dispatcher.js';
 import { signBody, verifySignature } from '../../../src/sinks/signature.js';
 import { discoveryConfig, mqttTopics, topicLevel } from '../../../src/sinks/mqtt.js';
@@ -8,16 +8,6 @@ import { matchEvent } from '../../sinks.js';
 
 describe('sink payload', () => {
   const manifest = loadManifest();
-  const cal = manifest.profiles.research!.calibration!;
-
-  it('maps a threshold back to its calibrated FPIR (inverse of thresholdForFpir)', () => {
-    for (const fpir of [0.05, 0.01, 0.002]) {
-      const { threshold } = thresholdForFpir(cal, fpir);
-      expect(fpirAtThreshold(cal, threshold)).toBeCloseTo(fpir, 6);
-    }
-    expect(fpirAtThreshold(cal, 0.1)).toBe(0.1); // below the table: its highest FPIR
-    expect(fpirAtThreshold(cal, 0.9)).toBe(0.001);
-  });
 
   it('carries provenance and a console link; the crop only when asked', () => {
     const e = matchEvent(1, { profile: 'research', model: 'w600k_mbf_fp32', threshold: 0.3527, margin: 0.12, rule: 'k-of-n' });
