@@ -13,6 +13,9 @@ export function collectProcessMetrics(): void {
   if (defaultsOn) return;
   defaultsOn = true;
   collectDefaultMetrics({ register: registry, prefix: 'vigil_' });
+  // Gauges named *_total break Prometheus naming (`promtool check metrics`); each is the sum of the
+  // same metric without the suffix, labelled by type, which stays.
+  for (const n of ['active_handles', 'active_requests', 'active_resources']) registry.removeSingleMetric(`vigil_nodejs_${n}_total`);
 }
 
 /** Seconds, 5 ms to 60 s: stage times (ms) to end-to-end delays under load (s). */
@@ -127,7 +130,7 @@ export function sinkMetrics(reg: Registry = registry): SinkMetrics {
 }
 
 export interface StageTimes {
-  /** Capture of the frame whose face raised an alert to the alert's publication, s (live cameras). */
+  /** Capture of the frame whose face raised an alert to the alert's publication, s (a fast replay maps capture times ahead of the clock: 0). */
   readonly frameToAlert: Histogram<'camera'>;
   /** One inference batch (detect + align + embed + crops of all its frames), s. */
   readonly inferenceBatch: Histogram;
@@ -154,7 +157,7 @@ export function stageTimes(reg: Registry = registry): StageTimes {
   if (have) return have;
   const registers = [reg];
   const m: StageTimes = {
-    frameToAlert: new Histogram({ name: 'vigil_frame_to_alert_seconds', help: 'Frame capture to alert published, s (live cameras)', labelNames: ['camera'], buckets: LATENCY_BUCKETS, registers }),
+    frameToAlert: new Histogram({ name: 'vigil_frame_to_alert_seconds', help: 'Frame capture to alert published, s', labelNames: ['camera'], buckets: LATENCY_BUCKETS, registers }),
     inferenceBatch: new Histogram({ name: 'vigil_inference_batch_seconds', help: 'One inference batch: detection, alignment, embedding and crops of its frames, s', buckets: LATENCY_BUCKETS, registers }),
     inferenceBatchSize: new Histogram({ name: 'vigil_inference_batch_frames', help: 'Frames per inference batch', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256], registers }),
     detect: new Histogram({ name: 'vigil_detect_seconds', help: 'Face detection of one frame, s', buckets: LATENCY_BUCKETS, registers }),

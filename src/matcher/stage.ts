@@ -95,7 +95,7 @@ export class MatcherStage {
       const ev = toEvent(d, m, m.faces[i], candidates, this.#o.rules.threshold);
       this.#o.onEvent?.(ev);
       await bus.publish('matches', ev);
-      if (ev.type === 'alert' && m.mediaTime === null) stageTimes().frameToAlert.observe({ camera: ev.camera }, secondsSince(ev.alertAt));
+      if (ev.type === 'alert') stageTimes().frameToAlert.observe({ camera: ev.camera }, secondsSince(ev.alertAt));
     }
   }
 
