@@ -24,6 +24,7 @@ import { register as registerBenchIngest } from './commands/bench-ingest.js';
 import { register as registerServices } from './commands/services.js';
 import { register as registerBenchKafka } from './commands/bench-kafka.js';
 import { register as registerSinks } from './commands/sinks.js';
+import { register as registerDoctor } from './commands/doctor.js';
 import { announceWatchlist } from '../services/watchlist.js';
 
 interface GlobalOpts {
@@ -257,6 +258,7 @@ registerBenchIngest(program);
 registerServices(program);
 registerBenchKafka(program);
 registerSinks(program);
+registerDoctor(program);
 
 export async function main(argv: string[]): Promise<void> {
   try {
