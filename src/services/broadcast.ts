@@ -5,6 +5,7 @@ import { ensureTokens } from '../broadcast/token.js';
 import { WatchlistStore } from '../matcher/watchlist.js';
 import { loadManifest } from '../models/manifest.js';
 import { openEventStore } from '../store/events.js';
+import { SinkService } from '../sinks/service.js';
 import { KafkaBus } from '../bus/kafka.js';
 import type { Config } from '../config/schema.js';
 import type { Bus } from '../contracts/bus.js';
@@ -49,6 +50,8 @@ export async function startBroadcast(cfg: Config, log: Logger, o: { port?: numbe
   for (const e of (await store.readBackward(null, 1, { types: ['alert', 'update'] })).events) follow(e);
   store.subscribe(follow);
   const watchlist = await new WatchlistStore(cfg.dataDir).load().catch(() => undefined);
+  // Outbound alerts (config sinks) from this replica's store; GET /api/sinks on its port.
+  const sinks = cfg.sinks.length ? new SinkService({ cfg, store, log, manifest }) : undefined;
   const server = broadcastServerFor(cfg.broadcast, {
     bus: wrapped,
     store,
@@ -59,14 +62,18 @@ export async function startBroadcast(cfg: Config, log: Logger, o: { port?: numbe
     metricsToken: cfg.metrics.token,
     subjects: watchlist && watchlistDirectory(watchlist),
     operatingPoint: () => op,
+    routes: sinks ? [sinks.routes] : [],
   });
   try {
+    await sinks?.start();
+    if (sinks) store.subscribe(() => sinks.notify());
     await kafka.start();
     await server.start();
     await kafka.ready();
   } catch (err) {
     await server.stop();
     await kafka.close();
+    await sinks?.stop();
     await store.close();
     throw err;
   }
@@ -79,6 +86,7 @@ export async function startBroadcast(cfg: Config, log: Logger, o: { port?: numbe
     async stop() {
       await server.stop();
       await kafka.close();
+      await sinks?.stop();
       await store.close();
     },
   };
