@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SinkConfig } from '../config/schema.js';
+import { isVigilError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { SinkMetrics } from '../metrics.js';
 import type { Cursor, EventFilter, EventStore, StoredEvent } from '../store/types.js';
@@ -135,8 +136,15 @@ export class SinkDispatcher {
     while (!signal.aborted) {
       let events: readonly StoredEvent[];
       try {
-        events = (await store.read(cursor, pageSize, this.#filter)).events;
+        events = (await store.read(cursor, pageSize, this.#filter, { crops: this.#o.cfg.includeCrop })).events;
       } catch (err) {
+        if (cursor !== null && isVigilError(err, 'VIGIL_ERR_EVENTS_CURSOR')) {
+          // The store was replaced (restored, or deleted and started afresh): its events are all new to this sink.
+          log.error({ sink: sink.id, err: (err as Error).message }, 'sink cursor unknown to the event store (a new store?): delivering it from its start');
+          cursor = null;
+          this.#o.state.advance(sink.id, null);
+          continue;
+        }
         log.warn({ sink: sink.id, err: (err as Error).message }, 'sink cannot read the event store; retrying');
         await this.#idle();
         continue;

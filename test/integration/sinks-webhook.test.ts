@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { stringify } from 'yaml';
@@ -83,6 +83,28 @@ describe('webhook sink (real HTTP receiver, real SQLite event store)', () => {
     expect((await post('t=abc,v1=00')).status).toBe(401);
     expect((await post(signBody(SECRET, body, now))).status).toBe(204);
     expect(receiver.accepted.slice(before).map((a) => a.id)).toEqual(['forged']);
+  });
+
+  it('a replaced event store (events.db deleted and started afresh) is delivered from its start, crops included when asked', async () => {
+    const d3 = await tempDir('vigil-sinks-reset-');
+    const cfg = sinkConfig(d3, [{ type: 'webhook', id: 'hook', url: receiver.url, secret: SECRET, includeCrop: true, retry: { initialBackoffMs: 10, maxBackoffMs: 50 } }]);
+    const before = receiver.unique.size;
+    let s3 = openEventStore(d3);
+    let svc = new SinkService({ cfg, store: s3, log, metrics: sinkMetrics(new Registry()), pollMs: 20 });
+    await svc.start();
+    await s3.append(matchEvent(200));
+    await until(() => receiver.unique.size === before + 1, 10_000, 'the first store\'s alert');
+    await svc.stop();
+    await s3.close();
+    for (const f of ['events.db', 'events.db-wal', 'events.db-shm']) await rm(join(d3, f), { force: true });
+    s3 = openEventStore(d3);
+    for (let i = 201; i < 204; i++) await s3.append(matchEvent(i));
+    svc = new SinkService({ cfg, store: s3, log, metrics: sinkMetrics(new Registry()), pollMs: 20 });
+    await svc.start();
+    await until(() => receiver.unique.size === before + 4, 10_000, 'the new store\'s 3 alerts');
+    await svc.stop();
+    await s3.close();
+    expect(receiver.accepted.at(-1)!.body.crop).toBe('AAAA');
   });
 
   it('a sink that keeps failing moves events to the dead letters (metrics, GET /api/sinks) and never holds the store up', async () => {
