@@ -1,13 +1,14 @@
 import { spawnSync } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { CameraConfig, Config } from '../config/schema.js';
 import { isVigilError } from '../errors.js';
 import { cameraError } from '../ingest/camera-errors.js';
 import { decode, isLiveUrl } from '../ingest/ffmpeg.js';
 import { safeUrl } from '../ingest/redact.js';
+import { redactUrl } from '../log.js';
 import type { Logger } from '../log.js';
 import { loadManifest } from '../models/manifest.js';
 import { installedStatus } from '../models/store.js';
@@ -242,4 +243,42 @@ export async function checkCapacity(cfg: Config, log: Logger, seconds: number): 
   } finally {
     await engine.close();
   }
+}
+
+/** Whether a TCP connection to host:port opens within timeoutMs (null) or why not. */
+function tcpProbe(host: string, port: number, timeoutMs: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    const sock = connect({ host, port, timeout: timeoutMs });
+    sock.once('connect', () => (sock.destroy(), resolve(null)));
+    sock.once('timeout', () => (sock.destroy(), resolve(`no answer within ${Math.round(timeoutMs / 1000)} s`)));
+    sock.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+  });
+}
+
+/** Each enabled sink: a webhook's host accepts connections; an MQTT broker accepts Vigil's login. */
+export async function checkSinks(cfg: Config, timeoutMs: number): Promise<Finding[]> {
+  const out: Finding[] = [];
+  for (const s of cfg.sinks.filter((x) => x.enabled)) {
+    const check = `sink ${s.id}`;
+    const shown = redactUrl(s.url);
+    if (s.type === 'webhook') {
+      const u = new URL(s.url);
+      const why = await tcpProbe(u.hostname, Number(u.port || (u.protocol === 'https:' ? 443 : 80)), timeoutMs);
+      out.push(why ? problem(check, `webhook ${shown} unreachable (${why})`, 'check the receiver is up and the URL in sinks[].url; alerts wait in the outbox meanwhile') : ok(check, `webhook ${shown} accepts connections`));
+      continue;
+    }
+    const { default: mqtt } = await import('mqtt');
+    const why = await new Promise<string | null>((resolve) => {
+      const c = mqtt.connect(s.url, { clientId: `vigil-doctor-${process.pid}`, username: s.username, password: s.password, reconnectPeriod: 0, connectTimeout: timeoutMs });
+      const done = (r: string | null): void => {
+        c.end(true);
+        resolve(r);
+      };
+      c.once('connect', () => done(null));
+      c.once('error', (e) => done(redactUrl(e.message)));
+      setTimeout(() => done(`no answer within ${Math.round(timeoutMs / 1000)} s`), timeoutMs + 500).unref();
+    });
+    out.push(why ? problem(check, `MQTT broker ${shown}: ${why}`, /auth|not authori[sz]ed|bad user/i.test(why) ? 'check sinks[].username and password' : 'check the broker is up and sinks[].url (host:port)') : ok(check, `MQTT broker ${shown} accepts Vigil's login`));
+  }
+  return out;
 }

@@ -1,6 +1,6 @@
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import { checkCamera, checkCapacity, checkClock, checkDataDir, checkFfmpeg, checkKafka, checkModels, checkPorts, type Finding } from './checks.js';
+import { checkCamera, checkCapacity, checkClock, checkDataDir, checkFfmpeg, checkKafka, checkModels, checkPorts, checkSinks, type Finding } from './checks.js';
 
 export type { Finding, Status } from './checks.js';
 
@@ -33,6 +33,7 @@ export async function runDoctor(cfg: Config, log: Logger, o: DoctorOptions): Pro
   add(await checkDataDir(cfg.dataDir));
   add(await Promise.all(cfg.cameras.filter((c) => c.enabled).map((c) => checkCamera(c, o.cameraTimeoutMs))));
   add(await checkKafka(cfg, log, o.brokerTimeoutMs));
+  add(await checkSinks(cfg, o.brokerTimeoutMs));
   add(await checkPorts(cfg));
   add(checkClock());
   if (o.capacitySeconds > 0 && models.profile) add(await checkCapacity(cfg, log, o.capacitySeconds));

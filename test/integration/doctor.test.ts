@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureRtspServerBinary, freePort, Publisher, RtspServer } from '../../src/ingest/rtsp-lab.js';
 import { hamiltonClip, repoRoot, tempDir } from '../helpers.js';
 import { dataDirWithModels } from './cli.js';
+import { sharedBrokers, uniquePrefix } from '../kafka.js';
+import { Mosquitto } from '../sinks.js';
 
 const PASS = 'D00r#Pa55@word';
 let server: RtspServer;
@@ -88,6 +90,34 @@ describe('vigil doctor', () => {
     expect(r.out).toMatch(new RegExp(`^PROBLEM kafka: brokers 127\\.0\\.0\\.1:${port} unreachable`, 'm'));
     expect(r.out).toMatch(/fix: start the brokers or fix bus\.kafka\.brokers/);
     expect(r.code).not.toBe(0);
+  });
+
+  it('distributed mode and sinks: a live Kafka broker and mosquitto pass; an unreachable webhook is a problem', async () => {
+    const dataDir = await dataDirWithModels();
+    const brokers = await sharedBrokers();
+    const mq = await Mosquitto.start(await tempDir('vigil-doctor-mqtt-'));
+    try {
+      const r = await doctor(
+        {
+          dataDir,
+          models: { profile: 'research' },
+          broadcast: { port: 0 },
+          bus: { kafka: { brokers: brokers.split(','), topicPrefix: uniquePrefix('doctor') } },
+          sinks: [
+            { type: 'mqtt', id: 'ha', url: mq.url },
+            { type: 'webhook', id: 'vms', url: `http://127.0.0.1:${await freePort()}/hook`, secret: 'webhook-secret-0123456789' },
+          ],
+        },
+        { args: ['--timeout', '20'] },
+      );
+      expect(r.out).toMatch(/^ok {6}kafka: brokers .* answer/m);
+      expect(r.out).toMatch(/^warn {4}kafka: topics not created yet: .*frames/m);
+      expect(r.out).toMatch(/^ok {6}sink ha: MQTT broker mqtt:\/\/127\.0\.0\.1:\d+ accepts Vigil's login/m);
+      expect(r.out).toMatch(/^PROBLEM sink vms: webhook http:\/\/127\.0\.0\.1:\d+\/hook unreachable \(ECONNREFUSED\)/m);
+      expect(r.code).not.toBe(0);
+    } finally {
+      await mq.stop();
+    }
   });
 
   it('an unwritable data dir (and one other users can read): says so with the chmod/chown fix, exits non-zero', async () => {

@@ -7,7 +7,7 @@ import { setup } from '../setup.js';
 export function register(program: Command): void {
   program
     .command('doctor')
-    .description('check this deployment (ffmpeg, models, data dir, cameras, Kafka, ports, clock, capacity) and say what to fix')
+    .description('check this deployment (ffmpeg, models, data dir, cameras, Kafka, sinks, ports, clock, capacity) and say what to fix')
     .option('--timeout <s>', 'seconds each camera and the brokers get to answer', (v) => Number(v), 10)
     .option('--capacity-seconds <s>', 'seconds spent measuring this machine\'s inference rate (0: skip)', (v) => Number(v), 3)
     .option('--json', 'print the findings as JSON')
