@@ -134,6 +134,7 @@ export class SinkDispatcher {
     const signal = this.#abort.signal;
     let cursor = from;
     while (!signal.aborted) {
+      await this.#retryDead();
       let events: readonly StoredEvent[];
       try {
         events = (await store.read(cursor, pageSize, this.#filter, { crops: this.#o.cfg.includeCrop })).events;
@@ -159,6 +160,26 @@ export class SinkDispatcher {
         const done = await this.#deliver(e);
         if (!done) return; // stopped mid-retry: the cursor stays before e
         cursor = e.cursor;
+      }
+    }
+  }
+
+  /** Dead letters an operator requeued: one more try each, in order; delivered ones leave the dead letters. */
+  async #retryDead(): Promise<void> {
+    const { sink, state, log, metrics } = this.#o;
+    for (const d of state.requeued(sink.id)) {
+      if (this.#abort.signal.aborted) return;
+      try {
+        await sink.deliver(JSON.parse(d.payload) as SinkPayload);
+        state.resolve(d.seq);
+        metrics.deliveries.inc({ sink: sink.id, outcome: 'ok' });
+        metrics.deadLetters.dec({ sink: sink.id });
+        this.#delivered++;
+        log.info({ sink: sink.id, event: d.eventId }, 'dead letter delivered on retry');
+      } catch (err) {
+        state.failedAgain(d.seq, (err as Error).message);
+        metrics.deliveries.inc({ sink: sink.id, outcome: 'dead' });
+        log.warn({ sink: sink.id, event: d.eventId, err: (err as Error).message }, 'dead letter failed again');
       }
     }
   }

@@ -71,7 +71,7 @@ export class SinkService {
     return this.#stopped;
   }
 
-  /** GET /api/sinks (each sink's state and latest dead letters) and GET /api/sinks/:id/dead-letters; admin only. */
+  /** GET /api/sinks (each sink's state and latest dead letters), GET /api/sinks/:id/dead-letters, POST …/dead-letters/retry (one more try each); admin only. */
   readonly routes: ApiRoute[] = [
     {
       method: 'GET',
@@ -91,6 +91,19 @@ export class SinkService {
         if (!this.dispatchers.some((d) => d.id === id)) throw new VigilError('VIGIL_ERR_SINK_UNKNOWN', { sink: id });
         const limit = Math.min(500, Math.max(1, Number(req.query.get('limit') ?? 50) || 50));
         return { status: 200, body: { sink: id, deadLetters: this.#deadLetters(id, limit) } };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/sinks/:id/dead-letters/retry',
+      role: 'admin',
+      handle: (req) => {
+        const id = req.params.id ?? '';
+        const d = this.dispatchers.find((x) => x.id === id);
+        if (!d) throw new VigilError('VIGIL_ERR_SINK_UNKNOWN', { sink: id });
+        const requeued = this.#state.requeue(id);
+        d.notify();
+        return { status: 202, body: { sink: id, requeued } };
       },
     },
   ];

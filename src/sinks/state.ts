@@ -29,6 +29,8 @@ const migrations = [
      payload TEXT NOT NULL
    );
    CREATE INDEX dead_letter_sink ON dead_letter (sink, seq);`,
+  // Dead letters an operator asked to send again (POST /api/sinks/:id/dead-letters/retry).
+  `ALTER TABLE dead_letter ADD COLUMN requeued INTEGER NOT NULL DEFAULT 0;`,
 ] as const;
 
 export interface DeadLetter {
@@ -114,6 +116,25 @@ export class SinkState {
 
   deadLetters(sink: string, limit = 50): DeadLetter[] {
     return (this.#db.prepare('SELECT * FROM dead_letter WHERE sink = ? ORDER BY seq DESC LIMIT ?').all(sink, limit) as DeadRow[]).map(fromRow);
+  }
+
+  /** Marks every dead letter of the sink for one more try; returns how many. */
+  requeue(sink: string): number {
+    return this.#db.prepare('UPDATE dead_letter SET requeued = 1 WHERE sink = ? AND requeued = 0').run(sink).changes;
+  }
+
+  requeued(sink: string, limit = 100): DeadLetter[] {
+    return (this.#db.prepare('SELECT * FROM dead_letter WHERE sink = ? AND requeued = 1 ORDER BY seq LIMIT ?').all(sink, limit) as DeadRow[]).map(fromRow);
+  }
+
+  /** A requeued dead letter was delivered: gone. */
+  resolve(seq: number): void {
+    this.#db.prepare('DELETE FROM dead_letter WHERE seq = ?').run(seq);
+  }
+
+  /** A requeued dead letter failed again: stays dead, with the new error. */
+  failedAgain(seq: number, error: string): void {
+    this.#db.prepare('UPDATE dead_letter SET requeued = 0, attempts = attempts + 1, last_error = ?, dead_at = ? WHERE seq = ?').run(error, new Date().toISOString(), seq);
   }
 
   deadCount(sink: string): number {

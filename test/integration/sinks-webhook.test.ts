@@ -134,6 +134,32 @@ describe('webhook sink (real HTTP receiver, real SQLite event store)', () => {
   });
 });
 
+describe('dead letters sent again (POST /api/sinks/:id/dead-letters/retry)', () => {
+  it('a receiver that was down gets the dead-lettered alerts once an admin retries them', async () => {
+    const d = await tempDir('vigil-sinks-requeue-');
+    const store = openEventStore(d);
+    const rx = await startReceiver(SECRET);
+    rx.failNext = 1_000; // down
+    const cfg = sinkConfig(d, [{ type: 'webhook', id: 'hook', url: rx.url, secret: SECRET, retry: { initialBackoffMs: 5, maxBackoffMs: 10, maxAttempts: 2 } }]);
+    const metrics = sinkMetrics(new Registry());
+    const svc = new SinkService({ cfg, store, log, metrics, pollMs: 20 });
+    await svc.start();
+    for (let i = 0; i < 3; i++) await store.append(matchEvent(300 + i));
+    await until(async () => (await metrics.deadLetters.get()).values[0]?.value === 3, 10_000, '3 dead letters');
+    rx.failNext = 0; // back
+    const retry = svc.routes.find((r) => r.method === 'POST')!;
+    expect(retry.path).toBe('/api/sinks/:id/dead-letters/retry');
+    const res = await retry.handle({ method: 'POST', params: { id: 'hook' }, query: new URLSearchParams(), body: undefined, actor: { role: 'admin', name: 'admin:test' } });
+    expect(res).toMatchObject({ status: 202, body: { requeued: 3 } });
+    await until(() => rx.unique.size === 3, 10_000, 'the 3 requeued alerts');
+    await until(async () => (await metrics.deadLetters.get()).values[0]?.value === 0, 5000, 'no dead letters left');
+    expect(svc.dispatchers[0]!.status().deadLetters).toBe(0);
+    await svc.stop();
+    await store.close();
+    await rx.close();
+  });
+});
+
 describe('webhook sink killed with SIGKILL in the middle of deliveries', () => {
   let child: ChildProcess | undefined;
   afterAll(() => void child?.kill('SIGKILL'));
