@@ -1,4 +1,8 @@
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
+import { stringify } from 'yaml';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
@@ -6,7 +10,7 @@ import { createLogger } from '../../src/log.js';
 import { sinkMetrics } from '../../src/metrics.js';
 import { SinkService } from '../../src/sinks/service.js';
 import type { SqliteEventStore } from '../../src/store/events.js';
-import { tempDir } from '../helpers.js';
+import { repoRoot, tempDir } from '../helpers.js';
 import { cameraStatus, matchEvent, Mosquitto, openEventStore, until } from '../sinks.js';
 
 const log = createLogger('silent');
@@ -98,8 +102,23 @@ describe('MQTT sink (real mosquitto)', () => {
     await until(() => sub.got.some((g) => g.topic === 'vigil/door/availability' && g.payload === 'offline'), 5000, 'camera offline');
   });
 
-  it('a clean stop marks Vigil offline (retained), as the last will does when the connection dies', async () => {
+  it('a clean stop marks Vigil offline (retained)', async () => {
     await svc.stop();
     await until(() => sub.got.some((g) => g.topic === 'vigil/availability' && g.payload === 'offline'), 5000, 'vigil offline');
+  });
+
+  it('the broker\'s last will marks Vigil offline when its process dies (kill -9 of `vigil sinks`)', async () => {
+    const configFile = join(dir, 'vigil.yaml');
+    await writeFile(configFile, stringify({ dataDir: dir, sinks: [{ type: 'mqtt', id: 'ha', url: broker.url, clientId: 'vigil-lwt-test' }] }));
+    const watch = await subscriber(broker.url, 'lwt-watch', true, ['vigil/availability']);
+    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'vigil.js'), '-c', configFile, 'sinks'], { cwd: repoRoot, env: { ...process.env, VIGIL_LOG_LEVEL: 'warn' }, stdio: 'ignore' });
+    try {
+      await until(() => watch.got.at(-1)?.payload === 'online', 60_000, 'vigil online');
+      child.kill('SIGKILL');
+      await until(() => watch.got.at(-1)?.payload === 'offline', 10_000, 'the last will');
+    } finally {
+      child.kill('SIGKILL');
+      watch.c.end(true);
+    }
   });
 });
