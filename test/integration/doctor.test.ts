@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { chmod, chown, mkdir, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -90,6 +91,21 @@ describe('vigil doctor', () => {
     expect(r.out).toMatch(new RegExp(`^PROBLEM kafka: brokers 127\\.0\\.0\\.1:${port} unreachable`, 'm'));
     expect(r.out).toMatch(/fix: start the brokers or fix bus\.kafka\.brokers/);
     expect(r.code).not.toBe(0);
+  });
+
+  it('a port in use: names the address, the key and how to find the process, exits non-zero', async () => {
+    const dataDir = await dataDirWithModels();
+    const busy = createServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+    const port = (busy.address() as AddressInfo).port;
+    try {
+      const r = await doctor({ dataDir, models: { profile: 'research' }, broadcast: { port } });
+      expect(r.out).toMatch(new RegExp(`^PROBLEM port: broadcast .* 127\\.0\\.0\\.1:${port} is in use by another process`, 'm'));
+      expect(r.out).toMatch(new RegExp(`fix: stop that process .*sport = :${port}.* or change broadcast\\.port`));
+      expect(r.code).not.toBe(0);
+    } finally {
+      busy.close();
+    }
   });
 
   it('distributed mode and sinks: a live Kafka broker and mosquitto pass; an unreachable webhook is a problem', async () => {
