@@ -130,7 +130,7 @@ export async function checkCamera(cam: CameraConfig, timeoutMs: number): Promise
     return problem(check, `${shown}: the stream ended before any frame`, 'check the URL points at the camera\'s video stream');
   } catch (err) {
     const { error } = cameraError(cam.id, cam.url, err);
-    return problem(check, error.message, error.hint);
+    return problem(check, error.message.replace(`camera ${cam.id}: `, ''), error.hint);
   } finally {
     clearTimeout(timer);
     h.stop();
