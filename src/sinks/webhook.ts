@@ -46,7 +46,7 @@ export class WebhookSink implements Sink {
     } catch (err) {
       throw new Error(`webhook ${this.target}: ${why(err)}`);
     }
-    await res.arrayBuffer().catch(() => undefined); // drain, so the connection can be reused
+    await res.body?.cancel().catch(() => undefined); // the answer's body is not needed: never buffer what a receiver sends
     if (res.status < 200 || res.status > 299) throw new Error(`webhook ${this.target}: HTTP ${res.status}`);
   }
 
