@@ -227,6 +227,12 @@ export const errors = {
     retriable: false,
     exitCode: 66,
   },
+  VIGIL_ERR_API_INTERNAL: {
+    message: 'internal error (logged on the server)',
+    hint: 'retry; if it persists, the server log has the cause',
+    retriable: true,
+    exitCode: 70,
+  },
   VIGIL_ERR_BROADCAST_TLS: {
     message: 'cannot read the broadcast TLS {which} {file}: {reason}',
     hint: 'broadcast.tls.cert and broadcast.tls.key name PEM files readable by Vigil (e.g. from your CA or `openssl req -x509 ...`)',

@@ -23,18 +23,19 @@ export interface FeedOptions {
 /** One serialisation per event and shape, shared by every client. */
 export class Serialised {
   readonly event: StoredEvent;
-  #full: string | undefined;
-  #lean: string | undefined;
+  #full: Buffer | undefined;
+  #lean: Buffer | undefined;
 
   constructor(e: StoredEvent) {
     this.event = e;
   }
 
-  json(crops: boolean): string {
-    if (crops || this.event.kind !== 'match') return (this.#full ??= JSON.stringify(this.event));
+  /** UTF-8 JSON, encoded once: ws would otherwise encode a string again for every client. */
+  json(crops: boolean): Buffer {
+    if (crops || this.event.kind !== 'match') return (this.#full ??= Buffer.from(JSON.stringify(this.event)));
     if (this.#lean === undefined) {
       const { crop: _crop, ...rest } = this.event;
-      this.#lean = JSON.stringify(rest);
+      this.#lean = Buffer.from(JSON.stringify(rest));
     }
     return this.#lean;
   }
@@ -57,7 +58,8 @@ export class FeedClient {
   readonly #o: FeedOptions;
   #filter: EventFilter;
   readonly #crops: boolean;
-  #pending: Serialised[] | undefined;
+  /** Live events held until hello and the catch-up are out (from the start: nothing precedes hello). */
+  #pending: Serialised[] | undefined = [];
   #closed = false;
   /** Token bucket for the client's own messages. */
   #tokens: number;
@@ -99,34 +101,38 @@ export class FeedClient {
     if (passes(s.event, this.#filter)) this.#send(s.json(this.#crops));
   }
 
-  /** Sends hello, then the stored events after `after` (none when null), then goes live. */
-  async start(hello: Record<string, unknown>, after: Cursor | null, snapshot: readonly string[]): Promise<void> {
-    if (after !== null) this.#pending = [];
-    this.#send(JSON.stringify(hello));
+  /**
+   * Sends hello (with the store's head), then the stored events after `after`, then goes live. A
+   * client without `after` starts at the head: it gets every event after hello's cursor.
+   */
+  async start(hello: (head: Cursor | null) => Record<string, unknown>, after: Cursor | null, snapshot: readonly string[]): Promise<void> {
+    const head = await this.#o.store.head();
+    this.#send(JSON.stringify(hello(head)));
     for (const s of snapshot) this.#send(s);
-    if (after === null) return;
-    let last: Cursor = after;
-    try {
-      for (;;) {
-        // Pace the catch-up by the client's reading instead of cutting it off for being behind.
-        while (!this.#closed && this.#ws.bufferedAmount > this.#o.maxBufferedBytes / 2) await sleep(5);
-        if (this.#closed) return;
-        const page = await this.#o.store.read(last, PAGE, this.#filter, { crops: this.#crops });
-        for (const e of page.events) this.#send(this.#crops || e.kind !== 'match' ? JSON.stringify(e) : new Serialised(e).json(false));
-        if (page.next) last = page.next;
-        if (page.events.length < PAGE) break;
+    let last: Cursor | null = after ?? head;
+    if (after !== null) {
+      try {
+        for (;;) {
+          // Pace the catch-up by the client's reading instead of cutting it off for being behind.
+          while (!this.#closed && this.#ws.bufferedAmount > this.#o.maxBufferedBytes / 2) await sleep(5);
+          if (this.#closed) return;
+          const page = await this.#o.store.read(last, PAGE, this.#filter, { crops: this.#crops });
+          for (const e of page.events) this.#send(this.#crops || e.kind !== 'match' ? JSON.stringify(e) : new Serialised(e).json(false));
+          if (page.next) last = page.next;
+          if (page.events.length < PAGE) break;
+        }
+      } catch (err) {
+        this.#error(err);
+        this.#ws.close(4400, 'bad request');
+        this.#closed = true;
+        return;
       }
-    } catch (err) {
-      this.#error(err);
-      this.#ws.close(4400, 'bad request');
-      this.#closed = true;
-      return;
     }
     // The seam. No await since the last read: everything newer is in #pending, in order.
     const held = this.#pending ?? [];
     this.#pending = undefined;
     for (const s of held) {
-      if (this.#o.store.compare(s.event.cursor, last) > 0 && passes(s.event, this.#filter)) this.#send(s.json(this.#crops));
+      if ((last === null || this.#o.store.compare(s.event.cursor, last) > 0) && passes(s.event, this.#filter)) this.#send(s.json(this.#crops));
     }
   }
 
@@ -180,8 +186,8 @@ export class FeedClient {
     return true;
   }
 
-  #send(json: string): void {
-    if (this.#room()) this.#ws.send(json);
+  #send(json: string | Buffer): void {
+    if (this.#room()) this.#ws.send(json, { binary: false });
   }
 
   /**

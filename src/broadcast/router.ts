@@ -94,7 +94,8 @@ export function createRouter(routeSets: readonly (readonly ApiRoute[])[], o: Rou
       if (onPath.length === 0) throw new VigilError('VIGIL_ERR_API_NOT_FOUND', { what: `route ${url.pathname}` });
       const hit = onPath.find((x) => x.c.route.method === method);
       if (!hit) {
-        sendJson(res, 405, { error: { code: 'VIGIL_ERR_API_BAD_REQUEST', message: `bad request: ${method} is not allowed on ${url.pathname}`, hint: `allowed: ${onPath.map((x) => x.c.route.method).join(', ')}` } }, { allow: onPath.map((x) => x.c.route.method).join(', ') });
+        const allow = onPath.map((x) => x.c.route.method).join(', ');
+        sendJson(res, 405, errorBody(new VigilError('VIGIL_ERR_API_BAD_REQUEST', { reason: `${method} is not allowed on ${url.pathname} (allowed: ${allow})` })), { allow });
         return true;
       }
       const { route, names } = hit.c;
@@ -120,7 +121,7 @@ export function createRouter(routeSets: readonly (readonly ApiRoute[])[], o: Rou
         sendJson(res, statusOf[err.code] ?? 400, errorBody(err));
       } else {
         o.log.error({ err: (err as Error).message, method, path: url.pathname }, 'api handler failed');
-        sendJson(res, 500, { error: { code: 'VIGIL_ERR_INTERNAL', message: 'internal error (logged on the server)', hint: 'retry; if it persists, see the server log' } });
+        sendJson(res, 500, errorBody(new VigilError('VIGIL_ERR_API_INTERNAL')));
       }
     }
     return true;

@@ -214,7 +214,7 @@ export class BroadcastServer {
       log.info({ code, clients: this.#clients.size }, 'websocket client left');
     });
     log.info({ remote: req.socket.remoteAddress, actor: actor.name, clients: this.#clients.size, resume: after !== null }, 'websocket client connected');
-    const hello = { kind: 'hello', v: 1, server: 'vigil', cursor: await store.head(), role: actor.role, actor: actor.name, operatingPoint: (this.#o.operatingPoint ?? (() => unknownOperatingPoint))() };
+    const hello = (head: Cursor | null) => ({ kind: 'hello', v: 1, server: 'vigil', cursor: head, role: actor.role, actor: actor.name, operatingPoint: (this.#o.operatingPoint ?? (() => unknownOperatingPoint))() });
     const snapshot = after === null ? [...this.#cameras.values()].map((st) => JSON.stringify(st)) : [];
     await feed.start(hello, after, snapshot);
   }

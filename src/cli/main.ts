@@ -23,6 +23,8 @@ import { register as registerBenchFace } from './commands/bench-face.js';
 import { register as registerBenchIngest } from './commands/bench-ingest.js';
 import { register as registerServices } from './commands/services.js';
 import { register as registerBenchKafka } from './commands/bench-kafka.js';
+import { register as registerBenchFeed } from '../../bench/feed.js';
+import { benchGroup } from './commands/bench.js';
 import { register as registerSinks } from './commands/sinks.js';
 import { register as registerDoctor } from './commands/doctor.js';
 import { announceWatchlist } from '../services/watchlist.js';
@@ -257,6 +259,7 @@ registerBenchFace(program);
 registerBenchIngest(program);
 registerServices(program);
 registerBenchKafka(program);
+registerBenchFeed(benchGroup(program));
 registerSinks(program);
 registerDoctor(program);
 

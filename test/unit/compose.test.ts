@@ -84,11 +84,11 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('publishes the WebSocket port the broadcaster listens on, on all interfaces', () => {
+  it('publishes the port the broadcaster listens on (inside the container, on all interfaces) on the host\'s 127.0.0.1 unless VIGIL_PUBLISH_HOST says otherwise', () => {
     const s = compose.services.broadcast;
     const cfg = configOf(s);
     expect(cfg.broadcast.host).toBe('0.0.0.0');
-    expect(s.ports).toContain(`${cfg.broadcast.port}:${cfg.broadcast.port}`);
+    expect(s.ports).toEqual([`\${VIGIL_PUBLISH_HOST:-127.0.0.1}:${cfg.broadcast.port}:${cfg.broadcast.port}`]);
     expect(cfg.bus.kafka?.brokers).toEqual([String(s.environment!.KAFKA_BROKERS)]);
     expect(configOf(compose.services.ingest).cameras.length).toBeGreaterThan(0);
   });

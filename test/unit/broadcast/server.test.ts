@@ -91,3 +91,32 @@ describe('ensureToken', () => {
     expect((await ensureToken(dir, 'configured-token-123')).token).toBe('configured-token-123');
   });
 });
+
+describe('ensureTokens', () => {
+  it('generates one token per role at first start into a 0600 file, keeps them, and resolves each to its role', async () => {
+    const { statSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { ensureTokens } = await import('../../../src/broadcast/token.js');
+    const dir = await tempDir();
+    const first = await ensureTokens(dir, {});
+    expect(first.generated.sort()).toEqual(['admin', 'operator', 'viewer']);
+    expect(statSync(first.file).mode & 0o777).toBe(0o600);
+    const again = await ensureTokens(dir, {});
+    expect(again.generated).toEqual([]);
+    for (const r of ['viewer', 'operator', 'admin'] as const) {
+      expect(again.tokens.of(r)).toBe(first.tokens.of(r));
+      expect(again.tokens.actorOf(first.tokens.of(r))).toEqual({ role: r, name: `${r}:${r}` });
+    }
+    expect(again.tokens.actorOf('wrong-token-wrong-token')).toBeUndefined();
+    expect(again.tokens.actorOf(undefined)).toBeUndefined();
+    // broadcast.token stays the admin token; a list names each holder.
+    const cfg = await ensureTokens(await tempDir(), { token: 'configured-admin-token', tokens: [{ token: 'night-desk-token-000', role: 'operator', label: 'night-desk' }] });
+    expect(cfg.tokens.actorOf('configured-admin-token')).toEqual({ role: 'admin', name: 'admin:admin' });
+    expect(cfg.tokens.actorOf('night-desk-token-000')).toEqual({ role: 'operator', name: 'operator:night-desk' });
+    expect(cfg.generated).toEqual(['viewer']);
+    // The single token file of earlier releases is still the admin token.
+    const old = await tempDir();
+    writeFileSync(join(old, 'broadcast-token'), 'legacy-token-0123456789\n');
+    expect((await ensureTokens(old, {})).tokens.of('admin')).toBe('legacy-token-0123456789');
+  });
+});
