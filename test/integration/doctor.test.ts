@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
-import { chmod, chown, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureRtspServerBinary, freePort, Publisher, RtspServer } from '../../src/ingest/rtsp-lab.js';
-import { hamiltonClip, repoRoot, tempDir } from '../helpers.js';
+import { hamiltonClip, repoRoot, tempDir, testModelsDir } from '../helpers.js';
 import { dataDirWithModels } from './cli.js';
 import { sharedBrokers, uniquePrefix } from '../kafka.js';
 import { Mosquitto } from '../sinks.js';
@@ -71,6 +71,21 @@ describe('vigil doctor', () => {
     expect(r.out).toMatch(/^PROBLEM models: .*research.*(missing|not installed)/m);
     expect(r.out).toMatch(/fix: .*vigil models pull research/);
     expect(r.out).toContain('VIGIL_ERR_DOCTOR_PROBLEMS');
+    expect(r.code).not.toBe(0);
+  });
+
+  it('a corrupt model file: names it, its checksum and the forced pull, exits non-zero', async () => {
+    const dataDir = await tempDir('vigil-doctor-');
+    const models = join(dataDir, 'models');
+    await mkdir(models, { mode: 0o700 });
+    for (const f of await readdir(testModelsDir())) if (f.endsWith('.onnx')) await symlink(join(testModelsDir(), f), join(models, f));
+    await rm(join(models, 'w600k_mbf_fp32.onnx'));
+    const bytes = await readFile(join(testModelsDir(), 'w600k_mbf_fp32.onnx'));
+    bytes[bytes.length >> 1] ^= 0xff; // one byte flipped: same size, different sha256
+    await writeFile(join(models, 'w600k_mbf_fp32.onnx'), bytes);
+    const r = await doctor({ dataDir, models: { profile: 'research' }, broadcast: { port: 0 } });
+    expect(r.out).toMatch(/^PROBLEM models: profile "research": .*w600k_mbf_fp32\.onnx has sha256 [0-9a-f]{12}…, the manifest expects [0-9a-f]{12}…/m);
+    expect(r.out).toMatch(/fix: .*vigil models pull research --force/);
     expect(r.code).not.toBe(0);
   });
 
