@@ -15,7 +15,8 @@ export interface Sink {
   close(): Promise<void>;
 }
 
-export type SinkHealth = 'idle' | 'delivering' | 'retrying' | 'stopped';
+/** standby: another process delivers this sink (sinks.db's owner); this one takes over if that one dies. */
+export type SinkHealth = 'idle' | 'delivering' | 'retrying' | 'standby' | 'stopped';
 
 export interface SinkStatus {
   readonly id: string;
@@ -23,6 +24,8 @@ export interface SinkStatus {
   readonly state: SinkHealth;
   readonly delivered: number;
   readonly consecutiveFailures: number;
+  /** In standby: the process ("host:pid") that delivers the sink. */
+  readonly owner: string | null;
   readonly lastError: string | null;
   readonly lastDeliveredAt: string | null;
   readonly deadLetters: number;
@@ -39,7 +42,11 @@ export interface DispatcherOptions {
   /** How often an idle dispatcher looks for new events, ms (notify() wakes it at once). */
   readonly pollMs?: number;
   readonly pageSize?: number;
+  /** Ownership heartbeat and how old a heartbeat may get before another process takes the sink over, ms. */
+  readonly lease?: { readonly beatMs: number; readonly staleMs: number };
 }
+
+const DEFAULT_LEASE = { beatMs: 5000, staleMs: 30_000 };
 
 const DEFAULT_TYPES: Record<SinkConfig['type'], readonly string[]> = { webhook: ['alert', 'update'], mqtt: ['alert', 'update', 'camera-status'] };
 
@@ -73,6 +80,9 @@ export class SinkDispatcher {
   #failures = 0;
   #lastError: string | null = null;
   #lastDeliveredAt: string | null = null;
+  /** Another process holding the sink, or null when this one does. */
+  #owner: string | null = null;
+  #beat: NodeJS.Timeout | undefined;
 
   constructor(o: DispatcherOptions) {
     this.#o = o;
@@ -96,7 +106,11 @@ export class SinkDispatcher {
       state.advance(sink.id, cursor);
       log.info({ sink: sink.id }, 'sink registered: delivering events from now on');
     }
-    this.#loop = this.#run(cursor).catch((err: unknown) => {
+    const lease = this.#o.lease ?? DEFAULT_LEASE;
+    this.#heartbeat(lease.staleMs);
+    this.#beat = setInterval(() => this.#heartbeat(lease.staleMs), lease.beatMs);
+    this.#beat.unref();
+    this.#loop = this.#run().catch((err: unknown) => {
       log.error({ sink: sink.id, err: (err as Error).message }, 'sink dispatcher stopped on an error');
     });
   }
@@ -106,10 +120,24 @@ export class SinkDispatcher {
     this.#wake?.();
   }
 
+  /** Claims (or keeps) the sink; logs when it changes hands. */
+  #heartbeat(staleMs: number): void {
+    const { state, sink, log } = this.#o;
+    const other = state.claim(sink.id, staleMs);
+    if (other !== this.#owner) {
+      if (other) log.warn({ sink: sink.id, owner: other }, 'another process delivers this sink: standing by');
+      else log.info({ sink: sink.id }, 'sink taken over: delivering');
+      this.#owner = other;
+      if (!other) this.#wake?.();
+    }
+  }
+
   async stop(): Promise<void> {
     this.#abort.abort();
+    clearInterval(this.#beat);
     this.#wake?.();
     await this.#loop;
+    if (this.#loop && !this.#owner) this.#o.state.release(this.#o.sink.id);
     this.#health = 'stopped';
     await this.#o.sink.close();
   }
@@ -122,18 +150,30 @@ export class SinkDispatcher {
       state: this.#health,
       delivered: this.#delivered,
       consecutiveFailures: this.#failures,
+      owner: this.#owner,
       lastError: this.#lastError,
       lastDeliveredAt: this.#lastDeliveredAt,
       deadLetters: state.deadCount(sink.id),
     };
   }
 
-  async #run(from: Cursor | null): Promise<void> {
-    const { store, log, sink, metrics } = this.#o;
+  async #run(): Promise<void> {
+    const { store, log, sink, metrics, state } = this.#o;
     const pageSize = this.#o.pageSize ?? 100;
     const signal = this.#abort.signal;
-    let cursor = from;
+    /** undefined while another process owns the sink: read afresh on taking over (that one moved it). */
+    let cursor: Cursor | null | undefined;
     while (!signal.aborted) {
+      if (this.#owner) {
+        cursor = undefined;
+        this.#health = 'standby';
+        await this.#idle();
+        continue;
+      }
+      if (cursor === undefined) {
+        cursor = state.cursor(sink.id) ?? null;
+        this.#health = 'idle';
+      }
       await this.#retryDead();
       let events: readonly StoredEvent[];
       try {
@@ -158,7 +198,7 @@ export class SinkDispatcher {
       for (const [i, e] of events.entries()) {
         metrics.pending.set({ sink: sink.id }, events.length - i);
         const done = await this.#deliver(e);
-        if (!done) return; // stopped mid-retry: the cursor stays before e
+        if (!done) break; // stopped, or the sink was taken over, mid-retry: the cursor stays before e
         cursor = e.cursor;
       }
     }
@@ -211,7 +251,7 @@ export class SinkDispatcher {
     const firstTry = Date.now();
     const maxAgeMs = cfg.retry.maxAgeSeconds * 1000;
     for (let attempt = 1; ; attempt++) {
-      if (this.#abort.signal.aborted) return false;
+      if (this.#abort.signal.aborted || this.#owner) return false;
       this.#health = attempt === 1 ? 'delivering' : 'retrying';
       try {
         await sink.deliver(payload);

@@ -21,6 +21,7 @@ export interface SinkServiceOptions {
   readonly metrics?: SinkMetrics;
   readonly manifest?: Manifest;
   readonly pollMs?: number;
+  readonly lease?: { readonly beatMs: number; readonly staleMs: number };
 }
 
 /**
@@ -50,6 +51,7 @@ export class SinkService {
             metrics,
             payload: { manifest, publicUrl: o.cfg.broadcast.publicUrl },
             pollMs: o.pollMs,
+            lease: o.lease,
           }),
       );
   }

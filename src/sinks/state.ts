@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { openDatabase, type Db } from '../store/sqlite.js';
 import type { Cursor } from '../store/types.js';
@@ -31,7 +32,24 @@ const migrations = [
    CREATE INDEX dead_letter_sink ON dead_letter (sink, seq);`,
   // Dead letters an operator asked to send again (POST /api/sinks/:id/dead-letters/retry).
   `ALTER TABLE dead_letter ADD COLUMN requeued INTEGER NOT NULL DEFAULT 0;`,
+  // Which process delivers a sink (one at a time: two would share its cursor and send everything twice).
+  `CREATE TABLE sink_owner (
+     sink TEXT PRIMARY KEY,
+     host TEXT NOT NULL,
+     pid INTEGER NOT NULL,
+     heartbeat_ms INTEGER NOT NULL
+   );`,
 ] as const;
+
+/** Whether process `pid` on this host is alive (signal 0 checks without signalling). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 export interface DeadLetter {
   readonly seq: number;
@@ -135,6 +153,26 @@ export class SinkState {
   /** A requeued dead letter failed again: stays dead, with the new error. */
   failedAgain(seq: number, error: string): void {
     this.#db.prepare('UPDATE dead_letter SET requeued = 0, attempts = attempts + 1, last_error = ?, dead_at = ? WHERE seq = ?').run(error, new Date().toISOString(), seq);
+  }
+
+  /**
+   * Claims the sink for this process. Taken over when free, when its owner's heartbeat is older than
+   * `staleMs`, or when the owner is a dead process on this host (a kill -9 frees it at once).
+   * Returns the current owner ("host:pid") when another process holds it.
+   */
+  claim(sink: string, staleMs: number, host: string = hostname(), pid: number = process.pid): string | null {
+    return this.#db.transaction((): string | null => {
+      const row = this.#db.prepare('SELECT host, pid, heartbeat_ms FROM sink_owner WHERE sink = ?').get(sink) as { host: string; pid: number; heartbeat_ms: number } | undefined;
+      const mine = row && row.host === host && row.pid === pid;
+      const free = !row || mine || Date.now() - row.heartbeat_ms > staleMs || (row.host === host && !alive(row.pid));
+      if (!free) return `${row.host}:${row.pid}`;
+      this.#db.prepare('INSERT INTO sink_owner (sink, host, pid, heartbeat_ms) VALUES (?, ?, ?, ?) ON CONFLICT (sink) DO UPDATE SET host = excluded.host, pid = excluded.pid, heartbeat_ms = excluded.heartbeat_ms').run(sink, host, pid, Date.now());
+      return null;
+    }).immediate();
+  }
+
+  release(sink: string, host: string = hostname(), pid: number = process.pid): void {
+    this.#db.prepare('DELETE FROM sink_owner WHERE sink = ? AND host = ? AND pid = ?').run(sink, host, pid);
   }
 
   deadCount(sink: string): number {

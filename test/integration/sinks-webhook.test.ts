@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rm, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { stringify } from 'yaml';
@@ -157,6 +158,37 @@ describe('dead letters sent again (POST /api/sinks/:id/dead-letters/retry)', () 
     await svc.stop();
     await store.close();
     await rx.close();
+  });
+});
+
+describe('two processes configured with the same sink (`vigil start` and `vigil sinks` on one data dir)', () => {
+  it('one delivers, the other stands by and takes over when the first stops: nothing sent twice', async () => {
+    const dataDir = await tempDir('vigil-sinks-owner-');
+    const store = openEventStore(dataDir);
+    const rx = await startReceiver(SECRET);
+    const sinks = [{ type: 'webhook' as const, id: 'hook', url: rx.url, secret: SECRET }];
+    const a = new SinkService({ cfg: sinkConfig(dataDir, sinks), store, log, metrics: sinkMetrics(new Registry()), pollMs: 20 });
+    await a.start();
+    const configFile = join(dataDir, 'vigil.yaml');
+    await writeFile(configFile, stringify({ dataDir, sinks }));
+    let stderr = '';
+    const b = spawn(process.execPath, [join(repoRoot, 'bin', 'vigil.js'), '-c', configFile, 'sinks'], { cwd: repoRoot, env: { ...process.env, VIGIL_LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    b.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    try {
+      await until(() => stderr.includes('"msg":"sinks ready"'), 60_000, 'vigil sinks to start');
+      expect(stderr).toContain(`"owner":"${hostname()}:${process.pid}"`); // standing by for this process
+      for (let i = 0; i < 5; i++) await store.append(matchEvent(400 + i));
+      await until(() => rx.unique.size === 5, 10_000, '5 alerts from the owner');
+      await a.stop(); // releases the sink
+      await until(() => stderr.includes('sink taken over'), 15_000, 'the standby to take over');
+      for (let i = 5; i < 10; i++) await store.append(matchEvent(400 + i));
+      await until(() => rx.unique.size === 10, 15_000, '5 alerts from the new owner');
+      expect(rx.accepted.length).toBe(10); // nothing delivered by both
+    } finally {
+      b.kill('SIGKILL');
+      await store.close();
+      await rx.close();
+    }
   });
 });
 
