@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { VigilError } from '../../errors.js';
 import { collectProcessMetrics, registry } from '../../metrics.js';
 import { serveOps } from '../../metrics-http.js';
 import { SinkService } from '../../sinks/service.js';
@@ -16,6 +17,7 @@ export function register(program: Command): void {
     .description('deliver stored alerts to the configured webhook and MQTT sinks (at least once, resuming where delivery stopped)')
     .action(async (_o: unknown, cmd: Command) => {
       const { cfg, log } = setup(cmd);
+      if (!cfg.sinks.some((x) => x.enabled)) throw new VigilError('VIGIL_ERR_CONFIG_INVALID', { problems: 'sinks: no enabled sink is configured, so `vigil sinks` has nothing to deliver' });
       // Retention is the writer's job: this process only reads (and delivers).
       const store = openEventStore(cfg.dataDir, { ...cfg.events, purgeIntervalMinutes: 0 });
       const svc = new SinkService({ cfg, store, log });
