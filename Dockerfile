@@ -23,6 +23,12 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json package-lock.json ./
 COPY bin ./bin
 COPY src ./src
+# `vigil bench ...` (bench/) and the RTSP lab that `bench ingest` runs (test/support/rtsp-lab.ts starts
+# mediamtx via scripts/rtsp-server.sh: mount a prebuilt one as VIGIL_CACHE_DIR, or it needs Go).
+# The benchmarks read their data from VIGIL_SHARED_DIR (mount ../shared).
+COPY bench ./bench
+COPY test/support ./test/support
+COPY scripts/rtsp-server.sh ./scripts/rtsp-server.sh
 COPY models ./models
 ENV NODE_ENV=production \
     VIGIL_DATA_DIR=/data

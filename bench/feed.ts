@@ -3,13 +3,13 @@ import { rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mkdtemp } from 'node:fs/promises';
-import type { Command } from 'commander';
 import { BroadcastServer } from '../src/broadcast/server.js';
 import { Tokens } from '../src/broadcast/token.js';
 import { MemoryBus, embeddedPolicies } from '../src/bus/memory.js';
 import type { MatchEvent } from '../src/contracts/messages.js';
 import { createLogger } from '../src/log.js';
 import { SqliteEventStore } from '../src/store/events.js';
+import { percentile } from './metrics.js';
 
 /**
  * `vigil bench feed`: the event store and the WebSocket feed under load, on a real store (SQLite in a
@@ -49,7 +49,7 @@ function event(i: number, crop: string, at: number): MatchEvent {
   };
 }
 
-const pct = (sorted: readonly number[], p: number): number => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]! : NaN);
+const pct = (sorted: readonly number[], p: number): number => percentile(sorted, p / 100) ?? NaN;
 const now = (): number => performance.timeOrigin + performance.now();
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -157,24 +157,4 @@ export function formatFeedBench(r: FeedBenchResult, o: FeedBenchOptions): string
     `catch-up: ${r.catchup.events} stored events in ${r.catchup.ms.toFixed(0)} ms (${r.catchup.eventsPerSecond.toFixed(0)} events/s)`,
     `machine: ${r.machine}`,
   ];
-}
-
-/** Adds `bench feed` to the `vigil bench` group. */
-export function register(bench: Command): void {
-  bench
-    .command('feed')
-    .description('event store and WebSocket feed: events/s into the store, p50/p95 delivery latency to 1/50/200 clients, catch-up time of 10,000 stored events')
-    .option('--clients <list>', 'client counts', (v) => v.split(',').map(Number), [1, 50, 200])
-    .option('--rate <n>', 'events per second during the latency runs', (v) => Number(v), 100)
-    .option('--seconds <n>', 'length of each latency run, s', (v) => Number(v), 10)
-    .option('--store-events <n>', 'events appended for the store throughput', (v) => Number(v), 10_000)
-    .option('--catchup <n>', 'stored events a resuming client catches up on', (v) => Number(v), 10_000)
-    .option('--crop-bytes <n>', 'size of each event\'s base64 crop', (v) => Number(v), 6000)
-    .option('--json', 'print the results as one JSON line on stdout')
-    .action(async (a: { clients: number[]; rate: number; seconds: number; storeEvents: number; catchup: number; cropBytes: number; json?: boolean }) => {
-      const o: FeedBenchOptions = { ...a, progress: (line) => void process.stderr.write(`  ${line}\n`) };
-      const r = await benchFeed(o);
-      process.stdout.write(a.json ? `${JSON.stringify(r)}\n` : `${formatFeedBench(r, o).join('\n')}\n`);
-      process.exit(0);
-    });
 }

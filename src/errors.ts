@@ -185,11 +185,41 @@ export const errors = {
     retriable: true,
     exitCode: 69,
   },
+  VIGIL_ERR_KAFKA_AUTH: {
+    message: 'Kafka at {brokers} refused the SASL login of user "{username}" ({mechanism}): {reason}',
+    hint: 'check bus.kafka.sasl.username and the environment variable its password placeholder names, and that the user exists on the brokers with this mechanism (kafka-configs --alter --add-config SCRAM-SHA-256=[...] --entity-type users)',
+    retriable: false,
+    exitCode: 77,
+  },
+  VIGIL_ERR_KAFKA_TLS: {
+    message: 'TLS with Kafka at {brokers} failed: {reason}',
+    hint: "the listener at bus.kafka.brokers and the client must agree: set bus.kafka.ssl (and bus.kafka.sasl) for a SSL/SASL_SSL listener, leave them out for a PLAINTEXT one; bus.kafka.ssl.ca must be the CA that signed the brokers' certificates",
+    retriable: false,
+    exitCode: 69,
+  },
   VIGIL_ERR_BENCH_DATA: {
     message: 'benchmark data not usable at {dir}: {reason}',
     hint: 'give the LFW folder with --data, or set VIGIL_SHARED_DIR to the folder holding data/lfw (see ../shared/README.md)',
     retriable: false,
     exitCode: 66,
+  },
+  VIGIL_ERR_STORE_TOO_NEW: {
+    message: 'database {file} has schema version {version}, newer than this Vigil knows ({known})',
+    hint: 'a newer Vigil wrote it: upgrade Vigil (Vigil never downgrades a database), or point dataDir at this version\'s data',
+    retriable: false,
+    exitCode: 65,
+  },
+  VIGIL_ERR_BENCH_ARGS: {
+    message: 'bench {bench}: {reason}',
+    hint: 'see `vigil bench {bench} --help`',
+    retriable: false,
+    exitCode: 64,
+  },
+  VIGIL_ERR_BENCH_MISSING: {
+    message: 'the benchmarks are not part of this installation (no bench/ folder next to src/)',
+    hint: 'run them from a source checkout or the Docker image, which both hold bench/',
+    retriable: false,
+    exitCode: 69,
   },
   VIGIL_ERR_EVENTS_STORE: {
     message: 'the event store {file} cannot be opened: {reason}',

@@ -80,6 +80,8 @@ export interface FaceMetrics {
   readonly dropped: Counter<'gate'>;
   readonly unknown: Counter<'camera'>;
   readonly alerts: Counter<'camera' | 'type'>;
+  /** Face messages a matcher could not match: embedded by another model than its index (infer and match on different profiles). */
+  readonly profileMismatch: Counter<'face_model' | 'index_model'>;
 }
 
 const faceCache = new WeakMap<Registry, FaceMetrics>();
@@ -93,6 +95,12 @@ export function faceMetrics(reg: Registry = registry): FaceMetrics {
     dropped: new Counter({ name: 'vigil_faces_dropped_total', help: 'Faces dropped by a quality gate before embedding', labelNames: ['gate'], registers }),
     unknown: new Counter({ name: 'vigil_unknown_faces_total', help: 'Faces that matched nobody on the watchlist', labelNames: ['camera'], registers }),
     alerts: new Counter({ name: 'vigil_alerts_total', help: 'Alert events sent: type alert (a new appearance) or update (a better face)', labelNames: ['camera', 'type'], registers }),
+    profileMismatch: new Counter({
+      name: 'vigil_profile_mismatch_total',
+      help: 'Face messages the matcher could not match: embedded by another model than its watchlist index (infer and match on different profiles); no alert can come from them',
+      labelNames: ['face_model', 'index_model'],
+      registers,
+    }),
   };
   faceCache.set(reg, m);
   return m;

@@ -28,10 +28,11 @@ export function inferenceStage(cfg: Config, bus: Bus, engine: FaceEngine, log: L
   });
 }
 
-export function matcherStage(cfg: Config, bus: Bus, index: SubjectIndex, threshold: number, replicaId: string | undefined, log: Logger): MatcherStage {
+export function matcherStage(cfg: Config, bus: Bus, index: SubjectIndex, threshold: number, replicaId: string | undefined, log: Logger, profile?: string): MatcherStage {
   return new MatcherStage({
     bus,
     index,
+    profile,
     rules: alertRules(cfg, threshold),
     tracker: { ...defaultTrackerOptions, maxGapMs: cfg.alerts.trackGapSeconds * 1000 },
     unknownDir: cfg.alerts.storeUnknown ? join(cfg.dataDir, 'unknown') : undefined,
@@ -39,6 +40,7 @@ export function matcherStage(cfg: Config, bus: Bus, index: SubjectIndex, thresho
     replicaId,
     onUnknownFace: (camera) => faceMetrics().unknown.inc({ camera }),
     onEvent: (e) => faceMetrics().alerts.inc({ camera: e.camera, type: e.type }),
+    onProfileMismatch: (faceModel, indexModel) => faceMetrics().profileMismatch.inc({ face_model: faceModel, index_model: indexModel }),
     log: log.child({ stage: 'matcher' }),
   });
 }

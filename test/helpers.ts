@@ -12,6 +12,9 @@ export function sharedDir(): string {
   return dir;
 }
 
+/** The shared model files (a missing folder fails the test: never a skip). */
+export const sharedModels = (): string => join(sharedDir(), 'models');
+
 export const repoRoot = resolve(import.meta.dirname, '..');
 
 /** Models installed once per test run by global-setup.ts (research + permissive, from ../shared). */

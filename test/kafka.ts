@@ -1,10 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { inject } from 'vitest';
-import { createKafkaClient } from '../src/bus/kafka-client.js';
+import { createKafkaClient, type InMessage, type KafkaClient } from '../src/bus/kafka-client.js';
 import { createLogger } from '../src/log.js';
 import { repoRoot, tempDir } from './helpers.js';
 
@@ -19,16 +19,9 @@ declare module 'vitest' {
 
 const quiet = createLogger('silent');
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from './support/net.js';
+
+export { freePort };
 
 /** Resolves once the brokers answer a metadata request. */
 export async function waitForBroker(brokers: string, timeoutMs = 60_000, proc?: ChildProcess): Promise<void> {
@@ -54,24 +47,43 @@ export async function waitForBroker(brokers: string, timeoutMs = 60_000, proc?: 
  * A one-node KRaft broker run by scripts/kafka.sh (jars from Maven Central, cached). The same
  * folder keeps its data across stop() and start(), as a restarted production broker would.
  */
+/** A SASL_SSL listener next to the plaintext one: TLS from a throwaway CA (DIR/tls), one SCRAM user. */
+export interface SaslSslOptions {
+  readonly user: string;
+  readonly password: string;
+  readonly clientAuth?: 'none' | 'requested' | 'required';
+}
+
 export class LocalBroker {
   readonly dir: string;
   readonly port: number;
   readonly controllerPort: number;
+  /** The SASL_SSL listener's port (0: none). */
+  readonly saslSslPort: number;
   readonly #watchPid: number;
   readonly #detached: boolean;
+  readonly #saslSsl: SaslSslOptions | undefined;
   #proc: ChildProcess | undefined;
 
-  private constructor(dir: string, port: number, controllerPort: number, watchPid: number, detached: boolean) {
+  private constructor(dir: string, ports: readonly [number, number, number], watchPid: number, detached: boolean, saslSsl: SaslSslOptions | undefined) {
     this.dir = dir;
-    this.port = port;
-    this.controllerPort = controllerPort;
+    [this.port, this.controllerPort, this.saslSslPort] = ports;
     this.#watchPid = watchPid;
     this.#detached = detached;
+    this.#saslSsl = saslSsl;
   }
 
   get brokers(): string {
     return `127.0.0.1:${this.port}`;
+  }
+
+  get saslSslBrokers(): string {
+    return `127.0.0.1:${this.saslSslPort}`;
+  }
+
+  /** ca.pem, client.pem and client.key of the SASL_SSL listener's CA. */
+  get tlsDir(): string {
+    return join(this.dir, 'tls');
   }
 
   get pid(): number | undefined {
@@ -79,9 +91,11 @@ export class LocalBroker {
   }
 
   /** `watchPid`: the broker stops by itself when that process ends (default: this one). */
-  static async create(o: { dir?: string; watchPid?: number; detached?: boolean } = {}): Promise<LocalBroker> {
+  static async create(o: { dir?: string; watchPid?: number; detached?: boolean; saslSsl?: SaslSslOptions } = {}): Promise<LocalBroker> {
     const dir = o.dir ?? (await tempDir('vigil-kafka-'));
-    const b = new LocalBroker(dir, await freePort(), await freePort(), o.watchPid ?? process.pid, o.detached ?? false);
+    const ports = [await freePort(), await freePort(), o.saslSsl ? await freePort() : 0] as const;
+    const b = new LocalBroker(dir, ports, o.watchPid ?? process.pid, o.detached ?? false, o.saslSsl);
+    if (o.saslSsl) await promisify(execFile)('bash', [join(repoRoot, 'scripts', 'kafka.sh'), 'tls', '--dir', b.tlsDir]);
     await b.start();
     return b;
   }
@@ -90,7 +104,11 @@ export class LocalBroker {
     await mkdir(this.dir, { recursive: true });
     const out = openSync(join(this.dir, 'broker.log'), 'a');
     const args = [join(repoRoot, 'scripts', 'kafka.sh'), 'start', '--dir', this.dir, '--port', String(this.port), '--controller-port', String(this.controllerPort), '--watch-pid', String(this.#watchPid)];
-    const p = spawn('bash', args, { stdio: ['ignore', out, out], detached: this.#detached });
+    const s = this.#saslSsl;
+    if (s) args.push('--sasl-ssl-port', String(this.saslSslPort), '--tls-dir', this.tlsDir, '--client-auth', s.clientAuth ?? 'none');
+    // The SCRAM password reaches the script through its environment, never its command line.
+    const env = s ? { ...process.env, KAFKA_SCRAM_USER: s.user, KAFKA_SCRAM_PASSWORD: s.password } : process.env;
+    const p = spawn('bash', args, { stdio: ['ignore', out, out], detached: this.#detached, env });
     closeSync(out);
     if (this.#detached) p.unref();
     this.#proc = p;
@@ -181,3 +199,28 @@ export async function stopSharedBroker(runDir: string): Promise<void> {
 
 /** A topic prefix no other test uses on the shared broker. */
 export const uniquePrefix = (name: string): string => `t${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}.${name}.`;
+
+/** Reads `topic` from its start until at least `atLeast` records came (then 500 ms more, to see any extra ones). */
+export async function readRecords(client: KafkaClient, topic: string, atLeast: number, groupPrefix: string, timeoutMs = 30_000): Promise<InMessage[]> {
+  const got: InMessage[] = [];
+  const c = client.consumer({ groupId: `${groupPrefix}reader-${Date.now()}-${Math.random()}`, topic, fromBeginning: true, sessionTimeoutMs: 6000, heartbeatIntervalMs: 1000, maxBytesPerPartition: 16 << 20 });
+  await c.start({
+    onBatch: async (b, ctl) => {
+      got.push(...b.messages);
+      ctl.resolve(b.messages[b.messages.length - 1].offset);
+    },
+    onAssigned: () => {},
+    onFatal: () => {},
+  });
+  try {
+    const t0 = Date.now();
+    while (got.length < atLeast) {
+      if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${atLeast} record(s) on ${topic} (got ${got.length})`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  } finally {
+    await c.stop();
+  }
+  return got;
+}

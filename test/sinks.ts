@@ -5,7 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { CameraStatus, MatchEvent } from '../src/contracts/messages.js';
-import { freePort } from '../src/ingest/rtsp-lab.js';
+import { freePort } from './support/net.js';
 import { SqliteEventStore } from '../src/store/events.js';
 
 /** The real SQLite event store of the embedded mode, in `dataDir` (retention off). */

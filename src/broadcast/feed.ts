@@ -42,6 +42,12 @@ export class Serialised {
 }
 
 const PAGE = 500;
+/**
+ * Messages handed to ws but not yet to the kernel. bufferedAmount counts bytes, but each queued
+ * message also costs a write request and buffers (a few hundred bytes), so a flood of tiny replies
+ * (pongs of 23 bytes) could hold far more memory than its byte count: the count is capped too.
+ */
+const MAX_QUEUED_MESSAGES = 4096;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -64,6 +70,11 @@ export class FeedClient {
   /** Token bucket for the client's own messages. */
   #tokens: number;
   #refilled = Date.now();
+  /** Sends not yet written to the socket (see MAX_QUEUED_MESSAGES). */
+  #queued = 0;
+  readonly #written = (): void => {
+    this.#queued--;
+  };
 
   constructor(ws: WebSocket, actor: Actor, filter: EventFilter, crops: boolean, o: FeedOptions) {
     this.#ws = ws;
@@ -79,7 +90,10 @@ export class FeedClient {
     });
     // autoPong is off on the server: a pong is a send like any other, checked against the limit.
     ws.on('ping', (data) => {
-      if (this.#allow() && this.#room()) ws.pong(data);
+      if (this.#allow() && this.#room()) {
+        this.#queued++;
+        ws.pong(data, false, this.#written);
+      }
     });
     ws.on('close', () => {
       this.#closed = true;
@@ -176,10 +190,10 @@ export class FeedClient {
     return true;
   }
 
-  /** False (and the client cut off) when its unsent bytes are over the limit. */
+  /** False (and the client cut off) when its unsent bytes or messages are over the limit. */
   #room(): boolean {
     if (this.#closed) return false;
-    if (this.#ws.bufferedAmount > this.#o.maxBufferedBytes) {
+    if (this.#ws.bufferedAmount > this.#o.maxBufferedBytes || this.#queued >= MAX_QUEUED_MESSAGES) {
       this.cut('slow');
       return false;
     }
@@ -187,7 +201,9 @@ export class FeedClient {
   }
 
   #send(json: string | Buffer): void {
-    if (this.#room()) this.#ws.send(json, { binary: false });
+    if (!this.#room()) return;
+    this.#queued++;
+    this.#ws.send(json, { binary: false }, this.#written);
   }
 
   /**

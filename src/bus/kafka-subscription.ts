@@ -1,5 +1,5 @@
 import type { Handler, SubscribeOptions } from '../contracts/bus.js';
-import { codecs } from '../contracts/codecs.js';
+import { codecs, type DecodeLimits } from '../contracts/codecs.js';
 import type { TopicName, Topics } from '../contracts/messages.js';
 import { isVigilError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -13,6 +13,8 @@ export interface SubscriptionHost {
   readonly sessionTimeoutMs: number;
   readonly heartbeatIntervalMs: number;
   readonly maxMessageBytes: number;
+  /** Checked before decoding: what is above goes to the dead-letter topic. */
+  readonly decodeLimits: DecodeLimits;
   closed(): boolean;
   /** Resolves when every table subscription of the bus has read its topic to the end it had at start. */
   tablesReady(): Promise<void>;
@@ -248,7 +250,7 @@ export class Subscription<T extends TopicName> {
         continue;
       }
       try {
-        good.push({ raw: m, msg: (await codec.decode(m.value)) as Topics[T] });
+        good.push({ raw: m, msg: (await codec.decode(m.value, this.#h.decodeLimits)) as Topics[T] });
       } catch (err) {
         if (!replay) await this.#h.deadLetter(topic, group, partition, m, (err as Error).message, isVigilError(err) ? err.code : undefined);
       }

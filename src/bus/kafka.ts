@@ -31,6 +31,12 @@ export interface KafkaBusOptions {
   readonly client?: KafkaClient;
 }
 
+/**
+ * Connections the brokers closed without an answer, in a row, before the start gives up: what a
+ * TLS or SASL listener does to a client that speaks neither (a restarting broker refuses instead).
+ */
+const CLOSED_WITHOUT_ANSWER = 5;
+
 interface Lane {
   readonly queue: { msg: unknown; resolve: (ok: boolean) => void; reject: (err: unknown) => void }[];
   running: boolean;
@@ -78,7 +84,7 @@ export class KafkaBus implements Bus {
     this.#o = o;
     this.kafka = o.kafka;
     this.#log = o.log;
-    this.#client = o.client ?? createKafkaClient({ brokers: o.kafka.brokers, clientId: o.kafka.clientId, log: o.log });
+    this.#client = o.client ?? createKafkaClient({ brokers: o.kafka.brokers, clientId: o.kafka.clientId, log: o.log, security: { ssl: o.kafka.ssl, sasl: o.kafka.sasl } });
     this.#sender = this.#client.sender();
     for (const t of topicNames) this.#counters.set(t, { published: 0, dropped: 0, failed: 0, depth: 0 });
     this.#host = {
@@ -87,6 +93,7 @@ export class KafkaBus implements Bus {
       sessionTimeoutMs: o.kafka.sessionTimeoutMs,
       heartbeatIntervalMs: o.kafka.heartbeatIntervalMs,
       maxMessageBytes: o.kafka.maxMessageBytes,
+      decodeLimits: { maxFramePixels: o.kafka.maxFramePixels },
       closed: () => this.#closed,
       tablesReady: async () => {
         await Promise.all([...this.#subs].filter((s) => s.spec.table).map((s) => s.caughtUp));
@@ -107,6 +114,7 @@ export class KafkaBus implements Bus {
   async #ensureTopics(): Promise<void> {
     const specs = topicSpecs(this.kafka);
     const t0 = Date.now();
+    let closedInARow = 0;
     for (let attempt = 0; ; attempt++) {
       if (this.#closed) return;
       try {
@@ -118,6 +126,11 @@ export class KafkaBus implements Bus {
         }
         return;
       } catch (err) {
+        // Wrong credentials, certificates or protocol: retrying cannot help, so the service stops with the reason.
+        const d = this.#client.diagnose(err);
+        if (d instanceof VigilError) throw d;
+        closedInARow = d === 'closed' ? closedInARow + 1 : 0;
+        if (closedInARow >= CLOSED_WITHOUT_ANSWER) throw this.#client.closedError(closedInARow);
         this.#giveUpMaybe(t0, 'creating topics', err);
         if (attempt === 0 || attempt % 10 === 0) this.#log.warn({ brokers: this.kafka.brokers, err: (err as Error).message }, 'kafka not reachable; retrying');
         await this.#sleep(Math.min(2000, 200 * 2 ** attempt));
@@ -218,7 +231,11 @@ export class KafkaBus implements Bus {
       } catch (err) {
         kafkaMetrics.publishRetries.inc({ topic: label });
         this.#giveUpMaybe(t0, `publishing to ${kafkaTopic}`, err);
-        if (attempt === 0 || attempt % 10 === 0) this.#log.warn({ topic: label, attempt, err: (err as Error).message }, 'publish failed; retrying until the brokers answer');
+        if (attempt === 0 || attempt % 10 === 0) {
+          const d = this.#client.diagnose(err);
+          if (d instanceof VigilError) this.#log.error({ topic: label, attempt, code: d.code, err: d.message }, 'publish refused; retrying until the settings or the brokers change');
+          else this.#log.warn({ topic: label, attempt, err: (err as Error).message }, 'publish failed; retrying until the brokers answer');
+        }
         await this.#sleep(Math.min(2000, 100 * 2 ** attempt));
       }
     }

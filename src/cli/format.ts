@@ -1,5 +1,9 @@
 import type { MatchEvent } from '../contracts/messages.js';
 
+/** Results on stdout (pipeable), everything else (progress, banners, errors) on stderr. */
+export const out = (line: string): void => void process.stdout.write(`${line}\n`);
+export const err = (line: string): void => void process.stderr.write(`${line}\n`);
+
 /** One terminal line per alert or update: when, where, who, how sure, why, and the runner-up. */
 export function alertLine(e: MatchEvent): string {
   const t = e.capturedAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z');

@@ -21,6 +21,21 @@ function substitute(value: unknown, env: NodeJS.ProcessEnv, path: string, proble
   return value;
 }
 
+/** Config keys whose value must be a {VIGIL_*} placeholder: a secret is never written in the file itself. */
+const PLACEHOLDER_ONLY: readonly (readonly string[])[] = [['bus', 'kafka', 'sasl', 'password']];
+
+function secretsAsPlaceholders(raw: unknown): string[] {
+  const problems: string[] = [];
+  for (const path of PLACEHOLDER_ONLY) {
+    let v: unknown = raw;
+    for (const k of path) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
+    if (typeof v === 'string' && !/^\{VIGIL_[A-Z0-9_]+\}$/.test(v)) {
+      problems.push(`${path.join('.')}: write it as a {VIGIL_*} placeholder (e.g. "{VIGIL_KAFKA_PASSWORD}") and put the secret in that environment variable`);
+    }
+  }
+  return problems;
+}
+
 export function formatIssues(err: z.ZodError): string[] {
   return err.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`);
 }
@@ -36,6 +51,7 @@ function deepFreeze<T>(o: T): T {
 /** Validates a raw object (from a file or code); throws VIGIL_ERR_CONFIG_INVALID naming each bad key. */
 export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env): Config {
   const problems: string[] = [];
+  problems.push(...secretsAsPlaceholders(raw));
   const substituted = substitute(raw ?? {}, env, '', problems);
   const res = configSchema.safeParse(substituted);
   if (!res.success) problems.push(...formatIssues(res.error));

@@ -90,6 +90,33 @@ export const kafkaSchema = z.strictObject({
     .min(16)
     .default(50_000)
     .describe('recent message ids remembered to drop redeliveries (broadcaster: match events; matcher: faces); about 100 bytes each'),
+  ssl: z
+    .strictObject({
+      ca: z.string().min(1).optional().describe("PEM file of the CA that signed the brokers' certificates (unset: the system's CAs)"),
+      cert: z.string().min(1).optional().describe("PEM file of this client's certificate, for listeners with ssl.client.auth=required (with key)"),
+      key: z.string().min(1).optional().describe('PEM file of the private key of cert (unencrypted; keep it 0600)'),
+      rejectUnauthorized: z
+        .boolean()
+        .default(true)
+        .describe('false accepts any broker certificate: testing only, anyone in the path can then read and change the traffic'),
+    })
+    .refine((s) => (s.cert === undefined) === (s.key === undefined), { message: 'cert and key go together: set both or neither' })
+    .optional()
+    .describe('TLS to the brokers (an SSL or SASL_SSL listener); file paths are relative to the working directory'),
+  sasl: z
+    .strictObject({
+      mechanism: z.enum(['scram-sha-256', 'scram-sha-512']).describe('SCRAM mechanism the listener takes'),
+      username: z.string().min(1).describe('SCRAM user'),
+      password: z.string().min(1).describe('SCRAM password: written as a {VIGIL_*} placeholder, so it stays in the environment (never logged)'),
+    })
+    .optional()
+    .describe('SASL authentication to the brokers (with ssl: a SASL_SSL listener; without TLS the password hash and every face cross in clear)'),
+  maxFramePixels: z
+    .number()
+    .int()
+    .min(64 * 64)
+    .default(7680 * 4320)
+    .describe('frames whose JPEG is larger (width x height) are dead-lettered before decoding: a small message can decode to GBs, px'),
 });
 export type KafkaConfig = z.infer<typeof kafkaSchema>;
 

@@ -1,7 +1,8 @@
 import sharp, { type OutputInfo } from 'sharp';
 import { z } from 'zod';
 import { VigilError } from '../errors.js';
-import type { CameraStatus, FacesMsg, FrameMsg, MatchEvent, TopicName, Topics, WatchlistChange } from './messages.js';
+import { base64Of, float32FromBase64 } from '../util/base64.js';
+import { b64, faceRecord, facesV1, frameV1, matchV1, matchV2, rgbImage, statusV1, watchlistV1, type FacesMsg, type FrameMsg, type MatchEvent, type TopicName, type Topics } from './messages.js';
 
 /**
  * Wire codecs, one per topic, for transports that cross a process (Kafka). Decoding validates, so a
@@ -10,63 +11,20 @@ import type { CameraStatus, FacesMsg, FrameMsg, MatchEvent, TopicName, Topics, W
  */
 export interface Codec<T> {
   encode(msg: T): Promise<Buffer>;
-  decode(buf: Buffer): Promise<T>;
+  decode(buf: Buffer, limits?: DecodeLimits): Promise<T>;
 }
 
-const num = z.number().finite();
-const box = z.tuple([num, num, num, num]);
-const point = z.tuple([num, num]);
-const b64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/);
-const subjectRef = z.strictObject({ id: z.string(), name: z.string() });
+/** What a consumer refuses to decode: a frame small on the wire can decode to GBs (a 1 MB JPEG of 16000x16000 is 768 MB raw). */
+export interface DecodeLimits {
+  /** Largest frame, width x height, checked from the headers before any pixel is decoded (bus.kafka.maxFramePixels). */
+  readonly maxFramePixels: number;
+}
+/** The config's default (bus.kafka.maxFramePixels): 8K UHD, the widest camera.maxWidth allows. */
+export const DEFAULT_DECODE_LIMITS: DecodeLimits = { maxFramePixels: 7680 * 4320 };
 
-const facesV1 = z.strictObject({
-  kind: z.literal('faces'),
-  v: z.literal(1),
-  camera: z.string(),
-  seq: z.number().int().nonnegative(),
-  capturedAt: num,
-  mediaTime: num.nullable(),
-  frame: z.strictObject({ width: z.number().int().positive(), height: z.number().int().positive() }),
-  profile: z.string(),
-  model: z.string(),
-  faces: z.array(
-    z.strictObject({ box, score: num, landmarks: z.array(point), embedding: b64, crop: b64 }),
-  ),
-});
-
-/** v1: one event per matching face (the walking skeleton). Still decoded, upgraded to v2. */
-export const matchV1 = z.strictObject({
-  kind: z.literal('match'),
-  v: z.literal(1),
-  id: z.string(),
-  subject: subjectRef,
-  similarity: num,
-  threshold: num,
-  candidates: z.array(z.strictObject({ subject: subjectRef, similarity: num })),
-  camera: z.string(),
-  seq: z.number().int().nonnegative(),
-  capturedAt: z.iso.datetime(),
-  mediaTime: num.nullable(),
-  box,
-  frame: z.strictObject({ width: z.number().int().positive(), height: z.number().int().positive() }),
-  detectorScore: num,
-  crop: b64,
-  profile: z.string(),
-  model: z.string(),
-});
-
-export const matchV2 = z.strictObject({
-  ...matchV1.shape,
-  v: z.literal(2),
-  type: z.enum(['alert', 'update']),
-  revision: z.number().int().nonnegative(),
-  margin: num,
-  rule: z.enum(['strong', 'k-of-n']),
-  trackId: z.string(),
-  firstSeenAt: z.iso.datetime(),
-  alertAt: z.iso.datetime(),
-  related: z.strictObject({ id: z.string(), camera: z.string() }).nullable(),
-});
+// Wire forms: binary fields as base64 (faces), pixels as a JPEG after a JSON header (frames).
+const facesWireV1 = facesV1.extend({ faces: z.array(faceRecord.extend({ embedding: b64, crop: b64 })) });
+const frameHeaderV1 = frameV1.omit({ image: true }).extend(rgbImage.pick({ width: true, height: true }).shape);
 
 /** A v1 event was one face above the threshold: an alert of its own, raised by that one face. */
 function upgradeMatchV1(m: z.infer<typeof matchV1>): MatchEvent {
@@ -93,51 +51,9 @@ const matchCodec: Codec<MatchEvent> = {
     const raw = parseJson('matches', buf);
     const v = (raw as { v?: unknown } | null)?.v;
     if (v === 1) return upgradeMatchV1(validate('matches', matchV1, raw, 1));
-    return validate('matches', matchV2, raw, 2) as MatchEvent;
+    return validate('matches', matchV2, raw, 2);
   },
 };
-
-const subjectRecord = z.strictObject({
-  id: z.string(),
-  name: z.string(),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-  images: z.array(z.strictObject({ sha256: z.string(), name: z.string() })),
-  embeddings: z.array(z.strictObject({ model: z.string(), image: z.string(), vector: z.array(num) })),
-});
-export const watchlistV1 = z.discriminatedUnion('op', [
-  z.strictObject({ kind: z.literal('watchlist'), v: z.literal(1), op: z.literal('upsert'), subject: subjectRecord }),
-  z.strictObject({ kind: z.literal('watchlist'), v: z.literal(1), op: z.literal('remove'), id: z.string() }),
-]);
-
-const cameraState = z.enum(['connecting', 'live', 'stalled', 'backoff', 'disabled', 'ended', 'stopped']);
-export const statusV1 = z.strictObject({
-  kind: z.literal('camera-status'),
-  v: z.literal(1),
-  camera: z.string(),
-  name: z.string().nullable(),
-  state: cameraState,
-  previous: cameraState.nullable(),
-  at: z.iso.datetime(),
-  url: z.string(),
-  attempt: z.number().int().nonnegative(),
-  retryInMs: num.nonnegative().nullable(),
-  frames: z.number().int().nonnegative(),
-  lastFrameAt: z.iso.datetime().nullable(),
-  error: z.strictObject({ code: z.string(), message: z.string() }).nullable(),
-});
-
-const frameHeaderV1 = z.strictObject({
-  kind: z.literal('frame'),
-  v: z.literal(1),
-  camera: z.string(),
-  seq: z.number().int().nonnegative(),
-  capturedAt: num,
-  mediaTime: num.nullable(),
-  streamTime: num.nullable().optional(),
-  width: z.number().int().positive(),
-  height: z.number().int().positive(),
-});
 
 function parseJson(topic: TopicName, buf: Buffer): unknown {
   try {
@@ -158,34 +74,26 @@ function validate<S extends z.ZodType>(topic: TopicName, schema: S, value: unkno
   return r.data;
 }
 
-const f32ToB64 = (a: Float32Array): string => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
-function b64ToF32(s: string): Float32Array {
-  const b = Buffer.from(s, 'base64');
-  const out = new Float32Array(b.byteLength / 4);
-  new Uint8Array(out.buffer).set(b.subarray(0, out.byteLength));
-  return out;
-}
-
 const facesCodec: Codec<FacesMsg> = {
   async encode(m) {
-    const wire = { ...m, faces: m.faces.map((f) => ({ ...f, embedding: f32ToB64(f.embedding), crop: Buffer.from(f.crop).toString('base64') })) };
+    const wire = { ...m, faces: m.faces.map((f) => ({ ...f, embedding: base64Of(f.embedding), crop: base64Of(f.crop) })) };
     return Buffer.from(JSON.stringify(wire));
   },
   async decode(buf) {
-    const w = validate('faces', facesV1, parseJson('faces', buf));
+    const w = validate('faces', facesWireV1, parseJson('faces', buf));
     return {
       ...w,
-      faces: w.faces.map((f) => ({ ...f, embedding: b64ToF32(f.embedding), crop: new Uint8Array(Buffer.from(f.crop, 'base64')) })),
+      faces: w.faces.map((f) => ({ ...f, embedding: float32FromBase64(f.embedding), crop: new Uint8Array(Buffer.from(f.crop, 'base64')) })),
     };
   },
 };
 
-const jsonCodec = <T>(topic: TopicName, schema: z.ZodType): Codec<T> => ({
+const jsonCodec = <S extends z.ZodType>(topic: TopicName, schema: S): Codec<z.infer<S>> => ({
   async encode(m) {
     return Buffer.from(JSON.stringify(m));
   },
   async decode(buf) {
-    return validate(topic, schema, parseJson(topic, buf)) as T;
+    return validate(topic, schema, parseJson(topic, buf));
   },
 });
 
@@ -199,15 +107,25 @@ const frameCodec: Codec<FrameMsg> = {
     len.writeUInt32BE(header.length);
     return Buffer.concat([len, header, jpeg]);
   },
-  async decode(buf) {
+  async decode(buf, limits = DEFAULT_DECODE_LIMITS) {
     if (buf.length < 4) throw new VigilError('VIGIL_ERR_BUS_DECODE', { topic: 'frames', reason: 'shorter than its length prefix' });
     const n = buf.readUInt32BE(0);
     if (4 + n > buf.length) throw new VigilError('VIGIL_ERR_BUS_DECODE', { topic: 'frames', reason: 'header length past the end' });
     const h = validate('frames', frameHeaderV1, parseJson('frames', buf.subarray(4, 4 + n)));
+    const max = limits.maxFramePixels;
+    const tooLarge = (w: number, ht: number): VigilError =>
+      new VigilError('VIGIL_ERR_BUS_DECODE', { topic: 'frames', reason: `frame of ${w}x${ht} (${w * ht} px) is above the limit of ${max} px (bus.kafka.maxFramePixels); not decoded` });
+    if (h.width * h.height > max) throw tooLarge(h.width, h.height);
+    const jpeg = buf.subarray(4 + n);
     let decoded: { data: Buffer; info: OutputInfo };
     try {
-      decoded = await sharp(buf.subarray(4 + n)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+      // libvips checks the JPEG's own header against the limit before it decodes a pixel (the JSON header may lie).
+      decoded = await sharp(jpeg, { limitInputPixels: max }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
     } catch (err) {
+      if (/pixel limit/i.test((err as Error).message)) {
+        const m = await sharp(jpeg, { limitInputPixels: false }).metadata().catch(() => undefined);
+        throw tooLarge(m?.width ?? NaN, m?.height ?? NaN);
+      }
       throw new VigilError('VIGIL_ERR_BUS_DECODE', { topic: 'frames', reason: `bad JPEG (${(err as Error).message})` }, err);
     }
     const { width, height, ...rest } = h;
@@ -222,6 +140,6 @@ export const codecs: { [T in TopicName]: Codec<Topics[T]> } = {
   frames: frameCodec,
   faces: facesCodec,
   matches: matchCodec,
-  watchlist: jsonCodec<WatchlistChange>('watchlist', watchlistV1),
-  status: jsonCodec<CameraStatus>('status', statusV1),
+  watchlist: jsonCodec('watchlist', watchlistV1),
+  status: jsonCodec('status', statusV1),
 };

@@ -1,67 +1,137 @@
-import type { Box, Point, RgbImage } from '../inference/types.js';
+import { z } from 'zod';
 
 /**
- * Messages between stages. Every message carries its kind and schema version `v`; when a field
- * changes meaning, bump `v` and keep the old decoder (codecs.ts). Stages import only contracts/.
+ * Messages between stages, written once: each is a zod schema and its type is inferred from it
+ * (`Msg<typeof schema>`), so the type the stages use and the check the wire codecs run
+ * (codecs.ts) cannot drift apart. Every message carries its kind and schema version `v`; when a
+ * field changes meaning, bump `v` and keep the old decoder (codecs.ts). Stages import only
+ * contracts/, and contracts import nothing from a stage.
+ *
+ * The in-memory bus never runs these schemas (frames travel by reference); the codecs do, on their
+ * wire forms, which replace the binary fields (pixels, embeddings, crops) by their encodings.
  */
 
-/** A sampled frame. In the embedded mode the pixels travel by reference, never copied. */
-export interface FrameMsg {
-  readonly kind: 'frame';
-  readonly v: 1;
-  readonly camera: string;
+/** A message type as the stages see it: every field read-only; typed arrays as they are. */
+export type Msg<S extends z.ZodType> = Immutable<z.infer<S>>;
+type Immutable<T> = T extends Uint8Array | Float32Array | string | number | boolean | null | undefined ? T : { readonly [K in keyof T]: Immutable<T[K]> };
+
+export const num = z.number().finite();
+const count = z.number().int().nonnegative();
+/** In-memory binary fields (any backing buffer: Node's Buffers share a pool). */
+const bytes = z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'expected a Uint8Array');
+const floats = z.custom<Float32Array>((v) => v instanceof Float32Array, 'expected a Float32Array');
+const size = z.strictObject({ width: z.number().int().positive(), height: z.number().int().positive() });
+
+// Values shared by the stages.
+
+/** A point in image pixels. */
+export const point = z.tuple([num, num]);
+export type Point = Msg<typeof point>;
+
+/** Axis-aligned box in image pixels: [x1, y1, x2, y2]. */
+export const box = z.tuple([num, num, num, num]);
+export type Box = Msg<typeof box>;
+
+/**
+ * Pixels: packed RGB24, row-major, no padding (`data` is width * height * 3 bytes, R,G,B per pixel):
+ * the layout ffmpeg's `rgb24` and sharp's `.raw()` produce, so frames flow from decoder to model
+ * without conversion.
+ */
+export const rgbImage = z.strictObject({ ...size.shape, data: bytes });
+export type RgbImage = Msg<typeof rgbImage>;
+
+// frames
+
+/** Which frame: the fields a frame and the faces found in it share. */
+const frameRef = {
+  camera: z.string(),
   /** Per-camera sequence number of sampled frames, from 0. */
-  readonly seq: number;
+  seq: count,
   /** Capture time, epoch ms (a replayed file: its own timeline mapped onto its start time). */
-  readonly capturedAt: number;
+  capturedAt: num,
   /** Seconds from the start of the file; null for a live stream. */
-  readonly mediaTime: number | null;
+  mediaTime: num.nullable(),
+};
+
+/** A sampled frame. In the embedded mode the pixels travel by reference, never copied. */
+export const frameV1 = z.strictObject({
+  kind: z.literal('frame'),
+  v: z.literal(1),
+  ...frameRef,
   /**
    * Live cameras: the stream's own presentation time of the frame, s, on ffmpeg's clock for the
    * current connection (it restarts at each reconnect). capturedAt is the wall clock at receipt;
    * this keeps the camera's own spacing and order, free of network and decoding jitter.
    */
-  readonly streamTime?: number | null;
-  readonly image: RgbImage;
-}
+  streamTime: num.nullable().optional(),
+  image: rgbImage,
+});
+export type FrameMsg = Msg<typeof frameV1>;
 
-export interface FaceRecord {
-  readonly box: Box;
-  readonly score: number;
-  readonly landmarks: readonly Point[];
+// faces
+
+export const faceRecord = z.strictObject({
+  box,
+  score: num,
+  landmarks: z.array(point),
   /** L2-normalised embedding. */
-  readonly embedding: Float32Array;
+  embedding: floats,
   /** JPEG of the face with some margin. */
-  readonly crop: Uint8Array;
-}
+  crop: bytes,
+});
+export type FaceRecord = Msg<typeof faceRecord>;
 
 /** The faces found in one frame, embedded. A frame with no face still yields one (empty) message, so order and progress stay visible downstream. */
-export interface FacesMsg {
-  readonly kind: 'faces';
-  readonly v: 1;
-  readonly camera: string;
-  readonly seq: number;
-  readonly capturedAt: number;
-  readonly mediaTime: number | null;
-  readonly frame: { readonly width: number; readonly height: number };
+export const facesV1 = z.strictObject({
+  kind: z.literal('faces'),
+  v: z.literal(1),
+  ...frameRef,
+  frame: size,
   /** Profile name and the embedding model id, so a matcher never compares across models. */
-  readonly profile: string;
-  readonly model: string;
-  readonly faces: readonly FaceRecord[];
-}
+  profile: z.string(),
+  model: z.string(),
+  faces: z.array(faceRecord),
+});
+export type FacesMsg = Msg<typeof facesV1>;
 
-export interface SubjectRef {
-  readonly id: string;
-  readonly name: string;
-}
+// matches
 
-export interface Candidate {
-  readonly subject: SubjectRef;
-  readonly similarity: number;
-}
+export const b64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/);
+export const subjectRef = z.strictObject({ id: z.string(), name: z.string() });
+export type SubjectRef = Msg<typeof subjectRef>;
+export const candidate = z.strictObject({ subject: subjectRef, similarity: num });
+export type Candidate = Msg<typeof candidate>;
 
 /** Which rule raised an alert: one face well above the threshold, or k of a track's last n faces. */
-export type AlertRule = 'strong' | 'k-of-n';
+export const alertRule = z.enum(['strong', 'k-of-n']);
+export type AlertRule = Msg<typeof alertRule>;
+
+/** v1: one event per matching face (the walking skeleton). Still decoded, upgraded to v2 (codecs.ts). */
+export const matchV1 = z.strictObject({
+  kind: z.literal('match'),
+  v: z.literal(1),
+  /** Alert id, deterministic (camera, track start, subject): a redelivered alert has the same id. */
+  id: z.string(),
+  subject: subjectRef,
+  /** Cosine similarity of the best face so far to the subject's best enrollment embedding, -1..1. */
+  similarity: num,
+  threshold: num,
+  /** Best candidates for the best face, best first (the matched subject included). */
+  candidates: z.array(candidate),
+  camera: z.string(),
+  seq: count,
+  /** ISO 8601 capture time of the best face (this event's crop and box). */
+  capturedAt: z.iso.datetime(),
+  /** Seconds from the start of a replayed file for the best face; null for live cameras. */
+  mediaTime: num.nullable(),
+  box,
+  frame: size,
+  detectorScore: num,
+  /** Base64 JPEG of the best face. */
+  crop: b64,
+  profile: z.string(),
+  model: z.string(),
+});
 
 /**
  * An alert: a watchlist subject appeared on a camera. One per appearance (a face track); later,
@@ -69,97 +139,87 @@ export type AlertRule = 'strong' | 'k-of-n';
  * The JSON form is the public event schema (README). v2; v1 (one event per matching face) is still
  * decoded by codecs.ts.
  */
-export interface MatchEvent {
-  readonly kind: 'match';
-  readonly v: 2;
-  /** Alert id, deterministic (camera, track start, subject): a redelivered alert has the same id. */
-  readonly id: string;
-  readonly type: 'alert' | 'update';
+export const matchV2 = z.strictObject({
+  ...matchV1.shape,
+  v: z.literal(2),
+  type: z.enum(['alert', 'update']),
   /** 0 for the alert, then 1, 2, ... for its updates; (id, revision) identifies one event. */
-  readonly revision: number;
-  readonly subject: SubjectRef;
-  /** Cosine similarity of the best face so far to the subject's best enrollment embedding, -1..1. */
-  readonly similarity: number;
+  revision: count,
   /** similarity minus the best candidate of another subject (0 when there is none) */
-  readonly margin: number;
-  readonly threshold: number;
-  /** Best candidates for the best face, best first (the matched subject included). */
-  readonly candidates: readonly Candidate[];
-  readonly rule: AlertRule;
-  readonly camera: string;
+  margin: num,
+  rule: alertRule,
   /** Face track the alert belongs to (per camera). */
-  readonly trackId: string;
+  trackId: z.string(),
   /** ISO 8601 capture time of the track's first face. */
-  readonly firstSeenAt: string;
+  firstSeenAt: z.iso.datetime(),
   /** ISO 8601 capture time of the face that raised the alert. */
-  readonly alertAt: string;
-  /** ISO 8601 capture time of the best face (this event's crop and box). */
-  readonly capturedAt: string;
-  /** Seconds from the start of a replayed file for the best face; null for live cameras. */
-  readonly mediaTime: number | null;
-  readonly seq: number;
-  readonly box: Box;
-  readonly frame: { readonly width: number; readonly height: number };
-  readonly detectorScore: number;
-  /** Base64 JPEG of the best face. */
-  readonly crop: string;
+  alertAt: z.iso.datetime(),
   /** The earlier alert for the same subject on another camera, if any. */
-  readonly related: { readonly id: string; readonly camera: string } | null;
-  readonly profile: string;
-  readonly model: string;
-}
+  related: z.strictObject({ id: z.string(), camera: z.string() }).nullable(),
+});
+export type MatchEvent = Msg<typeof matchV2>;
 
-export interface EmbeddingRecord {
+// watchlist
+
+export const embeddingRecord = z.strictObject({
   /** Embedding model id (manifest), so embeddings of two models are never mixed. */
-  readonly model: string;
+  model: z.string(),
   /** sha256 of the enrollment image it came from. */
-  readonly image: string;
-  readonly vector: readonly number[];
-}
+  image: z.string(),
+  vector: z.array(num),
+});
+export type EmbeddingRecord = Msg<typeof embeddingRecord>;
 
-export interface SubjectRecord {
-  readonly id: string;
-  readonly name: string;
-  readonly createdAt: string;
-  readonly updatedAt: string;
+export const subjectRecord = z.strictObject({
+  id: z.string(),
+  name: z.string(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
   /** Enrollment images: sha256 and original file name; stored under dataDir/enroll for re-embedding. */
-  readonly images: readonly { readonly sha256: string; readonly name: string }[];
-  readonly embeddings: readonly EmbeddingRecord[];
-}
+  images: z.array(z.strictObject({ sha256: z.string(), name: z.string() })),
+  embeddings: z.array(embeddingRecord),
+});
+export type SubjectRecord = Msg<typeof subjectRecord>;
 
-export type WatchlistChange =
-  | { readonly kind: 'watchlist'; readonly v: 1; readonly op: 'upsert'; readonly subject: SubjectRecord }
-  | { readonly kind: 'watchlist'; readonly v: 1; readonly op: 'remove'; readonly id: string };
+export const watchlistV1 = z.discriminatedUnion('op', [
+  z.strictObject({ kind: z.literal('watchlist'), v: z.literal(1), op: z.literal('upsert'), subject: subjectRecord }),
+  z.strictObject({ kind: z.literal('watchlist'), v: z.literal(1), op: z.literal('remove'), id: z.string() }),
+]);
+export type WatchlistChange = Msg<typeof watchlistV1>;
+
+// status
 
 /** A camera's ingest state (src/ingest/supervisor.ts has the transitions). */
-export type CameraState = 'connecting' | 'live' | 'stalled' | 'backoff' | 'disabled' | 'ended' | 'stopped';
+export const cameraState = z.enum(['connecting', 'live', 'stalled', 'backoff', 'disabled', 'ended', 'stopped']);
+export type CameraState = Msg<typeof cameraState>;
 
 /**
  * A camera changed state; published on each change and never dropped. The broadcaster forwards it to
  * monitoring clients as JSON. The URL and error are redacted: credentials never leave the ingest.
  */
-export interface CameraStatus {
-  readonly kind: 'camera-status';
-  readonly v: 1;
-  readonly camera: string;
-  readonly name: string | null;
-  readonly state: CameraState;
-  readonly previous: CameraState | null;
+export const statusV1 = z.strictObject({
+  kind: z.literal('camera-status'),
+  v: z.literal(1),
+  camera: z.string(),
+  name: z.string().nullable(),
+  state: cameraState,
+  previous: cameraState.nullable(),
   /** ISO 8601 time of the change. */
-  readonly at: string;
+  at: z.iso.datetime(),
   /** The camera URL, credentials redacted. */
-  readonly url: string;
+  url: z.string(),
   /** Failed starts in a row (back to 0 once live for ingest.stableAfterMs). */
-  readonly attempt: number;
+  attempt: count,
   /** In 'backoff': the wait before the next start, ms; otherwise null. */
-  readonly retryInMs: number | null;
+  retryInMs: num.nonnegative().nullable(),
   /** Frames sampled since Vigil started. */
-  readonly frames: number;
+  frames: count,
   /** ISO 8601 wall-clock time of the last frame; null before the first. */
-  readonly lastFrameAt: string | null;
+  lastFrameAt: z.iso.datetime().nullable(),
   /** Why the camera is not live (code and redacted message); null when live. */
-  readonly error: { readonly code: string; readonly message: string } | null;
-}
+  error: z.strictObject({ code: z.string(), message: z.string() }).nullable(),
+});
+export type CameraStatus = Msg<typeof statusV1>;
 
 /** Topic name -> message type: the bus is typed by this map. */
 export interface Topics {

@@ -1,4 +1,5 @@
-import type { Detection, Point, RgbImage } from './types.js';
+import type { Point, RgbImage } from '../contracts/messages.js';
+import type { Detection } from './types.js';
 
 /** 2x3 affine matrix [a, b, tx, c, d, ty]: x' = a*x + b*y + tx, y' = c*x + d*y + ty. */
 export type Affine = readonly [number, number, number, number, number, number];

@@ -1,6 +1,6 @@
 import type { RecognizerModel } from '../models/manifest.js';
 import { openSession, ort, type SessionOptions } from './onnx.js';
-import type { RgbImage } from './types.js';
+import type { RgbImage } from '../contracts/messages.js';
 
 /**
  * Turns aligned 112x112 faces into L2-normalised embeddings. Faces are run as one batch when the

@@ -3,7 +3,8 @@ import { alignFace } from './align.js';
 import { createDetector } from './detect/index.js';
 import { Embedder, l2normalize } from './embedder.js';
 import type { SessionOptions } from './onnx.js';
-import type { Detection, Detector, RgbImage } from './types.js';
+import type { RgbImage } from '../contracts/messages.js';
+import type { Detection, Detector } from './types.js';
 
 export interface EngineOptions {
   /** Longest side frames are letterboxed to for detection; default: the profile's detectSize. */

@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { VigilError } from '../errors.js';
-import type { Box, RgbImage } from './types.js';
+import type { Box, RgbImage } from '../contracts/messages.js';
 
 /**
  * Decodes an image file (JPEG, PNG, WebP, ...) to packed RGB24. EXIF orientation is applied, so a

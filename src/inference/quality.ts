@@ -1,4 +1,5 @@
-import type { Detection, Point, RgbImage } from './types.js';
+import type { Point, RgbImage } from '../contracts/messages.js';
+import type { Detection } from './types.js';
 
 /**
  * Face quality, measured before a face is embedded or matched. Every measure comes from what the

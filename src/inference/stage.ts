@@ -1,11 +1,11 @@
 import type { Bus } from '../contracts/bus.js';
-import type { FaceRecord, FrameMsg } from '../contracts/messages.js';
+import type { FaceRecord, FrameMsg, RgbImage } from '../contracts/messages.js';
 import type { Logger } from '../log.js';
 import { stageTimes, timed } from '../metrics.js';
 import { cropRgb, encodeJpeg } from './image-io.js';
 import { faceSize, type FaceEngine } from './engine.js';
 import { emptyGateCounts, failedDetectionGate, sharpness, type GateCounts, type QualityGateName, type QualityLimits } from './quality.js';
-import type { Detection, RgbImage } from './types.js';
+import type { Detection } from './types.js';
 
 export interface InferenceOptions {
   readonly bus: Bus;

@@ -1,20 +1,6 @@
-/**
- * Types shared by the face engine's parts (detectors, alignment, embedder).
- * Pixel buffers are packed RGB24, row-major, no padding: the layout ffmpeg's `rgb24`
- * and sharp's `.raw()` produce, so frames flow from decoder to model without conversion.
- */
-export interface RgbImage {
-  readonly width: number;
-  readonly height: number;
-  /** width * height * 3 bytes, R,G,B per pixel. */
-  readonly data: Uint8Array;
-}
+import type { Box, Point, RgbImage } from '../contracts/messages.js';
 
-/** A point in image pixels. */
-export type Point = readonly [x: number, y: number];
-
-/** Axis-aligned box in image pixels: [x1, y1, x2, y2]. */
-export type Box = readonly [number, number, number, number];
+/** Types of the face engine's parts (detectors, alignment, embedder); pixels, points and boxes are contracts/ values. */
 
 /** One detected face. Landmarks are the 5 ArcFace points in this order:
  * left eye, right eye, nose tip, left mouth corner, right mouth corner (subject's left = image right

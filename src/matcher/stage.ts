@@ -4,6 +4,7 @@ import type { Bus } from '../contracts/bus.js';
 import type { Candidate, FaceRecord, FacesMsg, MatchEvent } from '../contracts/messages.js';
 import type { Logger } from '../log.js';
 import { secondsSince, stageTimes, timedSync } from '../metrics.js';
+import { base64Of } from '../util/base64.js';
 import { AlertDecider, type AlertDecision, type AlertRules } from './alerts.js';
 import type { SubjectIndex } from './index.js';
 import { CameraTracker, defaultTrackerOptions, type Track, type TrackerOptions } from './tracker.js';
@@ -17,12 +18,19 @@ export interface MatcherOptions {
   readonly log: Logger;
   /** Consumer group on the watchlist topic: every replica must see every change. */
   readonly replicaId?: string;
+  /** The model profile the index was built for (logged when faces of another model arrive). */
+  readonly profile?: string;
   /** Metrics hooks (kept out of the stage so it does not own a registry). */
   readonly onUnknownFace?: (camera: string) => void;
+  /** Faces embedded by another model than the index's: they cannot be matched. */
+  readonly onProfileMismatch?: (faceModel: string, indexModel: string) => void;
   readonly onEvent?: (e: MatchEvent) => void;
   /** When set, the best face of each appearance that matched nobody is saved here (<dir>/<camera>/<track>.jpg). */
   readonly unknownDir?: string;
 }
+
+/** Faces of another model are logged (error) on the first message and then once every this many. */
+export const PROFILE_MISMATCH_LOG_EVERY = 100;
 
 /**
  * Identifies every embedded face against the watchlist, links faces of a camera into tracks, and
@@ -36,7 +44,8 @@ export class MatcherStage {
   /** best crop so far of each open track, only when unknown faces are stored */
   readonly #bestCrop = new Map<string, { score: number; crop: Uint8Array }>();
   readonly decider: AlertDecider;
-  #modelMismatch = 0;
+  /** Face messages not matched because another model embedded them. */
+  profileMismatches = 0;
   faces = 0;
   alerts = 0;
   updates = 0;
@@ -74,8 +83,16 @@ export class MatcherStage {
   async #match(m: FacesMsg): Promise<void> {
     const { bus, index, topK, log } = this.#o;
     if (m.model !== index.model) {
-      // Never compare across models: similarities between two embedding spaces mean nothing.
-      if (this.#modelMismatch++ === 0) log.error({ faceModel: m.model, indexModel: index.model }, 'faces embedded by another model than the watchlist index; ignored');
+      // Never compare across models: similarities between two embedding spaces mean nothing. Loudly,
+      // though: an infer and a match on different profiles would otherwise raise no alert, silently.
+      const n = ++this.profileMismatches;
+      this.#o.onProfileMismatch?.(m.model, index.model);
+      if (n === 1 || n % PROFILE_MISMATCH_LOG_EVERY === 0) {
+        log.error(
+          { camera: m.camera, faceProfile: m.profile, faceModel: m.model, indexProfile: this.#o.profile ?? null, indexModel: index.model, mismatched: n },
+          'profile mismatch: these faces were embedded by another model than the watchlist index, so none of them can raise an alert; run infer and match with the same profile (--profile or models.profile)',
+        );
+      }
       return;
     }
     const { assigned, closed } = this.#tracker(m.camera).update(m.faces, m.capturedAt);
@@ -147,10 +164,10 @@ function toEvent(d: AlertDecision, m: FacesMsg, f: FaceRecord, candidates: reado
     capturedAt: iso(m.capturedAt),
     mediaTime: m.mediaTime === null ? null : round(m.mediaTime),
     seq: m.seq,
-    box: f.box.map((v) => Math.round(v)) as unknown as MatchEvent['box'],
+    box: [Math.round(f.box[0]), Math.round(f.box[1]), Math.round(f.box[2]), Math.round(f.box[3])],
     frame: m.frame,
     detectorScore: round(f.score),
-    crop: Buffer.from(f.crop.buffer, f.crop.byteOffset, f.crop.byteLength).toString('base64'),
+    crop: base64Of(f.crop),
     related: d.related ?? null,
     profile: m.profile,
     model: m.model,

@@ -1,4 +1,4 @@
-import type { Box } from '../inference/types.js';
+import type { Box } from '../contracts/messages.js';
 import { iou } from '../inference/detect/nms.js';
 
 /** One face of one frame, as the tracker sees it. */

@@ -12,8 +12,8 @@ import type { Bus } from '../contracts/bus.js';
 import type { Logger } from '../log.js';
 import { registry } from '../metrics.js';
 import { dedupeBus, dedupeKeys } from './dedupe.js';
-import { never, type RunningService } from './service.js';
-import { kafkaConfigOf } from './stages.js';
+import { never, startOnBus, type RunningService } from './service.js';
+import { kafkaConfigOf } from './kafka-config.js';
 
 /**
  * `vigil broadcast`: matches topic to WebSocket clients, with the embedded mode's BroadcastServer.
@@ -64,19 +64,15 @@ export async function startBroadcast(cfg: Config, log: Logger, o: { port?: numbe
     operatingPoint: () => op,
     routes: sinks ? [sinks.routes] : [],
   });
-  try {
-    await sinks?.start();
-    if (sinks) store.subscribe(() => sinks.notify());
-    await kafka.start();
-    await server.start();
-    await kafka.ready();
-  } catch (err) {
+  // Sinks first: a new sink's cursor is the store's head before this run writes anything.
+  await sinks?.start();
+  if (sinks) store.subscribe(() => sinks.notify());
+  await startOnBus(kafka, server, async () => {
     await server.stop();
     await kafka.close();
     await sinks?.stop();
     await store.close();
-    throw err;
-  }
+  });
   return {
     name: 'broadcast',
     info: { host: cfg.broadcast.host, port: server.port, tls: server.tls, tokenFile: file, tokensGenerated: generated, events: store.file },

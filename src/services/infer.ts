@@ -2,8 +2,9 @@ import { KafkaBus } from '../bus/kafka.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { openEngine } from '../runtime.js';
-import { never, type RunningService } from './service.js';
-import { inferenceStage, kafkaConfigOf } from './stages.js';
+import { never, startOnBus, type RunningService } from './service.js';
+import { inferenceStage } from '../stages.js';
+import { kafkaConfigOf } from './kafka-config.js';
 
 /**
  * `vigil infer`: frames topic in, faces topic out, with the embedded mode's InferenceStage. Replicas
@@ -15,15 +16,10 @@ export async function startInfer(cfg: Config, log: Logger, o: { profile?: string
   const engine = await openEngine(cfg, log, { profile: o.profile, fetch: true });
   const bus = new KafkaBus({ kafka: k, log: log.child({ component: 'kafka' }) });
   const stage = inferenceStage(cfg, bus, engine, log);
-  try {
-    await bus.start();
-    await stage.start();
-    await bus.ready();
-  } catch (err) {
+  await startOnBus(bus, stage, async () => {
     await bus.close();
     await engine.close();
-    throw err;
-  }
+  });
   return {
     name: 'infer',
     info: { profile: engine.profile.name, model: engine.model, partitions: k.partitions },

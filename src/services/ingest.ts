@@ -7,7 +7,7 @@ import { CameraSource } from '../ingest/source.js';
 import type { Logger } from '../log.js';
 import { ingestMetrics } from '../metrics.js';
 import { never, type RunningService } from './service.js';
-import { kafkaConfigOf } from './stages.js';
+import { kafkaConfigOf } from './kafka-config.js';
 
 /**
  * `vigil ingest`: the configured cameras (or those named) to the frames topic, as JPEG plus headers

@@ -3,11 +3,13 @@ import { KafkaBus } from '../bus/kafka.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { SubjectIndex } from '../matcher/index.js';
-import { matchThreshold, resolveProfile } from '../models/manifest.js';
+import { matchThreshold } from '../models/manifest.js';
+import { lookupProfile } from '../models/store.js';
 import { chooseProfile } from '../runtime.js';
 import { dedupeBus, dedupeKeys } from './dedupe.js';
-import { never, type RunningService } from './service.js';
-import { kafkaConfigOf, matcherStage } from './stages.js';
+import { never, startOnBus, type RunningService } from './service.js';
+import { matcherStage } from '../stages.js';
+import { kafkaConfigOf } from './kafka-config.js';
 
 /**
  * `vigil match`: faces topic in, matches topic out, with the embedded mode's MatcherStage. A replica
@@ -21,28 +23,21 @@ export async function startMatch(cfg: Config, log: Logger, o: { profile?: string
   const k = kafkaConfigOf(cfg, 'match');
   // The matcher needs the embedding model's id and size, not the model files.
   const { manifest, name } = await chooseProfile(cfg, log, { profile: o.profile, fetch: false });
-  const profile = resolveProfile(manifest, name);
+  const profile = lookupProfile(manifest, name);
   const { threshold, from } = matchThreshold(profile.profile, cfg.matcher);
   const index = new SubjectIndex(profile.embeddingModel, profile.recognizer.embeddingSize);
   const replica = o.replica ?? `${hostname()}-${process.pid}`;
   const kafka = new KafkaBus({ kafka: k, log: log.child({ component: 'kafka' }), restoreMs: { faces: k.restoreSeconds * 1000 } });
   let redelivered = 0;
   const bus = dedupeBus(kafka, { faces: dedupeKeys.faces }, k.dedupeWindow, () => redelivered++);
-  const stage = matcherStage(cfg, bus, index, threshold, replica, log);
-  try {
-    await kafka.start();
-    await stage.start();
-    await kafka.ready();
-  } catch (err) {
-    await kafka.close();
-    throw err;
-  }
+  const stage = matcherStage(cfg, bus, index, threshold, replica, log, name);
+  await startOnBus(kafka, stage, () => kafka.close());
   return {
     name: 'match',
     info: { replica, profile: name, model: index.model, threshold, thresholdFrom: from, subjects: index.subjects },
     done: never,
     exitCode: () => 0,
-    health: () => ({ replica, subjects: index.subjects, faces: stage.faces, alerts: stage.alerts, updates: stage.updates, redeliveredFacesDropped: redelivered }),
+    health: () => ({ replica, subjects: index.subjects, faces: stage.faces, alerts: stage.alerts, updates: stage.updates, redeliveredFacesDropped: redelivered, profileMismatches: stage.profileMismatches }),
     async stop() {
       await stage.stop();
       await kafka.close();

@@ -13,5 +13,20 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
+/**
+ * Starts a consuming service: the bus, then the stage on it, then waits until the bus has joined its
+ * consumer groups. A failure on the way runs `undo` (release what the caller opened) and rethrows.
+ */
+export async function startOnBus(bus: { start(): Promise<void>; ready(): Promise<void> }, stage: { start(): Promise<void> }, undo: () => Promise<void>): Promise<void> {
+  try {
+    await bus.start();
+    await stage.start();
+    await bus.ready();
+  } catch (err) {
+    await undo();
+    throw err;
+  }
+}
+
 /** A promise that never settles: services that only end when stopped. */
 export const never = new Promise<void>(() => {});

@@ -1,6 +1,7 @@
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { VigilError } from '../errors.js';
 
 export type Db = Database.Database;
 
@@ -45,7 +46,7 @@ function migrate(db: Db, migrations: readonly Migration[]): void {
   const run = db.transaction(() => {
     const version = db.pragma('user_version', { simple: true }) as number;
     if (version > migrations.length) {
-      throw new Error(`database ${db.name} has schema version ${version}, newer than this Vigil knows (${migrations.length}); upgrade Vigil`);
+      throw new VigilError('VIGIL_ERR_STORE_TOO_NEW', { file: db.name, version, known: migrations.length });
     }
     for (let v = version; v < migrations.length; v++) {
       const m = migrations[v]!;

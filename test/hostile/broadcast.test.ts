@@ -16,17 +16,28 @@ afterEach(async () => {
 /** Stops reading the socket (what a client that never reads does), keeps writing. */
 const stopReading = (ws: { _socket?: Socket }): void => void ws._socket!.pause();
 
-async function flood(send: () => void, stop: () => boolean, ms = 20_000): Promise<number> {
+async function flood(send: () => void, stop: () => boolean, ms = 40_000, batch = 500): Promise<number> {
   const t0 = Date.now();
   let sent = 0;
   while (!stop() && Date.now() - t0 < ms) {
-    for (let i = 0; i < 500; i++) {
+    for (let i = 0; i < batch; i++) {
       send();
       sent++;
     }
     await new Promise((r) => setImmediate(r));
   }
   return sent;
+}
+
+/**
+ * "ping" text messages written straight to the socket, 10,000 frames at a time (client frames with a
+ * zero mask), so the flood is as fast as a hostile client's and the tests short. Returns pings sent.
+ */
+async function textPingFlood(ws: unknown, stop: () => boolean, ms: number): Promise<number> {
+  const frame = Buffer.from([0x81, 0x84, 0, 0, 0, 0, ...Buffer.from('ping')]);
+  const burst = Buffer.concat(Array.from({ length: 10_000 }, () => frame));
+  const socket = (ws as { _socket: Socket })._socket;
+  return 10_000 * (await flood(() => socket.write(burst), stop, ms, 1));
 }
 
 describe('hostile WebSocket clients', () => {
@@ -46,17 +57,31 @@ describe('hostile WebSocket clients', () => {
     await until(() => bystander.messages.some((m) => m['id'] === 'after-flood'));
     bystander.ws.close();
     c.ws.terminate();
-  });
+  }, 90_000);
 
   it('a client sending "ping" text messages in a loop and never reading is cut off', async () => {
     s = await startServer({ maxBufferedBytes: 256 * 1024, maxMessagesPerSecond: 1e9 });
     const c = await connect(`${s.ws}?token=${TOK.viewer}`);
     await until(() => s!.server.clients === 1);
     stopReading(c.ws as unknown as { _socket?: Socket });
-    const sent = await flood(() => c.ws.send('ping'), () => s!.server.clients < 1);
+    const sent = await textPingFlood(c.ws, () => s!.server.clients < 1, 40_000);
     expect(s.server.clients, `still connected after ${sent} pings`).toBe(0);
     c.ws.terminate();
-  });
+  }, 90_000);
+
+  it('tiny replies are capped by count as well as bytes: a ping flood is cut off long before its pongs fill maxBufferedBytes', async () => {
+    // 64 MiB of 23-byte pongs would be ~3 million queued writes (about 1 GB of memory); the cap on
+    // queued messages cuts the client off after a few thousand.
+    s = await startServer({ maxBufferedBytes: 64 * 1024 * 1024, maxMessagesPerSecond: 1e9 });
+    const c = await connect(`${s.ws}?token=${TOK.viewer}`);
+    await until(() => s!.server.clients === 1);
+    stopReading(c.ws as unknown as { _socket?: Socket });
+    const rss0 = process.memoryUsage().rss;
+    const sent = await textPingFlood(c.ws, () => s!.server.clients < 1, 30_000);
+    expect(s.server.clients, `still connected after ${sent} pings`).toBe(0);
+    expect(process.memoryUsage().rss - rss0).toBeLessThan(300 * 1024 * 1024);
+    c.ws.terminate();
+  }, 90_000);
 
   it('a client that sends faster than maxMessagesPerSecond is closed with 1008', async () => {
     s = await startServer({ maxMessagesPerSecond: 20 });

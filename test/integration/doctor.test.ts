@@ -4,7 +4,8 @@ import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureRtspServerBinary, freePort, Publisher, RtspServer } from '../../src/ingest/rtsp-lab.js';
+import { type Publisher, type RtspServer, startRtspCamera, stopRtspCamera } from '../support/rtsp-lab.js';
+import { freePort } from '../support/net.js';
 import { hamiltonClip, repoRoot, tempDir, testModelsDir } from '../helpers.js';
 import { dataDirWithModels } from './cli.js';
 import { sharedBrokers, uniquePrefix } from '../kafka.js';
@@ -15,16 +16,10 @@ let server: RtspServer;
 let pub: Publisher;
 
 beforeAll(async () => {
-  server = new RtspServer({ binary: await ensureRtspServerBinary(), reader: { user: 'viewer', pass: PASS } });
-  await server.start();
-  pub = new Publisher({ server, path: 'door', file: hamiltonClip() });
-  await pub.start();
+  ({ server, pub } = await startRtspCamera({ file: hamiltonClip(), path: 'door', reader: { user: 'viewer', pass: PASS } }));
 });
 
-afterAll(async () => {
-  await pub?.stop();
-  await server?.close();
-});
+afterAll(() => stopRtspCamera(server, pub));
 
 /** Runs `vigil doctor` as a child process (optionally as another user), with a config written to a world-readable folder. */
 async function doctor(config: Record<string, unknown>, o: { env?: Record<string, string>; args?: string[]; uid?: number } = {}): Promise<{ code: number | null; out: string }> {

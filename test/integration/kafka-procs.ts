@@ -10,6 +10,7 @@ import type { Config, KafkaConfig } from '../../src/config/schema.js';
 import type { MatchEvent, TopicName } from '../../src/contracts/messages.js';
 import { createLogger } from '../../src/log.js';
 import { faces, hamiltonClip, repoRoot } from '../helpers.js';
+import { readRecords } from '../kafka.js';
 import { dataDirWithModels, vigil } from './cli.js';
 
 /** Helpers for the distributed-mode tests: service processes, a WebSocket monitor, Kafka state. */
@@ -211,22 +212,6 @@ export async function drained(d: Deployment): Promise<boolean> {
 }
 
 /** Every record on a topic (read with a throwaway group). */
-export async function readTopic(d: Deployment, topic: string, atLeast: number): Promise<InMessage[]> {
-  const got: InMessage[] = [];
-  const c = d.admin.consumer({ groupId: `${d.kafka.topicPrefix}test-reader-${Date.now()}`, topic, fromBeginning: true, sessionTimeoutMs: 6000, heartbeatIntervalMs: 1000, maxBytesPerPartition: 16 << 20 });
-  await c.start({
-    onBatch: async (b, ctl) => {
-      got.push(...b.messages);
-      ctl.resolve(b.messages[b.messages.length - 1].offset);
-    },
-    onAssigned: () => {},
-    onFatal: () => {},
-  });
-  try {
-    await until(() => got.length >= atLeast, 30_000, `${atLeast} record(s) on ${topic}`);
-    await new Promise((r) => setTimeout(r, 500));
-  } finally {
-    await c.stop();
-  }
-  return got;
+export function readTopic(d: Deployment, topic: string, atLeast: number): Promise<InMessage[]> {
+  return readRecords(d.admin, topic, atLeast, `${d.kafka.topicPrefix}test-`);
 }

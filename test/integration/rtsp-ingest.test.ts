@@ -1,7 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureRtspServerBinary, freePort, Publisher, RtspServer } from '../../src/ingest/rtsp-lab.js';
+import { freePort } from '../support/net.js';
+import { Publisher, type RtspServer, startRtspCamera, stopRtspCamera } from '../support/rtsp-lab.js';
 import { hamiltonClip } from '../helpers.js';
 import { camera, IngestRig } from '../unit/ingest/rig.js';
 
@@ -16,18 +17,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let server: RtspServer;
 let pub: Publisher;
 
-beforeAll(async () => {
-  const binary = await ensureRtspServerBinary();
-  server = new RtspServer({ binary, reader: { user: 'viewer', pass: PASS } });
-  await server.start();
-  pub = new Publisher({ server, path: 'door', file: hamiltonClip() });
-  await pub.start();
-}, 15 * 60_000);
+beforeAll(async () => void ({ server, pub } = await startRtspCamera({ reader: { user: 'viewer', pass: PASS }, path: 'door', file: hamiltonClip() })), 15 * 60_000);
 
-afterAll(async () => {
-  await pub?.stop();
-  await server?.close();
-});
+afterAll(() => stopRtspCamera(server, pub));
 
 function expectNoSecret(rig: IngestRig, extra: string[] = []): Promise<void> {
   return rig.registry.metrics().then((text) => {

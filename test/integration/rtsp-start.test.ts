@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { ensureRtspServerBinary, Publisher, RtspServer } from '../../src/ingest/rtsp-lab.js';
+import { type Publisher, type RtspServer, startRtspCamera, stopRtspCamera } from '../support/rtsp-lab.js';
 import { hamiltonClip, repoRoot } from '../helpers.js';
 import { dataDirWithModels } from './cli.js';
 
@@ -16,17 +16,9 @@ const PASS = 'Env#Pa55@word';
 let server: RtspServer;
 let pub: Publisher;
 
-beforeAll(async () => {
-  server = new RtspServer({ binary: await ensureRtspServerBinary(), reader: { user: 'viewer', pass: PASS } });
-  await server.start();
-  pub = new Publisher({ server, path: 'door', file: hamiltonClip() });
-  await pub.start();
-}, 15 * 60_000);
+beforeAll(async () => void ({ server, pub } = await startRtspCamera({ reader: { user: 'viewer', pass: PASS }, path: 'door', file: hamiltonClip() })), 15 * 60_000);
 
-afterAll(async () => {
-  await pub?.stop();
-  await server?.close();
-});
+afterAll(() => stopRtspCamera(server, pub));
 
 interface Status {
   kind: string;

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -117,5 +117,24 @@ describe('Dockerfile', () => {
     expect(dockerfile).toMatch(/ENTRYPOINT \[.*"node", "bin\/vigil\.js"\]/);
     expect(dockerfile).toContain('VIGIL_DATA_DIR=/data');
     expect(dockerfile).toMatch(/apt-get install .*ffmpeg/);
+  });
+
+  it('holds every module the CLI can load (bench/ included) and the scripts they run', () => {
+    const copies = [...dockerfile.matchAll(/^COPY (?!--from)(\S+) \S+$/gm)].map((m) => m[1]!);
+    const inImage = (f: string): boolean => copies.some((c) => f === c || f.startsWith(`${c}/`));
+    // The CLI's module graph from bin/vigil.js, static and dynamic relative imports alike.
+    const seen = new Set<string>();
+    const visit = (file: string): void => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      for (const m of read(file).matchAll(/(?:from|import\()\s*'(\.{1,2}\/[^']+)'/g)) {
+        visit(relative(repoRoot, resolve(repoRoot, dirname(file), m[1]!.replace(/\.js$/, '.ts'))));
+      }
+      for (const m of read(file).matchAll(/'scripts', '([\w.-]+\.sh)'/g)) seen.add(`scripts/${m[1]}`);
+    };
+    visit('bin/vigil.js');
+    expect(seen).toContain('bench/cli.ts');
+    expect(seen).toContain('scripts/rtsp-server.sh');
+    expect([...seen].filter((f) => !inImage(f))).toEqual([]);
   });
 });

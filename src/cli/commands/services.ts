@@ -18,8 +18,9 @@ import { startInfer } from '../../services/infer.js';
 import { startIngest } from '../../services/ingest.js';
 import { startMatch } from '../../services/match.js';
 import type { RunningService } from '../../services/service.js';
-import { kafkaConfigOf } from '../../services/stages.js';
+import { kafkaConfigOf } from '../../services/kafka-config.js';
 import { publishWatchlist } from '../../services/watchlist.js';
+import { exitAfter, firstSignal } from '../shutdown.js';
 
 
 /** `--metrics [host:]port`: where /metrics and /healthz listen (a bare port: 127.0.0.1). */
@@ -40,11 +41,7 @@ async function run(cmd: Command, name: string, start: (cfg: Config, log: Logger)
   kafkaConfigOf(cfg, name);
   const log = root.child({ service: name });
   const opts = cmd.opts<ServiceOpts>();
-  let signalled: (sig: string) => void = () => {};
-  const signal = new Promise<string>((r) => (signalled = r));
-  const onSignal = (sig: string) => () => signalled(sig);
-  process.once('SIGINT', onSignal('SIGINT'));
-  process.once('SIGTERM', onSignal('SIGTERM'));
+  const signal = firstSignal();
   const svc = await start(cfg, log);
   const listen = opts.metrics ? parseListen(opts.metrics) : cfg.metrics.port !== undefined ? { host: cfg.metrics.host, port: cfg.metrics.port } : undefined;
   if (listen) collectProcessMetrics();
@@ -52,15 +49,12 @@ async function run(cmd: Command, name: string, start: (cfg: Config, log: Logger)
   log.info({ ...svc.info, metrics: http ? `${listen!.host}:${http.port}` : undefined }, 'service ready');
   const why = await Promise.race([svc.done.then(() => 'done'), signal]);
   log.info({ reason: why }, 'service stopping');
-  // A second signal, or a stop that hangs, ends the process anyway.
-  const force = (): never => process.exit(130);
-  process.once('SIGINT', force);
-  process.once('SIGTERM', force);
-  const deadline = setTimeout(() => process.exit(1), 15_000);
-  deadline.unref();
+  // A signal while stopping after the service ended by itself, or a stop that hangs, ends the process anyway.
+  if (why === 'done') void signal.then(() => process.exit(130));
+  const stopped = exitAfter(15_000);
   await svc.stop();
   await http?.close();
-  clearTimeout(deadline);
+  stopped();
   log.info({ health: svc.health() }, 'service stopped');
   process.exitCode = svc.exitCode();
   // Kafka client timers may linger for a moment: leave once the log is written.

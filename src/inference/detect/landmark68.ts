@@ -1,6 +1,7 @@
 import type { LandmarkModel } from '../../models/manifest.js';
 import { openSession, ort, type SessionOptions } from '../onnx.js';
-import type { Box, Detection, Point, RgbImage } from '../types.js';
+import type { Box, Point, RgbImage } from '../../contracts/messages.js';
+import type { Detection } from '../types.js';
 import { floatData, InputBuffer, type TensorLike } from './scrfd.js';
 
 /**

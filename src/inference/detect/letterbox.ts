@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import type { RgbImage } from '../types.js';
+import type { RgbImage } from '../../contracts/messages.js';
 
 /**
  * Frame -> model input tensor (Float32 NCHW, batch 1), the detectors' per-frame hot path.

@@ -1,4 +1,5 @@
-import type { Box, Detection } from '../types.js';
+import type { Box } from '../../contracts/messages.js';
+import type { Detection } from '../types.js';
 
 /** Intersection over union of two boxes (continuous coordinates: area = w * h). */
 export function iou(a: Box, b: Box): number {

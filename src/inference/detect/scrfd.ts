@@ -1,7 +1,8 @@
 import type { DetectorModel } from '../../models/manifest.js';
 import { openSession, ort, type SessionOptions } from '../onnx.js';
-import type { Detection, Detector, Point, RgbImage } from '../types.js';
-import { letterbox, type LetterboxSpec } from './letterbox.js';
+import type { Point, RgbImage } from '../../contracts/messages.js';
+import type { Detection, Detector } from '../types.js';
+import { letterbox, type LetterboxResult, type LetterboxSpec } from './letterbox.js';
 import { nms } from './nms.js';
 
 /** What the decoders need of an output tensor (an ort.Tensor fits). */
@@ -149,6 +150,17 @@ export class InputBuffer {
   give(b: Float32Array): void {
     this.buf = b;
   }
+
+  /** Letterboxes `img` into the buffer and runs the session's one input on it; `read` takes the outputs before the buffer is given back. */
+  async run<T>(session: ort.InferenceSession, spec: LetterboxSpec, img: RgbImage, read: (out: ort.InferenceSession.ReturnType, lb: LetterboxResult) => T): Promise<T> {
+    const lb = await letterbox(img, spec, this.take());
+    try {
+      const tensor = new ort.Tensor('float32', lb.data, [1, 3, lb.inputHeight, lb.inputWidth]);
+      return read(await session.run({ [session.inputNames[0]!]: tensor }), lb);
+    } finally {
+      this.give(lb.data);
+    }
+  }
 }
 
 /** A decoder of one detector family: raw outputs for an inputW x inputH canvas -> faces in image pixels. */
@@ -161,7 +173,6 @@ export type DetectionDecoder = (outputs: TensorMap, inputW: number, inputH: numb
 export class LetterboxDetector implements Detector {
   private readonly input = new InputBuffer();
   private readonly spec: LetterboxSpec;
-  private readonly inputName: string;
 
   constructor(
     readonly id: string,
@@ -172,23 +183,17 @@ export class LetterboxDetector implements Detector {
     private readonly defaultNms: number,
   ) {
     this.spec = detectorLetterboxSpec(model, opts.detectSize, opts.canvas);
-    this.inputName = session.inputNames[0]!;
   }
 
-  async detect(img: RgbImage): Promise<Detection[]> {
-    const lb = await letterbox(img, this.spec, this.input.take());
-    try {
-      const tensor = new ort.Tensor('float32', lb.data, [1, 3, lb.inputHeight, lb.inputWidth]);
-      const out = await this.session.run({ [this.inputName]: tensor });
-      return this.decode(out, lb.inputWidth, lb.inputHeight, this.opts.scoreThreshold ?? this.model.scoreThreshold, {
+  detect(img: RgbImage): Promise<Detection[]> {
+    return this.input.run(this.session, this.spec, img, (out, lb) =>
+      this.decode(out, lb.inputWidth, lb.inputHeight, this.opts.scoreThreshold ?? this.model.scoreThreshold, {
         nmsThreshold: this.opts.nmsThreshold ?? this.defaultNms,
         scaleX: lb.scaleX,
         scaleY: lb.scaleY,
         maxDetections: this.opts.maxDetections,
-      });
-    } finally {
-      this.input.give(lb.data);
-    }
+      }),
+    );
   }
 
   async close(): Promise<void> {

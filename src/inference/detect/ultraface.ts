@@ -1,8 +1,9 @@
 import type { DetectorModel, LandmarkModel } from '../../models/manifest.js';
 import { openSession, ort, type SessionOptions } from '../onnx.js';
-import type { Box, Detection, Detector, RgbImage } from '../types.js';
+import type { Box, RgbImage } from '../../contracts/messages.js';
+import type { Detection, Detector } from '../types.js';
 import { Landmark68 } from './landmark68.js';
-import { letterbox, type LetterboxSpec } from './letterbox.js';
+import type { LetterboxSpec } from './letterbox.js';
 import { nms } from './nms.js';
 import { boxLandmarks, floatData, InputBuffer, type TensorLike } from './scrfd.js';
 
@@ -122,7 +123,6 @@ export interface UltrafaceOptions {
 export class UltrafaceDetector implements Detector {
   private readonly input = new InputBuffer();
   private readonly spec: LetterboxSpec;
-  private readonly inputName: string;
 
   constructor(
     readonly id: string,
@@ -139,7 +139,6 @@ export class UltrafaceDetector implements Detector {
       mean: model.mean,
       std: model.std,
     };
-    this.inputName = session.inputNames[0]!;
   }
 
   static async open(
@@ -160,20 +159,15 @@ export class UltrafaceDetector implements Detector {
   }
 
   /** Boxes only (stand-in landmarks), without running the landmark model. */
-  async detectBoxes(img: RgbImage): Promise<Detection[]> {
-    const lb = await letterbox(img, this.spec, this.input.take());
-    try {
-      const tensor = new ort.Tensor('float32', lb.data, [1, 3, lb.inputHeight, lb.inputWidth]);
-      const out = await this.session.run({ [this.inputName]: tensor });
+  detectBoxes(img: RgbImage): Promise<Detection[]> {
+    return this.input.run(this.session, this.spec, img, (out) => {
       const scores = out['scores'] ?? out[this.session.outputNames[0]!]!;
       const boxes = out['boxes'] ?? out[this.session.outputNames[1]!]!;
       return decodeUltraface(scores, boxes, img.width, img.height, this.opts.scoreThreshold ?? this.model.scoreThreshold, {
         nmsThreshold: this.opts.nmsThreshold ?? 0.4,
         maxDetections: this.opts.maxDetections,
       });
-    } finally {
-      this.input.give(lb.data);
-    }
+    });
   }
 
   async detect(img: RgbImage): Promise<Detection[]> {

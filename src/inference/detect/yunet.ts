@@ -1,8 +1,9 @@
 import type { DetectorModel } from '../../models/manifest.js';
-import { openSession, type SessionOptions } from '../onnx.js';
-import type { Detection, Point } from '../types.js';
+import { openSession } from '../onnx.js';
+import type { Point } from '../../contracts/messages.js';
+import type { Detection } from '../types.js';
 import { nms } from './nms.js';
-import { floatData, LetterboxDetector, type DecodeOptions, type TensorMap } from './scrfd.js';
+import { floatData, LetterboxDetector, type DecodeOptions, type ScrfdOptions, type TensorMap } from './scrfd.js';
 
 export const YUNET_STRIDES = [8, 16, 32] as const;
 
@@ -63,16 +64,8 @@ function clamp01(v: number): number {
   return v < 0 ? 0 : v > 1 ? 1 : v;
 }
 
-export interface YunetOptions {
-  /** Longest side the frame is letterboxed to; the canvas is padded up to a multiple of 32. */
-  readonly detectSize: number;
-  readonly session?: SessionOptions;
-  readonly scoreThreshold?: number;
-  /** Default 0.3 (OpenCV FaceDetectorYN's default). */
-  readonly nmsThreshold?: number;
-  readonly maxDetections?: number;
-  readonly canvas?: 'aspect' | 'square';
-}
+/** The letterbox detectors' options; YuNet's NMS default is 0.3 (OpenCV FaceDetectorYN's). */
+export type YunetOptions = ScrfdOptions;
 
 /** YuNet-n (libfacedetection.train), input BGR 0..255; NMS 0.3 by default (OpenCV FaceDetectorYN's). */
 export class YunetDetector extends LetterboxDetector {

@@ -54,7 +54,7 @@ describe('HTTP API', () => {
     const r = await s.api('/api/events/p1/ack', TOK.operator, { method: 'POST', body: JSON.stringify({ state: 'confirmed', note: 'seen on camera' }) });
     expect(r.status).toBe(201);
     expect(r.body).toMatchObject({ kind: 'ack', eventId: 'p1', state: 'confirmed', actor: 'operator:desk', camera: 'yard', subjectId: 'ann' });
-    for (const c of [a, b]) await until(() => c.messages.some((m) => m['kind'] === 'ack' && m['eventId'] === 'p1'), 5000, 'ack on the feed');
+    for (const c of [a, b]) await until(() => c.messages.some((m) => m['kind'] === 'ack' && m['eventId'] === 'p1'), 15_000, 'ack on the feed');
     expect((await s.api('/api/events/p1', TOK.viewer)).body).toMatchObject({ ack: { state: 'confirmed', note: 'seen on camera', actor: 'operator:desk' } });
     a.ws.close();
     b.ws.close();
@@ -98,7 +98,7 @@ describe('WebSocket feed', () => {
     })();
     const c = await connect(`${s.ws}?token=${TOK.viewer}&after=${from}`);
     await live;
-    await until(() => c.messages.some((m) => m['id'] === 'live29'), 5000, 'live29');
+    await until(() => c.messages.some((m) => m['id'] === 'live29'), 15_000, 'live29');
     await new Promise((r) => setTimeout(r, 100));
     expect(c.messages[0]).toMatchObject({ kind: 'hello', cursor: expect.any(String), operatingPoint: { threshold: 0.35 } });
     const got = ids(c.messages);

@@ -56,7 +56,7 @@ export function connect(url: string, opts: ConstructorParameters<typeof WebSocke
   });
 }
 
-export const until = async (cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> => {
+export const until = async (cond: () => boolean, ms = 15_000, what = 'condition'): Promise<void> => {
   const end = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);

@@ -7,7 +7,7 @@ import { codecs } from '../../../src/contracts/codecs.js';
 import type { FacesMsg, FrameMsg, MatchEvent, SubjectRecord, TopicName, WatchlistChange } from '../../../src/contracts/messages.js';
 import { createLogger } from '../../../src/log.js';
 import { registry } from '../../../src/metrics.js';
-import { sharedBrokers, uniquePrefix } from '../../kafka.js';
+import { readRecords, sharedBrokers, uniquePrefix } from '../../kafka.js';
 
 const log = createLogger('silent');
 let brokers: string;
@@ -64,24 +64,8 @@ const subject = (id: string, vector: number[] = [1, 0]): SubjectRecord => ({
 });
 
 /** Reads a whole topic with a throwaway group (what landed there). */
-async function readAll(k: KafkaConfig, topic: string, expected: number): Promise<InMessage[]> {
-  const got: InMessage[] = [];
-  const c = admin.consumer({ groupId: `${k.topicPrefix}reader-${Math.random()}`, topic, fromBeginning: true, sessionTimeoutMs: 6000, heartbeatIntervalMs: 1000, maxBytesPerPartition: 1 << 20 });
-  await c.start({
-    onBatch: async (b, ctl) => {
-      got.push(...b.messages);
-      ctl.resolve(b.messages[b.messages.length - 1].offset);
-    },
-    onAssigned: () => {},
-    onFatal: () => {},
-  });
-  try {
-    await until(() => got.length >= expected, 20_000, `${expected} message(s) on ${topic}`);
-    await new Promise((r) => setTimeout(r, 300)); // and no more than expected
-  } finally {
-    await c.stop();
-  }
-  return got;
+function readAll(k: KafkaConfig, topic: string, expected: number): Promise<InMessage[]> {
+  return readRecords(admin, topic, expected, k.topicPrefix, 20_000);
 }
 
 describe('KafkaBus on a real broker', () => {

@@ -44,4 +44,14 @@ describe('config', () => {
     expect(loadConfig(f, {}).cameras[0].fps).toBe(2);
     expect(() => loadConfig(join(dir, 'nope.yaml'), {})).toThrow(/cannot read config file .*nope\.yaml/);
   });
+
+  it('takes Kafka TLS and SASL settings, the SASL password only as a placeholder (never echoed)', () => {
+    const kafka = (password: string, ssl: Record<string, unknown> = { ca: 'ca.pem' }) => ({ bus: { kafka: { ssl, sasl: { mechanism: 'scram-sha-512', username: 'vigil', password } } } });
+    const cfg = parseConfig(kafka('{VIGIL_KAFKA_PASSWORD}'), { VIGIL_KAFKA_PASSWORD: 'hunter2-xyz' });
+    expect(cfg.bus.kafka).toMatchObject({ ssl: { ca: 'ca.pem', rejectUnauthorized: true }, sasl: { mechanism: 'scram-sha-512', username: 'vigil', password: 'hunter2-xyz' }, maxFramePixels: 7680 * 4320 });
+    const literal = problems(() => parseConfig(kafka('hunter2-xyz'), {}));
+    expect(literal).toMatch(/bus\.kafka\.sasl\.password: write it as a \{VIGIL_\*\} placeholder/);
+    expect(literal).not.toContain('hunter2-xyz');
+    expect(problems(() => parseConfig(kafka('{VIGIL_KAFKA_PASSWORD}', { cert: 'c.pem' }), { VIGIL_KAFKA_PASSWORD: 'x' }))).toMatch(/bus\.kafka\.ssl: cert and key go together/);
+  });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { codecs } from '../../../src/contracts/codecs.js';
-import type { FacesMsg, FrameMsg, MatchEvent } from '../../../src/contracts/messages.js';
+import { facesV1, frameV1, type FacesMsg, type FrameMsg, type MatchEvent } from '../../../src/contracts/messages.js';
 import { isVigilError } from '../../../src/errors.js';
 
 const v1 = {
@@ -43,6 +43,10 @@ describe('codecs', () => {
     const f2 = await codecs.frames.decode(await codecs.frames.encode(frame));
     expect(f2.image.width).toBe(16);
     expect(Math.abs(f2.image.data[0] - 128)).toBeLessThan(4);
+    // The decoded messages are what the one schema per message describes (binary fields in memory).
+    expect(frameV1.safeParse(f2).success).toBe(true);
+    expect(facesV1.safeParse(back).success).toBe(true);
+    expect(facesV1.safeParse({ ...back, faces: [{ ...back.faces[0], embedding: [0.6, 0.8] }] }).success).toBe(false);
   });
 
   it('rejects junk with a reason naming the topic: not JSON, wrong version, missing field, bad JPEG', async () => {

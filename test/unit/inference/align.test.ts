@@ -4,7 +4,7 @@ import { lfw, repoRoot, sharedDir } from '../../helpers.js';
 import { alignFace, ARCFACE_TEMPLATE, estimateSimilarity, invertAffine, transformPoint, warpAffine, type Affine } from '../../../src/inference/align.js';
 import { createDetector } from '../../../src/inference/detect/index.js';
 import { cropRgb, encodeJpeg, loadRgb } from '../../../src/inference/image-io.js';
-import type { Point, RgbImage } from '../../../src/inference/types.js';
+import type { Point, RgbImage } from '../../../src/contracts/messages.js';
 import { loadManifest, type DetectorModel } from '../../../src/models/manifest.js';
 
 

@@ -2,8 +2,8 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryBus, embeddedPolicies } from '../../../src/bus/memory.js';
 import { configSchema } from '../../../src/config/schema.js';
-import type { FacesMsg, FrameMsg } from '../../../src/contracts/messages.js';
-import { degradedFrame } from '../../../src/bench/degrade.js';
+import type { FacesMsg, FrameMsg, Point, RgbImage } from '../../../src/contracts/messages.js';
+import { smallFaceFrame } from '../../support/frames.js';
 import { ARCFACE_TEMPLATE } from '../../../src/inference/align.js';
 import { FaceEngine } from '../../../src/inference/engine.js';
 import { loadRgb } from '../../../src/inference/image-io.js';
@@ -21,7 +21,7 @@ import {
   type QualityLimits,
 } from '../../../src/inference/quality.js';
 import { InferenceStage } from '../../../src/inference/stage.js';
-import type { Detection, Point, RgbImage } from '../../../src/inference/types.js';
+import type { Detection } from '../../../src/inference/types.js';
 import { createLogger } from '../../../src/log.js';
 import { loadManifest } from '../../../src/models/manifest.js';
 import { requireProfile } from '../../../src/models/store.js';
@@ -120,7 +120,7 @@ describe('on real faces', () => {
     const got: FacesMsg[] = [];
     bus.subscribe('faces', { group: 't' }, (b) => void got.push(...b));
     // One CCTV-like frame with a face ~20 px between the eyes.
-    const image = await degradedFrame(lfw('Aaron_Eckhart', 'Aaron_Eckhart_0001.jpg'), { interEye: 20, blur: 0, brightness: 1, jpeg: 90 });
+    const image = await smallFaceFrame(lfw('Aaron_Eckhart', 'Aaron_Eckhart_0001.jpg'), 20 / 42.3);
     const frame = (seq: number): FrameMsg => ({ kind: 'frame', v: 1, camera: 'c', seq, capturedAt: 0, mediaTime: null, image });
     const run = async (quality: QualityLimits) => {
       const stage = new InferenceStage({ bus, engine, batchSize: 4, batchWaitMs: 0, minFaceSize: 0, quality, log: createLogger('silent') });

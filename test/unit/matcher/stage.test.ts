@@ -1,5 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../helpers.js';
 import { MemoryBus, embeddedPolicies } from '../../../src/bus/memory.js';
@@ -7,7 +9,7 @@ import type { FacesMsg, MatchEvent, SubjectRecord } from '../../../src/contracts
 import { createLogger } from '../../../src/log.js';
 import { defaultAlertRules } from '../../../src/matcher/alerts.js';
 import { SubjectIndex } from '../../../src/matcher/index.js';
-import { MatcherStage } from '../../../src/matcher/stage.js';
+import { MatcherStage, PROFILE_MISMATCH_LOG_EVERY } from '../../../src/matcher/stage.js';
 
 const unit = (a: number): Float32Array => new Float32Array([Math.cos(a), Math.sin(a), 0, 0]);
 const subject = (id: string, a: number): SubjectRecord => ({
@@ -74,5 +76,34 @@ describe('MatcherStage', () => {
   it('alerts two people in one frame separately', async () => {
     const { events } = await run(0.9, [facesMsg(0, [0, 0.5]), facesMsg(1, [0, 0.5])]);
     expect(events.map((e) => e.subject.id).sort()).toEqual(['a', 'b']);
+  });
+});
+
+describe('MatcherStage with faces of another model (infer and match on different profiles)', () => {
+  it('logs an error naming both profiles on the first message and once every 100, and counts every one', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const sink = new Writable({ write: (c: Buffer, _e, cb) => (lines.push(JSON.parse(c.toString()) as Record<string, unknown>), cb()) });
+    const bus = new MemoryBus(embeddedPolicies({ frames: 8, faces: 8, matches: 8 }, false));
+    const index = SubjectIndex.build('m', 4, [subject('a', 0)]);
+    const counted: string[] = [];
+    const stage = new MatcherStage({
+      bus, index, rules: { ...defaultAlertRules, threshold: 0.1 }, topK: 1, log: pino({ level: 'info' }, sink), profile: 'research',
+      onProfileMismatch: (face, idx) => counted.push(`${face}->${idx}`),
+    });
+    await stage.start();
+    const events: MatchEvent[] = [];
+    bus.subscribe('matches', { group: 't' }, (e) => void events.push(...e));
+    for (let i = 0; i < 2 * PROFILE_MISMATCH_LOG_EVERY + 1; i++) await bus.publish('faces', facesMsg(i, [0], 'other-model'));
+    await bus.publish('faces', facesMsg(1000, [0]));
+    await bus.idle();
+    await stage.stop();
+    expect(stage.profileMismatches).toBe(201);
+    expect(counted).toHaveLength(201);
+    expect(counted[0]).toBe('other-model->m');
+    const errors = lines.filter((l) => l.level === 50);
+    expect(errors.map((l) => l.mismatched)).toEqual([1, 100, 200]);
+    expect(errors[0]).toMatchObject({ faceProfile: 'p', faceModel: 'other-model', indexProfile: 'research', indexModel: 'm', camera: 'cam' });
+    expect(String(errors[0].msg)).toContain('profile mismatch');
+    expect(events.map((e) => e.seq)).toEqual([1000]); // faces of the index's own model still alert
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Box } from '../../../src/inference/types.js';
+import type { Box } from '../../../src/contracts/messages.js';
 import { CameraTracker } from '../../../src/matcher/tracker.js';
 
 /** A unit embedding mostly along axis `i`, with a little per-frame noise. */

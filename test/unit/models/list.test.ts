@@ -1,36 +1,18 @@
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm, unlink } from 'node:fs/promises';
-import os from 'node:os';
+import { unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { loadManifest } from '../../../src/models/manifest.js';
 import { describeProfiles, formatProfilesTable } from '../../../src/models/list.js';
 import { pullProfile } from '../../../src/models/pull.js';
+import { sharedModels } from '../../helpers.js';
+import { tempDirs } from '../../support/temp.js';
 
 const manifest = loadManifest();
-const sharedModels = path.join(process.env.VIGIL_SHARED_DIR ?? path.resolve(process.cwd(), '../shared'), 'models');
-
-// These tests need the real model files: a missing shared folder is a failure, never a skip.
-function requireSharedModels(): string {
-  if (!existsSync(sharedModels)) {
-    throw new Error(`shared models folder not found at ${sharedModels}: set VIGIL_SHARED_DIR to the folder that holds models/`);
-  }
-  return sharedModels;
-}
-
-const dirs: string[] = [];
-async function tempDir(): Promise<string> {
-  const d = await mkdtemp(path.join(os.tmpdir(), 'vigil-list-'));
-  dirs.push(d);
-  return d;
-}
-afterEach(async () => {
-  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
-});
+const tempDir = tempDirs('vigil-list-');
 
 describe('models list', () => {
   beforeAll(() => {
-    requireSharedModels();
+    sharedModels();
   });
 
   describe('#describeProfiles', () => {
@@ -54,8 +36,8 @@ describe('models list', () => {
 
     it('reports yes / partial / no from the installed folder', async () => {
       const modelsDir = await tempDir();
-      await pullProfile(manifest, { profile: 'permissive', modelsDir, localDir: requireSharedModels() });
-      await pullProfile(manifest, { profile: 'research', modelsDir, localDir: requireSharedModels() });
+      await pullProfile(manifest, { profile: 'permissive', modelsDir, localDir: sharedModels() });
+      await pullProfile(manifest, { profile: 'research', modelsDir, localDir: sharedModels() });
       await unlink(path.join(modelsDir, 'w600k_mbf_fp32.onnx'));
       const rows = await describeProfiles(manifest, modelsDir);
       expect(Object.fromEntries(rows.map((r) => [r.profile, r.installed]))).toEqual({ research: 'partial', permissive: 'yes', npm: 'no' });

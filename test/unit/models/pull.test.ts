@@ -1,48 +1,21 @@
-import { existsSync } from 'node:fs';
-import { copyFile, mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
-import os from 'node:os';
+import { copyFile, open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { VigilError } from '../../../src/errors.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { loadManifest } from '../../../src/models/manifest.js';
 import { pullProfile } from '../../../src/models/pull.js';
 import { installedStatus, requireProfile, sha256File } from '../../../src/models/store.js';
+import { sharedModels } from '../../helpers.js';
+import { caught } from '../../support/errors.js';
+import { tempDirs } from '../../support/temp.js';
 
 const manifest = loadManifest();
-const sharedModels = path.join(process.env.VIGIL_SHARED_DIR ?? path.resolve(process.cwd(), '../shared'), 'models');
+const tempDir = tempDirs('vigil-pull-');
 
-// These tests need the real model files: a missing shared folder is a failure, never a skip.
-function requireSharedModels(): string {
-  if (!existsSync(sharedModels)) {
-    throw new Error(`shared models folder not found at ${sharedModels}: set VIGIL_SHARED_DIR to the folder that holds models/`);
-  }
-  return sharedModels;
-}
-
-const dirs: string[] = [];
-async function tempDir(): Promise<string> {
-  const d = await mkdtemp(path.join(os.tmpdir(), 'vigil-pull-'));
-  dirs.push(d);
-  return d;
-}
-afterEach(async () => {
-  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
-});
-
-async function caught(p: Promise<unknown>): Promise<VigilError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(VigilError);
-    return err as VigilError;
-  }
-  throw new Error('expected a VigilError, nothing was thrown');
-}
 
 /** A local source folder holding a good copy of `good` and a one-byte-corrupted copy of `bad`. */
 async function badSource(good: string[], bad: string): Promise<string> {
   const dir = await tempDir();
-  for (const f of [...good, bad]) await copyFile(path.join(requireSharedModels(), f), path.join(dir, f));
+  for (const f of [...good, bad]) await copyFile(path.join(sharedModels(), f), path.join(dir, f));
   const fh = await open(path.join(dir, bad), 'r+');
   try {
     await fh.write(Buffer.from([0x00, 0x01, 0x02]), 0, 3, 100);
@@ -58,14 +31,14 @@ async function leftovers(modelsDir: string): Promise<string[]> {
 
 describe('pullProfile', () => {
   beforeAll(() => {
-    requireSharedModels();
+    sharedModels();
   });
 
   describe('local channel', () => {
     it('installs the permissive profile, then skips it, then reinstalls it with force', async () => {
       const modelsDir = path.join(await tempDir(), 'nested', 'models');
       const logs: string[] = [];
-      const first = await pullProfile(manifest, { profile: 'permissive', modelsDir, localDir: requireSharedModels(), log: (m) => logs.push(m) });
+      const first = await pullProfile(manifest, { profile: 'permissive', modelsDir, localDir: sharedModels(), log: (m) => logs.push(m) });
       expect(first.from).toBe('local'); // the profile's default source
       expect(first.models).toEqual([
         { id: 'yunet_n', file: 'yunet_n.onnx', action: 'installed', bytes: 322906 },
@@ -76,17 +49,17 @@ describe('pullProfile', () => {
       // Installed copies are writable even though the shared folder is read-only.
       expect((await stat(path.join(modelsDir, 'yunet_n.onnx'))).mode & 0o200).toBe(0o200);
 
-      const second = await pullProfile(manifest, { profile: 'permissive', modelsDir, localDir: requireSharedModels() });
+      const second = await pullProfile(manifest, { profile: 'permissive', modelsDir, localDir: sharedModels() });
       expect(second.models.map((m) => m.action)).toEqual(['skipped', 'skipped']);
       expect(second.models[1].bytes).toBe(3998070);
 
-      const forced = await pullProfile(manifest, { profile: 'permissive', modelsDir, localDir: requireSharedModels(), force: true });
+      const forced = await pullProfile(manifest, { profile: 'permissive', modelsDir, localDir: sharedModels(), force: true });
       expect(forced.models.map((m) => m.action)).toEqual(['installed', 'installed']);
     });
 
     it('installs the research profile and requireProfile accepts it', async () => {
       const modelsDir = await tempDir();
-      const summary = await pullProfile(manifest, { profile: 'research', modelsDir, from: 'local', localDir: requireSharedModels() });
+      const summary = await pullProfile(manifest, { profile: 'research', modelsDir, from: 'local', localDir: sharedModels() });
       expect(summary.models.map((m) => m.id)).toEqual(['scrfd_2.5g_kps', 'w600k_mbf_fp32']);
       const { files } = await requireProfile(manifest, modelsDir, 'research');
       expect(await sha256File(files.w600k_mbf_fp32)).toBe(manifest.models.w600k_mbf_fp32.sha256);
@@ -94,18 +67,18 @@ describe('pullProfile', () => {
 
     it('reinstalls a corrupt installed file without force', async () => {
       const modelsDir = await tempDir();
-      await pullProfile(manifest, { profile: 'permissive', modelsDir, localDir: requireSharedModels() });
+      await pullProfile(manifest, { profile: 'permissive', modelsDir, localDir: sharedModels() });
       const fh = await open(path.join(modelsDir, 'yunet_n.onnx'), 'r+');
       await fh.write(Buffer.from([1, 2, 3]), 0, 3, 10);
       await fh.close();
-      const again = await pullProfile(manifest, { profile: 'permissive', modelsDir, localDir: requireSharedModels() });
+      const again = await pullProfile(manifest, { profile: 'permissive', modelsDir, localDir: sharedModels() });
       expect(again.models.map((m) => m.action)).toEqual(['installed', 'skipped']);
       await requireProfile(manifest, modelsDir, 'permissive');
     });
 
     it('refuses a source file with the wrong checksum and keeps the installed good files intact', async () => {
       const modelsDir = await tempDir();
-      await pullProfile(manifest, { profile: 'permissive', modelsDir, localDir: requireSharedModels() });
+      await pullProfile(manifest, { profile: 'permissive', modelsDir, localDir: sharedModels() });
       const before = {
         yunet: await stat(path.join(modelsDir, 'yunet_n.onnx')),
         mfn: await stat(path.join(modelsDir, 'mobilefacenet_128.onnx')),
@@ -148,7 +121,7 @@ describe('pullProfile', () => {
     });
 
     it('throws VIGIL_ERR_MODEL_UNKNOWN_PROFILE for an unknown profile', async () => {
-      const err = await caught(pullProfile(manifest, { profile: 'nope', modelsDir: await tempDir(), localDir: requireSharedModels() }));
+      const err = await caught(pullProfile(manifest, { profile: 'nope', modelsDir: await tempDir(), localDir: sharedModels() }));
       expect(err.code).toBe('VIGIL_ERR_MODEL_UNKNOWN_PROFILE');
     });
   });

@@ -1,37 +1,20 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, open, readFile, rm, unlink, utimes, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { open, readFile, rm, unlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { VigilError } from '../../../src/errors.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { loadManifest } from '../../../src/models/manifest.js';
 import { pullProfile } from '../../../src/models/pull.js';
 import { installedStatus, pickInstalledProfile, requireProfile, VERIFIED_CACHE_FILE } from '../../../src/models/store.js';
+import { sharedModels } from '../../helpers.js';
+import { caught } from '../../support/errors.js';
+import { tempDirs } from '../../support/temp.js';
 
 const manifest = loadManifest();
-const sharedModels = path.join(process.env.VIGIL_SHARED_DIR ?? path.resolve(process.cwd(), '../shared'), 'models');
-
-// These tests need the real model files: a missing shared folder is a failure, never a skip.
-function requireSharedModels(): string {
-  if (!existsSync(sharedModels)) {
-    throw new Error(`shared models folder not found at ${sharedModels}: set VIGIL_SHARED_DIR to the folder that holds models/`);
-  }
-  return sharedModels;
-}
-
-const dirs: string[] = [];
-async function tempDir(): Promise<string> {
-  const d = await mkdtemp(path.join(os.tmpdir(), 'vigil-store-'));
-  dirs.push(d);
-  return d;
-}
-afterEach(async () => {
-  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
-});
+const tempDir = tempDirs('vigil-store-');
 
 async function installed(profile: string): Promise<string> {
   const modelsDir = await tempDir();
-  await pullProfile(manifest, { profile, modelsDir, from: 'local', localDir: requireSharedModels() });
+  await pullProfile(manifest, { profile, modelsDir, from: 'local', localDir: sharedModels() });
   return modelsDir;
 }
 
@@ -47,19 +30,10 @@ async function flipByte(file: string, at = 1000): Promise<void> {
   }
 }
 
-async function caught(p: Promise<unknown>): Promise<VigilError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(VigilError);
-    return err as VigilError;
-  }
-  throw new Error('expected a VigilError, nothing was thrown');
-}
 
 describe('models store', () => {
   beforeAll(() => {
-    requireSharedModels();
+    sharedModels();
   });
 
   describe('#requireProfile', () => {
@@ -171,9 +145,9 @@ describe('models store', () => {
     it('returns the first fully installed profile in preference order', async () => {
       const modelsDir = await tempDir();
       expect(await pickInstalledProfile(manifest, modelsDir)).toBeUndefined();
-      await pullProfile(manifest, { profile: 'permissive', modelsDir, from: 'local', localDir: requireSharedModels() });
+      await pullProfile(manifest, { profile: 'permissive', modelsDir, from: 'local', localDir: sharedModels() });
       expect(await pickInstalledProfile(manifest, modelsDir)).toBe('permissive');
-      await pullProfile(manifest, { profile: 'research', modelsDir, from: 'local', localDir: requireSharedModels() });
+      await pullProfile(manifest, { profile: 'research', modelsDir, from: 'local', localDir: sharedModels() });
       expect(await pickInstalledProfile(manifest, modelsDir)).toBe('research');
       expect(await pickInstalledProfile(manifest, modelsDir, ['unknown', 'permissive', 'research'])).toBe('permissive');
     });
@@ -181,7 +155,7 @@ describe('models store', () => {
     it('skips a profile with a corrupt file only when asked to verify', async () => {
       const modelsDir = await tempDir();
       for (const profile of ['permissive', 'research']) {
-        await pullProfile(manifest, { profile, modelsDir, from: 'local', localDir: requireSharedModels() });
+        await pullProfile(manifest, { profile, modelsDir, from: 'local', localDir: sharedModels() });
       }
       await flipByte(path.join(modelsDir, 'scrfd_2.5g_kps.onnx'));
       expect(await pickInstalledProfile(manifest, modelsDir)).toBe('research');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeLandmark68, fivePointsFrom68, grayCrop } from '../../../../src/inference/detect/landmark68.js';
 import { decodeUltraface, decodeUltrafacePriors, ultrafacePriors } from '../../../../src/inference/detect/ultraface.js';
-import type { RgbImage } from '../../../../src/inference/types.js';
+import type { RgbImage } from '../../../../src/contracts/messages.js';
 
 const N = 4420;
 

@@ -1,0 +1,53 @@
+import { basename, extname } from 'node:path';
+import type { Command } from 'commander';
+import { isVigilError } from '../../errors.js';
+import { Pipeline } from '../../pipeline.js';
+import { openRuntime, type Runtime } from '../../runtime.js';
+import { alertLine, err, eventJson, out } from '../format.js';
+import { setup } from '../setup.js';
+
+const cameraIdOf = (file: string): string => basename(file, extname(file)).replace(/[^A-Za-z0-9_.-]/g, '_') || 'file';
+
+/** `vigil replay`: recorded files through the same pipeline as fast as possible, then exit. */
+export function register(program: Command): void {
+  program
+    .command('replay')
+    .description('run recorded files through the same pipeline as fast as possible, then exit')
+    .argument('<videos...>', 'video files')
+    .option('--json', 'print one match event per line on stdout (logs and progress stay on stderr)')
+    .option('--no-crop', 'leave the base64 face crop out of --json events')
+    .option('--profile <name>', 'model profile (overrides models.profile)')
+    .option('--fps <n>', 'frames sampled per second', (v) => Number(v))
+    .option('--threshold <t>', 'cosine similarity for a match (overrides the profile)', (v) => Number(v))
+    .action(async (videos: string[], opts: { json?: boolean; crop: boolean; profile?: string; fps?: number; threshold?: number }, cmd: Command) => {
+      const { cfg, log } = setup(cmd);
+      const runtime = await openRuntime(cfg, log, { profile: opts.profile, fetch: false });
+      const rt: Runtime = opts.threshold === undefined ? runtime : { ...runtime, threshold: opts.threshold };
+      const pipeline = new Pipeline({ cfg, log, runtime: rt, live: false });
+      await pipeline.start();
+      let events = 0;
+      pipeline.onMatch('cli', (e) => {
+        events++;
+        out(opts.json ? eventJson(e, opts.crop) : alertLine(e));
+      });
+      err(`replaying ${videos.length} file(s) with profile "${runtime.engine.profile.name}" (threshold ${rt.threshold}); watchlist: ${runtime.store.list().length} subject(s)`);
+      const t0 = Date.now();
+      const results = await Promise.all(
+        videos.map((v) => pipeline.runSource({ id: cameraIdOf(v), url: v, fps: opts.fps ?? 5, maxWidth: 1280, realtime: false, loop: false, enabled: true, transport: 'tcp' })),
+      );
+      await pipeline.drain();
+      await pipeline.stop();
+      await runtime.close();
+      let failed = 0;
+      for (const r of results) {
+        if ('error' in r) {
+          failed++;
+          err(`${r.camera}: ${isVigilError(r.error) ? `${r.error.code}: ` : ''}${r.error.message}`);
+        } else err(`${r.camera}: ${r.frames} frames (${r.probe.duration?.toFixed(1) ?? '?'} s of video)`);
+      }
+      const unknown = Object.entries(pipeline.matcher.unknown()).map(([c, u]) => `${c}: ${u.tracks} unknown appearance(s), ${u.faces} face(s)`);
+      if (unknown.length) err(`not on the watchlist: ${unknown.join('; ')}`);
+      err(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${events} event(s) (${pipeline.matcher.alerts} alert(s), ${pipeline.matcher.updates} update(s)), ${failed} file(s) failed`);
+      process.exitCode = failed ? 1 : 0;
+    });
+}
