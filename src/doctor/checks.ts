@@ -189,7 +189,7 @@ export async function checkKafka(cfg: Config, log: Logger, timeoutMs: number): P
   const { createKafkaClient } = await import('../bus/kafka-client.js');
   const { topicOf } = await import('../bus/kafka-topics.js');
   const { topicNames } = await import('../contracts/messages.js');
-  const client = createKafkaClient({ brokers: k.brokers, clientId: `${k.clientId}-doctor`, log: log.child({ check: 'kafka' }) });
+  const client = createKafkaClient({ brokers: k.brokers, clientId: `${k.clientId}-doctor`, log: log.child({ check: 'kafka' }), security: { ssl: k.ssl, sasl: k.sasl } });
   const brokers = k.brokers.join(',');
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error(`no answer within ${Math.round(timeoutMs / 1000)} s`)), timeoutMs)));
@@ -206,6 +206,8 @@ export async function checkKafka(cfg: Config, log: Logger, timeoutMs: number): P
     else out.push(ok('kafka', `topics ${k.topicPrefix}{${topicNames.join(',')}} exist`));
     return out;
   } catch (err) {
+    // TLS and SASL failures come as VigilErrors (VIGIL_ERR_KAFKA_TLS / _AUTH) with their own fix.
+    if (isVigilError(err)) return [problem('kafka', `brokers ${brokers}: ${err.message}`, err.hint)];
     return [problem('kafka', `brokers ${brokers} unreachable: ${(err as Error).message}`, 'start the brokers or fix bus.kafka.brokers / KAFKA_BROKERS (host:port reachable from here)')];
   } finally {
     clearTimeout(timer);
