@@ -287,6 +287,18 @@ export const errors = {
     retriable: false,
     exitCode: 78,
   },
+  VIGIL_ERR_SINK_UNKNOWN: {
+    message: 'no sink "{sink}" is configured',
+    hint: 'GET /api/sinks lists the configured sinks (config key sinks[].id)',
+    retriable: false,
+    exitCode: 64,
+  },
+  VIGIL_ERR_DOCTOR_PROBLEMS: {
+    message: '`vigil doctor` found {count} problem(s)',
+    hint: 'fix each problem listed above as its line says, then run `vigil doctor` again',
+    retriable: false,
+    exitCode: 1,
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errors;

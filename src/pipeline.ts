@@ -11,7 +11,9 @@ import type { Config } from './config/schema.js';
 import { InferenceStage } from './inference/stage.js';
 import { cameraSetOf, type CameraSet } from './ingest/cameras.js';
 import type { Logger } from './log.js';
-import { registry } from './metrics.js';
+import { registry, watchQueues } from './metrics.js';
+import { serveOps } from './metrics-http.js';
+import { SinkService } from './sinks/service.js';
 import { MatcherStage } from './matcher/stage.js';
 import type { Runtime } from './runtime.js';
 import { inferenceStage, matcherStage } from './stages.js';
@@ -49,15 +51,23 @@ export class Pipeline {
    */
   readonly cameras: CameraSet;
   #state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
+  readonly #cfg: Config;
+  /** Outbound alerts (config sinks), reading the event store. */
+  readonly sinks: SinkService | undefined;
+  /** The own /metrics listener (config metrics.port). */
+  ops: { port: number; close(): Promise<void> } | undefined;
+  readonly #unwatch: (() => void)[] = [];
 
   constructor(o: PipelineOptions) {
     const { cfg, log, runtime } = o;
+    this.#cfg = cfg;
     this.bus = new MemoryBus(embeddedPolicies(cfg.queues, o.live), (topic, group, err, count) =>
       log.error({ topic, group, count, err: err instanceof Error ? err.message : String(err) }, 'handler failed; messages dead-lettered'),
     );
     const auth = o.broadcastTokens ?? (o.broadcastToken === undefined ? undefined : new Tokens([{ token: o.broadcastToken, role: 'admin', label: 'admin' }]));
     this.events = auth && openEventStore(cfg.dataDir, cfg.events, { registry, onListenerError: (err) => log.error({ err: (err as Error).message }, 'event listener failed') });
     const p = runtime.engine.profile;
+    this.sinks = this.events && cfg.sinks.length ? new SinkService({ cfg, store: this.events, log }) : undefined;
     this.broadcast =
       auth && this.events
         ? broadcastServerFor(cfg.broadcast, {
@@ -65,20 +75,27 @@ export class Pipeline {
             store: this.events,
             auth,
             log: log.child({ stage: 'broadcast' }),
-            metrics: registry,
+            metrics: cfg.metrics.port === undefined ? registry : undefined,
+            metricsToken: cfg.metrics.token,
+            routes: [...(this.sinks ? [this.sinks.routes] : []), ...(o.apiRoutes ?? [])],
             subjects: watchlistDirectory(runtime.store),
             operatingPoint: () => operatingPointOf(p.name, runtime.threshold, p.profile.calibration),
-            routes: o.apiRoutes,
           })
         : undefined;
     this.matcher = matcherStage(cfg, this.bus, runtime.index, runtime.threshold, undefined, log);
     this.inference = inferenceStage(cfg, this.bus, runtime.engine, log);
+    this.#unwatch.push(watchQueues(() => this.bus.stats(), cfg.queues));
     this.cameras = cameraSetOf(cfg, this.bus, log, o.live ? 'live' : 'replay');
   }
 
   async start(): Promise<void> {
     if (this.#state !== 'idle') return;
+    // Sinks first: a new sink's cursor is the store's head before any event of this run is written.
+    await this.sinks?.start();
+    if (this.sinks && this.events) this.#unwatch.push(this.events.subscribe(() => this.sinks?.notify()));
     await this.broadcast?.start();
+    const m = this.#cfg.metrics;
+    if (m.port !== undefined && this.broadcast) this.ops = await serveOps(m.host, m.port, { registry, token: m.token, healthy: () => this.#state === 'running' });
     await this.matcher.start();
     await this.inference.start();
     this.#state = 'running';
@@ -103,7 +120,10 @@ export class Pipeline {
     await this.inference.stop();
     await this.matcher.stop();
     await this.broadcast?.stop();
+    await this.ops?.close();
     await this.bus.close();
+    for (const u of this.#unwatch) u();
+    await this.sinks?.stop();
     await this.events?.close();
     this.#state = 'stopped';
   }

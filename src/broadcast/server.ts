@@ -2,13 +2,15 @@ import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Bus } from '../contracts/bus.js';
 import type { Config } from '../config/schema.js';
 import type { CameraStatus, MatchEvent } from '../contracts/messages.js';
 import { isVigilError, VigilError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { handleOps } from '../metrics-http.js';
+import { secondsSince, stageTimes, timed } from '../metrics.js';
 import type { Cursor, EventStore, StoredEvent } from '../store/types.js';
 import { eventRoutes, type SubjectDirectory } from './api.js';
 import { FeedClient, Serialised, type CutReason } from './feed.js';
@@ -39,6 +41,8 @@ export interface BroadcastOptions {
   readonly log: Logger;
   /** Served as Prometheus text at GET /metrics when given; the feed's metrics go there too. */
   readonly metrics?: Registry;
+  /** config metrics.token: /metrics needs it (src/metrics-http.ts). */
+  readonly metricsToken?: string;
   /** Other features' API routes, mounted next to the event routes. */
   readonly routes?: readonly (readonly ApiRoute[])[];
   readonly subjects?: SubjectDirectory;
@@ -50,6 +54,7 @@ export interface BroadcastOptions {
 }
 
 type State = 'idle' | 'running' | 'closing' | 'closed';
+const noMetrics = new Registry();
 
 function readPem(which: string, file: string): Buffer {
   try {
@@ -128,18 +133,8 @@ export class BroadcastServer {
     const consoleHandler = this.#o.console === undefined ? await loadConsole() : this.#o.console;
     const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
       const path = (req.url ?? '/').split('?')[0];
-      if (path === '/healthz') {
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: this.#state === 'running', clients: this.clients }));
-        return;
-      }
-      const metrics = this.#o.metrics;
-      if (path === '/metrics' && metrics) {
-        metrics.metrics().then(
-          (text) => res.writeHead(200, { 'content-type': metrics.contentType }).end(text),
-          (e: Error) => res.writeHead(500).end(e.message),
-        );
-        return;
-      }
+      const { metrics, metricsToken } = this.#o;
+      if (handleOps(req, res, { registry: metrics ?? noMetrics, metrics: !!metrics, token: metricsToken, healthy: () => this.#state === 'running', details: () => ({ clients: this.clients }) })) return;
       router(req, res).then(
         (handled) => {
           if (handled) return;
@@ -180,7 +175,7 @@ export class BroadcastServer {
     this.#unsubs.push(
       store.subscribe((e) => this.#fanOut(e)),
       bus.subscribe('matches', { group: 'broadcast' }, async (events) => {
-        for (const e of events) await store.append(e);
+        for (const e of events) await timed(stageTimes().storeWrite, () => store.append(e));
       }),
       bus.subscribe('status', { group: 'broadcast' }, async (statuses) => {
         for (const st of statuses) await store.append(st);
@@ -230,7 +225,7 @@ export class BroadcastServer {
       if (st.state === 'stopped') this.#cameras.delete(st.camera);
       else this.#cameras.set(st.camera, st);
     }
-    if (e.kind === 'match') this.sent++;
+    if (e.kind === 'match') this.sent++, stageTimes().wsDelay.observe(secondsSince(e.type === 'alert' ? e.alertAt : e.capturedAt));
     const s = new Serialised(e);
     for (const c of this.#clients) c.offer(s);
   }
@@ -262,7 +257,7 @@ export class BroadcastServer {
 /** The broadcast server from the config's `broadcast` section and what the process has. */
 export function broadcastServerFor(
   b: Config['broadcast'],
-  d: Pick<BroadcastOptions, 'bus' | 'store' | 'auth' | 'log' | 'metrics' | 'subjects' | 'operatingPoint' | 'routes'> & { readonly port?: number },
+  d: Pick<BroadcastOptions, 'bus' | 'store' | 'auth' | 'log' | 'metrics' | 'metricsToken' | 'subjects' | 'operatingPoint' | 'routes'> & { readonly port?: number },
 ): BroadcastServer {
   return new BroadcastServer({
     host: b.host,

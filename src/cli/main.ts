@@ -8,6 +8,8 @@ import { register as registerServices } from './commands/services.js';
 import { register as registerStart } from './commands/start.js';
 import { register as registerValidateConfig } from './commands/validate-config.js';
 import { register as registerWatchlist } from './commands/watchlist.js';
+import { register as registerSinks } from './commands/sinks.js';
+import { register as registerDoctor } from './commands/doctor.js';
 import { err } from './format.js';
 
 // `vigil replay --json | head -1`: the reader went away; stop quietly, as a Unix filter does.
@@ -55,6 +57,8 @@ registerWatchlist(program);
 registerModels(program);
 registerValidateConfig(program);
 registerServices(program);
+registerSinks(program);
+registerDoctor(program);
 await registerBench(program, process.argv);
 
 export async function main(argv: string[]): Promise<void> {

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { VigilError } from '../errors.js';
-import { redactConfigText } from '../ingest/redact.js';
+import { redactConfigText } from '../util/redact.js';
 import { configSchema, kafkaSchema, type Config } from './schema.js';
 
 /**

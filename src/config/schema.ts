@@ -125,6 +125,60 @@ export const kafkaSchema = z.strictObject({
 });
 export type KafkaConfig = z.infer<typeof kafkaSchema>;
 
+/** Outbound alerts (src/sinks): which events a sink takes. Unset fields match everything. */
+export const sinkFilterSchema = z.strictObject({
+  cameras: z.array(z.string()).optional().describe('camera ids; unset: every camera'),
+  lists: z.array(z.string()).optional().describe('watchlist names or ids an alert\'s subject must be on; unset: every list'),
+  types: z.array(z.enum(['alert', 'update', 'camera-status'])).optional().describe('event types; default: alert and update (MQTT also camera-status, for availability)'),
+});
+
+export const sinkRetrySchema = z.strictObject({
+  maxAttempts: z.number().int().min(1).max(1000).default(10).describe('deliveries tried before the event goes to the dead letters'),
+  initialBackoffMs: z.number().int().min(1).default(1000).describe('wait after the first failure, ms; doubles with each failure (with jitter)'),
+  maxBackoffMs: z.number().int().min(1).default(60_000).describe('longest wait between two tries, ms'),
+  maxAgeSeconds: z.number().positive().default(3600).describe('an event still undelivered this long after its first try goes to the dead letters, s'),
+});
+
+const sinkCommon = {
+  id: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, "_", "." and "-" only').describe('stable sink id (metrics label, delivery cursor, GET /api/sinks)'),
+  enabled: z.boolean().default(true),
+  filter: sinkFilterSchema.prefault({}),
+  retry: sinkRetrySchema.prefault({}),
+  includeCrop: z.boolean().default(false).describe('send the face crop (base64 JPEG) with alerts: biometric data leaves Vigil; off by default'),
+};
+
+export const webhookSinkSchema = z.strictObject({
+  type: z.literal('webhook'),
+  ...sinkCommon,
+  url: z.string().regex(/^https?:\/\//, 'http:// or https:// URL').describe('receiver URL; JSON is POSTed to it'),
+  secret: z.string().min(16).describe('HMAC-SHA256 key of the Vigil-Signature header; use a {VIGIL_*} placeholder, never the literal secret'),
+  timeoutMs: z.number().int().min(100).default(10_000).describe('a delivery not answered within this counts as failed, ms'),
+});
+
+export const mqttSinkSchema = z.strictObject({
+  type: z.literal('mqtt'),
+  ...sinkCommon,
+  url: z.string().regex(/^mqtts?:\/\//, 'mqtt:// or mqtts:// URL').describe('broker URL, e.g. mqtt://127.0.0.1:1883'),
+  username: z.string().optional(),
+  password: z.string().optional().describe('use a {VIGIL_*} placeholder'),
+  clientId: z.string().min(1).optional().describe('MQTT client id; default vigil-<sink id>'),
+  topicPrefix: z.string().regex(/^[^#+]+$/, 'no MQTT wildcards').default('vigil').describe('topics: <prefix>/<camera>/match, <prefix>/subject/<id>, <prefix>/<camera>/availability'),
+  discoveryPrefix: z.string().regex(/^[^#+]*$/, 'no MQTT wildcards').default('homeassistant').describe('Home Assistant MQTT discovery prefix; "" turns discovery off'),
+  timeoutMs: z.number().int().min(100).default(10_000).describe('a publish not acknowledged (PUBACK) within this counts as failed, ms'),
+});
+
+export const sinkSchema = z.discriminatedUnion('type', [webhookSinkSchema, mqttSinkSchema]);
+export type SinkConfig = z.infer<typeof sinkSchema>;
+export type WebhookSinkConfig = z.infer<typeof webhookSinkSchema>;
+export type MqttSinkConfig = z.infer<typeof mqttSinkSchema>;
+
+/** Where Prometheus scrapes /metrics (issue 12: not open on the broadcast port by default). */
+export const metricsSchema = z.strictObject({
+  token: z.string().min(16).optional().describe('when set, /metrics needs `Authorization: Bearer <token>`; use a {VIGIL_*} placeholder'),
+  port: z.number().int().min(0).max(65535).optional().describe('serve /metrics on its own listener (0 = any free port) instead of the broadcast port'),
+  host: z.string().default('127.0.0.1').describe('listen address of metrics.port'),
+});
+
 export const configSchema = z.strictObject({
   dataDir: z.string().default('.vigil').describe('state folder: watchlist, index, models, token (relative to the working directory)'),
   sharedDir: z.string().default('../shared').describe('development data and models folder (VIGIL_SHARED_DIR overrides)'),
@@ -184,6 +238,7 @@ export const configSchema = z.strictObject({
   broadcast: z
     .strictObject({
       host: z.string().default('127.0.0.1').describe('WebSocket listen address'),
+      publicUrl: z.string().regex(/^https?:\/\//, 'http:// or https:// URL').optional().describe('the console\'s address as operators reach it; alerts sent to sinks link to <publicUrl>/#/events/<id>'),
       port: z.number().int().min(0).max(65535).default(8765).describe('WebSocket listen port (0 = any free port)'),
       token: z.string().min(16).optional().describe('clients must present it; generated and stored in dataDir at first start when unset'),
       maxPayloadBytes: z.number().int().min(128).default(4096).describe('largest message a client may send; larger closes the socket (1009)'),
@@ -233,6 +288,11 @@ export const configSchema = z.strictObject({
   ingest: ingestSchema.prefault({}),
   cameras: z.array(cameraSchema).default([]),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
+  sinks: z
+    .array(sinkSchema)
+    .default([])
+    .refine((a) => new Set(a.map((x) => x.id)).size === a.length, { message: 'sink ids must be unique' }).describe('outbound alerts: webhooks and MQTT brokers (README "Alerts to other systems")'),
+  metrics: metricsSchema.prefault({}),
 });
 
 export type Config = z.infer<typeof configSchema>;

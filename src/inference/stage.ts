@@ -1,6 +1,7 @@
 import type { Bus } from '../contracts/bus.js';
 import type { FaceRecord, FrameMsg, RgbImage } from '../contracts/messages.js';
 import type { Logger } from '../log.js';
+import { stageTimes, timed } from '../metrics.js';
 import { cropRgb, encodeJpeg } from './image-io.js';
 import { faceSize, type FaceEngine } from './engine.js';
 import { emptyGateCounts, failedDetectionGate, sharpness, type GateCounts, type QualityGateName, type QualityLimits } from './quality.js';
@@ -44,18 +45,19 @@ export class InferenceStage {
 
   async process(frames: readonly FrameMsg[]): Promise<void> {
     const { engine, bus, minFaceSize, log } = this.#o;
+    const t = stageTimes(), endBatch = t.inferenceBatch.startTimer();
     const perFrame: Detection[][] = [];
     const aligned: RgbImage[] = [];
     for (const f of frames) {
       let dets: Detection[] = [];
       try {
-        dets = (await engine.detect(f.image)).filter((d) => faceSize(d) >= minFaceSize);
+        dets = (await timed(t.detect, () => engine.detect(f.image))).filter((d) => faceSize(d) >= minFaceSize);
       } catch (err) {
         log.error({ camera: f.camera, seq: f.seq, err: (err as Error).message }, 'detection failed; frame skipped');
       }
       perFrame.push(this.#gate(f.image, dets, aligned));
     }
-    const embeddings = await engine.embed(aligned);
+    const embeddings = aligned.length ? await timed(t.embed, () => engine.embed(aligned)) : [];
     let k = 0;
     for (let i = 0; i < frames.length; i++) {
       const f = frames[i];
@@ -84,6 +86,7 @@ export class InferenceStage {
         faces,
       });
     }
+    endBatch(), t.inferenceBatchSize.observe(frames.length);
   }
 
   /** The detections that pass the quality gates; their aligned crops are appended to `aligned`. */

@@ -1,7 +1,7 @@
 import { VigilError } from '../errors.js';
 import type { RestartReason } from '../metrics.js';
 import { IngestFailure, type FailureKind } from './failure.js';
-import { redactSecrets, safeUrl } from './redact.js';
+import { redactSecrets, safeUrl } from '../util/redact.js';
 
 const codeOf: Record<FailureKind, VigilError['code']> = {
   auth: 'VIGIL_ERR_INGEST_AUTH',

@@ -9,7 +9,7 @@ import { cameraError } from './camera-errors.js';
 import { IngestFailure } from './failure.js';
 import { decode, probe, type DecodedFrame, type DecodeHandle, type DecodeOptions, type DecodeSummary, type ProbeInfo } from './ffmpeg.js';
 import { checkRecording, DEFAULT_PROTOCOLS, inputOf, isLiveUrl, refineFailure, type Input } from './input.js';
-import { safeUrl } from './redact.js';
+import { safeUrl } from '../util/redact.js';
 
 /**
  * How a camera runs. The same component, ffmpeg session loop and error mapper serve both:

@@ -3,7 +3,7 @@ import type { Bus } from '../contracts/bus.js';
 import type { CameraConfig, Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { ingestMetrics } from '../metrics.js';
-import { safeUrl } from './redact.js';
+import { safeUrl } from '../util/redact.js';
 import { Camera, type CameraOptions, type CameraPolicy, type CameraResult } from './camera.js';
 
 /** What every camera gets (all but the camera itself); `policy` may depend on the camera. */

@@ -4,7 +4,7 @@ import { VigilError } from '../errors.js';
 import { FrameAssembler, LineSplitter, parseInputStream, parseShowinfo, type StreamInfo } from './assembler.js';
 import { classifyFailure, IngestFailure } from './failure.js';
 import { DEFAULT_PROTOCOLS, inputOf, schemeOf, type Input } from './input.js';
-import { redactSecrets, safeUrl, secretsOf } from './redact.js';
+import { redactSecrets, safeUrl, secretsOf } from '../util/redact.js';
 
 export { IngestFailure } from './failure.js';
 export { isLiveUrl } from './input.js';

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Bus } from '../contracts/bus.js';
 import type { Candidate, FaceRecord, FacesMsg, MatchEvent } from '../contracts/messages.js';
 import type { Logger } from '../log.js';
+import { secondsSince, stageTimes, timedSync } from '../metrics.js';
 import { base64Of } from '../util/base64.js';
 import { AlertDecider, type AlertDecision, type AlertRules } from './alerts.js';
 import type { SubjectIndex } from './index.js';
@@ -98,7 +99,7 @@ export class MatcherStage {
     await this.#closeTracks(m.camera, closed);
     for (let i = 0; i < m.faces.length; i++) {
       this.faces++;
-      const candidates = index.search(m.faces[i].embedding, topK);
+      const candidates = timedSync(stageTimes().search, () => index.search(m.faces[i].embedding, topK));
       const d = this.decider.observe(m.camera, assigned[i], candidates, m.capturedAt);
       if (!(candidates[0]?.similarity >= this.#o.rules.threshold)) this.#o.onUnknownFace?.(m.camera);
       if (this.#o.unknownDir) {
@@ -111,6 +112,7 @@ export class MatcherStage {
       const ev = toEvent(d, m, m.faces[i], candidates, this.#o.rules.threshold);
       this.#o.onEvent?.(ev);
       await bus.publish('matches', ev);
+      if (ev.type === 'alert') stageTimes().frameToAlert.observe({ camera: ev.camera }, secondsSince(ev.alertAt));
     }
   }
 

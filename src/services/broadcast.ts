@@ -6,6 +6,7 @@ import { ensureTokens } from '../broadcast/token.js';
 import { WatchlistStore } from '../matcher/watchlist.js';
 import { loadManifest } from '../models/manifest.js';
 import { openEventStore } from '../store/events.js';
+import { SinkService } from '../sinks/service.js';
 import { KafkaBus } from '../bus/kafka.js';
 import type { Config } from '../config/schema.js';
 import type { Bus } from '../contracts/bus.js';
@@ -50,20 +51,27 @@ export async function startBroadcast(cfg: Config, log: Logger, o: { port?: numbe
   for (const e of (await store.readBackward(null, 1, { types: ['alert', 'update'] })).events) follow(e);
   store.subscribe(follow);
   const watchlist = await new WatchlistStore(cfg.dataDir).load().catch(() => undefined);
+  // Outbound alerts (config sinks) from this replica's store; GET /api/sinks on its port.
+  const sinks = cfg.sinks.length ? new SinkService({ cfg, store, log, manifest }) : undefined;
   const server = broadcastServerFor(cfg.broadcast, {
     bus: wrapped,
     store,
     auth: tokens,
     port: o.port,
     log: log.child({ stage: 'broadcast' }),
-    metrics: registry,
+    metrics: cfg.metrics.port === undefined ? registry : undefined,
+    metricsToken: cfg.metrics.token,
     subjects: watchlist && watchlistDirectory(watchlist),
     operatingPoint: () => op,
-    routes: o.apiRoutes,
+    routes: [...(sinks ? [sinks.routes] : []), ...(o.apiRoutes ?? [])],
   });
+  // Sinks first: a new sink's cursor is the store's head before this run writes anything.
+  await sinks?.start();
+  if (sinks) store.subscribe(() => sinks.notify());
   await startOnBus(kafka, server, async () => {
     await server.stop();
     await kafka.close();
+    await sinks?.stop();
     await store.close();
   });
   return {
@@ -75,6 +83,7 @@ export async function startBroadcast(cfg: Config, log: Logger, o: { port?: numbe
     async stop() {
       await server.stop();
       await kafka.close();
+      await sinks?.stop();
       await store.close();
     },
   };

@@ -13,7 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig, loadConfig } from '../../src/config/load.js';
 import { ffmpegArgs } from '../../src/ingest/ffmpeg.js';
 import { recordingIds } from '../../src/ingest/input.js';
-import { safeUrl } from '../../src/ingest/redact.js';
+import { safeUrl } from '../../src/util/redact.js';
 import { camera, FAST, IngestRig, replay } from '../unit/ingest/rig.js';
 import { freePort } from '../support/net.js';
 import { hamiltonClip, repoRoot, tempDir } from '../helpers.js';

@@ -43,9 +43,9 @@ async function run(cmd: Command, name: string, start: (cfg: Config, log: Logger)
   const opts = cmd.opts<ServiceOpts>();
   const signal = firstSignal();
   const svc = await start(cfg, log);
-  const listen = opts.metrics ? parseListen(opts.metrics) : undefined;
+  const listen = opts.metrics ? parseListen(opts.metrics) : cfg.metrics.port !== undefined ? { host: cfg.metrics.host, port: cfg.metrics.port } : undefined;
   if (listen) collectProcessMetrics();
-  const http = listen ? await serveMetrics(listen.host, listen.port, () => ({ service: name, ...svc.health() })) : undefined;
+  const http = listen ? await serveMetrics(listen.host, listen.port, () => ({ service: name, ...svc.health() }), cfg.metrics.token) : undefined;
   log.info({ ...svc.info, metrics: http ? `${listen!.host}:${http.port}` : undefined }, 'service ready');
   const why = await Promise.race([svc.done.then(() => 'done'), signal]);
   log.info({ reason: why }, 'service stopping');

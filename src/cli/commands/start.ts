@@ -3,7 +3,7 @@ import { ensureTokens } from '../../broadcast/token.js';
 import type { CameraConfig, Config } from '../../config/schema.js';
 import { DEMO_SUBJECT, demoCamera, ensureDemoMedia } from '../../demo.js';
 import { followConfigCameras } from '../../ingest/reload.js';
-import { safeUrl } from '../../ingest/redact.js';
+import { safeUrl } from '../../util/redact.js';
 import { enroll } from '../../matcher/enroll.js';
 import { collectProcessMetrics } from '../../metrics.js';
 import { Pipeline } from '../../pipeline.js';

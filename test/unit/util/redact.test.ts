@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { redactConfigText, redactSecrets, redactUrls, safeUrl, secretsOf } from '../../../src/ingest/redact.js';
+import { redactConfigText, redactSecrets, redactUrls, safeUrl, secretsOf } from '../../../src/util/redact.js';
 
 describe('credential redaction (the one redactor)', () => {
   it('hides the password of a camera URL, encoded or not', () => {
