@@ -69,6 +69,9 @@ type Outcome =
   | { readonly kind: 'stopped' | 'reconfigured' }
   | { readonly kind: 'ended' | 'failed'; readonly error: VigilError; readonly reason: RestartReason; readonly liveMs: number };
 
+/** The open watchdog (a tick after openTimeoutMs) ends a hung probe with OPEN_TIMEOUT; the probe's own timer is only a backstop, so it must not fire first. */
+const PROBE_GRACE_MS = 5000;
+
 const DOWN: ReadonlySet<CameraState> = new Set(['connecting', 'stalled', 'backoff']);
 
 /** Output size: the source scaled down to maxWidth, both sides even (yuv->rgb scalers need it). */
@@ -307,7 +310,7 @@ export class Camera {
         input = inputOf(cam.url, protocols);
         if (replay) await checkRecording(input);
         // Replay needs the size and timeline of everything it reads; live, a file's duration (looping mediaTime).
-        if (replay || input.path !== null) info = await probe(cam.url, { signal: abort.signal, protocols, transport: cam.transport, timeoutMs: openTimeoutMs });
+        if (replay || input.path !== null) info = await probe(cam.url, { signal: abort.signal, protocols, transport: cam.transport, timeoutMs: openTimeoutMs + PROBE_GRACE_MS });
       } catch (err) {
         return verdict ?? failed(input ? await refineFailure(input, err) : err);
       }

@@ -1,10 +1,11 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { Tokens } from '../../src/broadcast/token.js';
 import { parseConfig } from '../../src/config/load.js';
 import { cameraSchema } from '../../src/config/schema.js';
+import { cameraSetOf } from '../../src/ingest/cameras.js';
 import { createLogger } from '../../src/log.js';
 import { enroll } from '../../src/matcher/enroll.js';
 import { Pipeline } from '../../src/pipeline.js';
@@ -124,7 +125,10 @@ describe('operator console (chromium, real pipeline and server)', () => {
     await expect.poll(() => pageA.textContent('.op')).toMatch(/threshold 0\.3527 · false-positive rate 1%/);
 
     // A watched camera that cannot connect degrades monitoring; the clip plays as another camera.
-    await pipeline.cameras.apply([cameraSchema.parse({ id: 'door', url: 'rtsp://127.0.0.1:9/none' })]);
+    // It runs live (supervised, backing off) beside the pipeline's replay cameras, on the same bus.
+    const live = cameraSetOf(parseConfig({ dataDir }, {}), pipeline.bus, log, 'live');
+    await live.apply([cameraSchema.parse({ id: 'door', url: 'rtsp://127.0.0.1:9/none' })]);
+    onTestFinished(() => live.stop());
     await replayAs(pipeline, 'stage');
     await pageA.waitForSelector('li.alert >> nth=1');
     const shown = await cards(pageA);
