@@ -39,7 +39,7 @@ async function doctor(config: Record<string, unknown>, o: { env?: Record<string,
   });
 }
 
-const camera = (pass: string) => ({ id: 'door', url: `rtsp://viewer:{VIGIL_DOOR_PASS}@127.0.0.1:${server.port}/door`, fps: 0.5, env: { VIGIL_DOOR_PASS: encodeURIComponent(pass) } });
+const camera = (pass: string) => ({ id: 'door', url: `rtsp://viewer:{VIGIL_DOOR_PASS}@127.0.0.1:${server.port}/door`, fps: 0.5, env: { VIGIL_DOOR_PASS: pass } }); // the raw password: Vigil percent-encodes placeholders inside URLs
 
 describe('vigil doctor', () => {
   it('passes a healthy setup (ffmpeg, models, data dir, RTSP camera with credentials, ports, capacity) and exits 0', async () => {
