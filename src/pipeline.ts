@@ -10,6 +10,7 @@ import { CameraSource, type SourceResult } from './ingest/source.js';
 import type { Logger } from './log.js';
 import { ingestMetrics, registry } from './metrics.js';
 import { MatcherStage } from './matcher/stage.js';
+import { WatchlistFollower } from './matcher/follow.js';
 import type { Runtime } from './runtime.js';
 import { inferenceStage, matcherStage } from './stages.js';
 
@@ -35,6 +36,8 @@ export class Pipeline {
   readonly broadcast: BroadcastServer | undefined;
   /** Live cameras (`vigil start`): one supervisor each; apply() a new list to reload. */
   readonly cameras: CameraSet;
+  /** Applies watchlist changes made by any process to the running index (within ~0.5 s). */
+  readonly watchlist: WatchlistFollower;
   readonly #o: PipelineOptions;
   readonly #sources = new Map<string, CameraSource>();
   #state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
@@ -51,6 +54,7 @@ export class Pipeline {
         : new BroadcastServer({ bus: this.bus, ...cfg.broadcast, token: o.broadcastToken, log: log.child({ stage: 'broadcast' }), metrics: registry });
     this.matcher = matcherStage(cfg, this.bus, runtime.index, runtime.threshold, undefined, log);
     this.inference = inferenceStage(cfg, this.bus, runtime.engine, log);
+    this.watchlist = new WatchlistFollower({ store: runtime.store, index: runtime.index, from: runtime.indexSeq, log: log.child({ stage: 'watchlist' }) });
     this.cameras = new CameraSet({ bus: this.bus, log: log.child({ stage: 'ingest' }), metrics: ingestMetrics(), timing: cfg.ingest, decoderThreads: cfg.ingest.decoderThreads });
   }
 
@@ -58,6 +62,7 @@ export class Pipeline {
     if (this.#state !== 'idle') return;
     await this.broadcast?.start();
     await this.matcher.start();
+    this.watchlist.start();
     await this.inference.start();
     this.#state = 'running';
   }
@@ -100,6 +105,7 @@ export class Pipeline {
     for (const s of this.#sources.values()) s.stop();
     await this.inference.stop();
     await this.matcher.stop();
+    this.watchlist.stop();
     await this.broadcast?.stop();
     await this.bus.close();
     this.#state = 'stopped';

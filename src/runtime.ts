@@ -43,6 +43,8 @@ export interface Runtime {
   readonly engine: FaceEngine;
   readonly store: WatchlistStore;
   readonly index: SubjectIndex;
+  /** the watchlist change the index includes (the pipeline's follower goes on from here) */
+  readonly indexSeq: number;
   readonly threshold: number;
   readonly licenses: string[];
   close(): Promise<void>;
@@ -74,12 +76,22 @@ export async function openRuntime(cfg: Config, log: Logger, opts: { profile?: st
       return [] as string[];
     });
     if (redone.length) log.info({ subjects: redone.length, model: engine.model }, 'watchlist re-embedded for the running model');
-    const index = await openIndex(join(cfg.dataDir, 'index', engine.model), engine.model, engine.embedder.size, store.list());
+    const t0 = Date.now();
+    const opened = await openIndex(join(cfg.dataDir, 'index', engine.model), store, engine.model, engine.embedder.size);
+    const { index } = opened;
+    log.info({ how: opened.how, reason: opened.reason, applied: opened.applied, subjects: index.subjects, vectors: index.size, ms: Date.now() - t0 }, 'watchlist index ready');
     const { threshold, from } = matchThreshold(engine.profile.profile, cfg.matcher);
     if (from !== 'profile default') log.info({ threshold, from }, 'match threshold');
-    return { engine, store, index, threshold, licenses: licenseLines(engine), close: () => engine.close() };
+    return {
+      engine, store, index, indexSeq: opened.seq, threshold, licenses: licenseLines(engine),
+      close: async () => {
+        await engine.close();
+        store.close();
+      },
+    };
   } catch (err) {
     await engine.close();
+    store.close();
     throw err;
   }
 }

@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 import { basename, extname } from 'node:path';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import type { CameraConfig, Config } from '../config/schema.js';
 import { DEMO_SUBJECT, demoCamera, ensureDemoMedia } from '../demo.js';
 import { isVigilError, VigilError } from '../errors.js';
 import { redactUrl, type Logger } from '../log.js';
-import { enroll, enrollWithReport } from '../matcher/enroll.js';
+import { enroll, enrollWithReport, printable, validateSubjectFields, type FaceChoice } from '../matcher/enroll.js';
 import { reembed } from '../matcher/enroll.js';
 import { WatchlistStore } from '../matcher/watchlist.js';
 import { describeProfiles, formatProfilesTable } from '../models/list.js';
@@ -82,7 +82,7 @@ function banner(cfg: Config, rt: Runtime, p: Pipeline, o: { demo: boolean; camer
   err('');
   err(`Vigil is running (embedded mode) - model profile "${e.profile.name}": ${e.profile.profile.description}`);
   for (const l of rt.licenses) err(`  license  ${l}`);
-  err(`  watchlist ${rt.store.list().length} subject(s), threshold ${rt.threshold}`);
+  err(`  watchlist ${rt.store.count()} subject(s) (${rt.index.size} vector(s) of ${rt.engine.model}), threshold ${rt.threshold}`);
   for (const c of o.cameras) err(`  camera   ${c.id}: ${redactUrl(c.url)} @ ${c.fps} fps`);
   if (o.demo) err(`  demo     streaming a face video and alerting on the enrolled "${DEMO_SUBJECT.name}"; alerts print below`);
   err('');
@@ -112,6 +112,13 @@ function installShutdown(log: Logger, stop: () => Promise<void>): () => Promise<
   return run;
 }
 
+function parseFaceChoice(v: string): FaceChoice {
+  if (v === 'largest' || v === 'auto') return v;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('use "largest" or a face number (1 = the largest)');
+  return n;
+}
+
 const cameraIdOf = (file: string): string => basename(file, extname(file)).replace(/[^A-Za-z0-9_.-]/g, '_') || 'file';
 
 program
@@ -134,7 +141,7 @@ program
       events++;
       out(opts.json ? eventJson(e, opts.crop) : alertLine(e));
     });
-    err(`replaying ${videos.length} file(s) with profile "${runtime.engine.profile.name}" (threshold ${rt.threshold}); watchlist: ${runtime.store.list().length} subject(s)`);
+    err(`replaying ${videos.length} file(s) with profile "${runtime.engine.profile.name}" (threshold ${rt.threshold}); watchlist: ${runtime.store.count()} subject(s)`);
     const t0 = Date.now();
     const results = await Promise.all(
       videos.map((v) => pipeline.runSource({ id: cameraIdOf(v), url: v, fps: opts.fps ?? 5, maxWidth: 1280, realtime: false, loop: false, enabled: true, transport: 'tcp' })),
@@ -157,22 +164,29 @@ program
 
 program
   .command('enroll')
-  .description('add a person to the watchlist from one or more photos (each must show exactly one face)')
+  .description('add a person to the watchlist from one or more photos (a photo with several faces: the dominant one, or --face)')
   .requiredOption('--name <name>', 'display name')
   .option('--id <id>', 'subject id (default: from the name); an existing id gets the photos added')
+  .option('--face <which>', 'photos with several faces: "largest" or N (the N-th largest); default: the dominant face when unambiguous', parseFaceChoice)
+  .option('--list <name...>', 'put the subject on these lists')
+  .option('--expires <date>', 'the subject stops matching after this date (e.g. 2027-01-31)')
   .option('--profile <name>', 'model profile (overrides models.profile)')
   .argument('<images...>', 'photos of the person')
-  .action(async (images: string[], opts: { name: string; id?: string; profile?: string }, cmd: Command) => {
+  .action(async (images: string[], opts: { name: string; id?: string; face?: FaceChoice; list?: string[]; expires?: string; profile?: string }, cmd: Command) => {
     const { cfg, log } = setup(cmd);
+    // Checked before the models load: a bad id or name costs nothing.
+    validateSubjectFields({ id: opts.id, name: opts.name, lists: opts.list, expiresAt: opts.expires });
     const store = await new WatchlistStore(cfg.dataDir).load();
     const engine = await openEngine(cfg, log, { profile: opts.profile, fetch: true });
     try {
-      const { subject: s, warnings } = await enrollWithReport(engine, store, { name: opts.name, id: opts.id, files: images }, { duplicateThreshold: matchThreshold(engine.profile.profile, cfg.matcher).threshold });
-      for (const w of warnings) err(`warning: ${w.message}`);
-      out(`enrolled ${s.name} [${s.id}] from ${images.length} photo(s) with ${engine.model}; the watchlist has ${store.list().length} subject(s)`);
+      const req = { name: opts.name, id: opts.id, files: images, face: opts.face, lists: opts.list, expiresAt: opts.expires };
+      const { subject: s, warnings } = await enrollWithReport(engine, store, req, { duplicateThreshold: matchThreshold(engine.profile.profile, cfg.matcher).threshold });
+      for (const w of warnings) err(`warning: ${printable(w.message)}`);
+      out(`enrolled ${printable(s.name)} [${s.id}] from ${images.length} photo(s) with ${engine.model}; the watchlist has ${store.count()} subject(s)`);
       await announceWatchlist(cfg, log, [{ op: 'upsert', subject: s }], out);
     } finally {
       await engine.close();
+      store.close();
     }
   });
 
@@ -183,11 +197,14 @@ watchlist
   .action(async (_o: unknown, cmd: Command) => {
     const { cfg } = setup(cmd);
     const store = await new WatchlistStore(cfg.dataDir).load();
-    if (store.list().length === 0) out('the watchlist is empty');
+    if (store.count() === 0) out('the watchlist is empty');
     for (const s of store.list()) {
       const models = [...new Set(s.embeddings.map((e) => e.model))].join(', ');
-      out(`${s.id}\t${s.name}\t${s.images.length} image(s)\tmodels: ${models}\tupdated ${s.updatedAt}`);
+      const lists = s.lists?.length ? `\tlists: ${s.lists.join(', ')}` : '';
+      const expires = s.expiresAt ? `\texpires ${s.expiresAt}` : '';
+      out(`${s.id}\t${printable(s.name)}\t${s.images.length} image(s)\tmodels: ${models}${lists}${expires}\tupdated ${s.updatedAt}`);
     }
+    store.close();
   });
 watchlist
   .command('remove')
@@ -196,8 +213,9 @@ watchlist
   .action(async (id: string, _o: unknown, cmd: Command) => {
     const { cfg, log } = setup(cmd);
     const store = await new WatchlistStore(cfg.dataDir).load();
-    if (!(await store.remove(id))) throw new VigilError('VIGIL_ERR_WATCHLIST_UNKNOWN', { subject: id });
-    out(`removed ${id}`);
+    if (!(await store.remove(id))) throw new VigilError('VIGIL_ERR_WATCHLIST_UNKNOWN', { subject: printable(id) });
+    store.close();
+    out(`removed ${id} (its photos and embeddings deleted; a running Vigil stops matching it within a second)`);
     await announceWatchlist(cfg, log, [{ op: 'remove', id }], out);
   });
 watchlist

@@ -104,6 +104,8 @@ const subjectRecord = z.strictObject({
   updatedAt: z.string(),
   images: z.array(z.strictObject({ sha256: z.string(), name: z.string() })),
   embeddings: z.array(z.strictObject({ model: z.string(), image: z.string(), vector: z.array(num) })),
+  lists: z.array(z.string()).optional(),
+  expiresAt: z.string().optional(),
 });
 export const watchlistV1 = z.discriminatedUnion('op', [
   z.strictObject({ kind: z.literal('watchlist'), v: z.literal(1), op: z.literal('upsert'), subject: subjectRecord }),

@@ -125,6 +125,10 @@ export interface SubjectRecord {
   /** Enrollment images: sha256 and original file name; stored under dataDir/enroll for re-embedding. */
   readonly images: readonly { readonly sha256: string; readonly name: string }[];
   readonly embeddings: readonly EmbeddingRecord[];
+  /** Watchlists the subject is on (none: only the default operating point applies). */
+  readonly lists?: readonly string[];
+  /** ISO time after which the subject no longer matches (e.g. a warrant's end). */
+  readonly expiresAt?: string;
 }
 
 export type WatchlistChange =
