@@ -50,10 +50,10 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-export async function openEngine(cfg: Config, log: Logger, opts: { profile?: string; fetch: boolean }): Promise<FaceEngine> {
+export async function openEngine(cfg: Config, log: Logger, opts: { profile?: string; fetch: boolean; detectSize?: number }): Promise<FaceEngine> {
   const { manifest, name } = await chooseProfile(cfg, log, opts);
   const { resolved, files } = await requireProfile(manifest, modelsDirOf(cfg), name);
-  const engine = await FaceEngine.open(resolved, files, { provider: cfg.inference.provider, threads: cfg.inference.threads }, { flip: cfg.inference.flip });
+  const engine = await FaceEngine.open(resolved, files, { provider: cfg.inference.provider, threads: cfg.inference.threads }, { flip: cfg.inference.flip, detectSize: opts.detectSize });
   return engine;
 }
 
