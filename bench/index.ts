@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { FaceEngine } from '../src/inference/engine.js';
 import { loadRgb } from '../src/inference/image-io.js';
 import { faceSize } from '../src/inference/engine.js';
+import { rng } from '../src/bench/metrics.js';
 import { SubjectIndex, type HnswParams } from '../src/matcher/index.js';
 
 /**
@@ -45,18 +46,6 @@ export interface IndexBenchResult {
   /** resident memory the built index added to the process, MB */
   readonly rss_mb: number;
   readonly index_file_mb: number;
-}
-
-/** mulberry32: a seeded generator, so a run can be repeated exactly. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function gauss(r: () => number): number {
