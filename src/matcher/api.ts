@@ -126,7 +126,7 @@ export function watchlistRoutes(d: WatchlistApiDeps): ApiRoute[] {
           return next;
         });
         await changed({ op: 'upsert', subject }, 'edit', actor.name);
-        return { status: 200, body: subjectView(subject) };
+        return { status: 200, body: subjectView(must(subject.id)) };
       },
     },
     {
