@@ -3,18 +3,17 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { isVigilError } from '../../src/errors.js';
-import { FaceEngine } from '../../src/inference/engine.js';
+import type { FaceEngine } from '../../src/inference/engine.js';
 import { enroll } from '../../src/matcher/enroll.js';
 import { WatchlistFollower } from '../../src/matcher/follow.js';
 import { openIndex } from '../../src/matcher/index.js';
 import { WatchlistStore } from '../../src/matcher/watchlist.js';
 import { createLogger } from '../../src/log.js';
-import { loadManifest } from '../../src/models/manifest.js';
-import { requireProfile } from '../../src/models/store.js';
-import { faces, repoRoot, tempDir, testModelsDir } from '../helpers.js';
+import { faces, repoRoot, tempDir } from '../helpers.js';
 import { dataDirWithModels, vigil } from '../integration/cli.js';
+import { useEngine } from '../unit/matcher/engine.js';
 
 /**
  * Hostile and careless use of the watchlist (issue 12 items 2, 3, 5, 7). Each test reproduces a
@@ -36,13 +35,10 @@ function node(script: string, args: string[]): Promise<{ code: number | null; si
   });
 }
 
+const useResearch = useEngine();
 let engine: FaceEngine;
-beforeAll(async () => {
-  const r = await requireProfile(loadManifest(), testModelsDir(), 'research');
-  engine = await FaceEngine.open(r.resolved, r.files, { provider: 'cpu', threads: 1 });
-});
-afterAll(async () => {
-  await engine?.close();
+beforeAll(() => {
+  engine = useResearch();
 });
 
 describe('hostile: watchlist', () => {

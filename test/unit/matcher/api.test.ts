@@ -1,21 +1,17 @@
 import { readFile } from 'node:fs/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { ApiRequest, ApiRoute, Role } from '../../../src/broadcast/routes.js';
 import { isVigilError } from '../../../src/errors.js';
-import { FaceEngine } from '../../../src/inference/engine.js';
+import type { FaceEngine } from '../../../src/inference/engine.js';
 import { watchlistRoutes } from '../../../src/matcher/api.js';
 import { WatchlistStore } from '../../../src/matcher/watchlist.js';
-import { loadManifest } from '../../../src/models/manifest.js';
-import { requireProfile } from '../../../src/models/store.js';
-import { faces, tempDir, testModelsDir } from '../../helpers.js';
+import { faces, tempDir } from '../../helpers.js';
+import { useEngine } from './engine.js';
 
+const useResearch = useEngine();
 let engine: FaceEngine;
-beforeAll(async () => {
-  const r = await requireProfile(loadManifest(), testModelsDir(), 'research');
-  engine = await FaceEngine.open(r.resolved, r.files, { provider: 'cpu', threads: 1 });
-});
-afterAll(async () => {
-  await engine?.close();
+beforeAll(() => {
+  engine = useResearch();
 });
 
 /** Calls a route the way the broadcast server's router does (role checked there; here the route's own). */

@@ -1,27 +1,23 @@
 import { readFile } from 'node:fs/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { isVigilError } from '../../../src/errors.js';
 import { cosine } from '../../../src/inference/embedder.js';
-import { FaceEngine, faceSize } from '../../../src/inference/engine.js';
+import { type FaceEngine, faceSize } from '../../../src/inference/engine.js';
 import { loadRgb } from '../../../src/inference/image-io.js';
 import { enrollmentFace, enrollWithReport } from '../../../src/matcher/enroll.js';
 import { WatchlistStore } from '../../../src/matcher/watchlist.js';
-import { loadManifest } from '../../../src/models/manifest.js';
-import { requireProfile } from '../../../src/models/store.js';
-import { faces, lfw, tempDir, testModelsDir } from '../../helpers.js';
+import { faces, lfw, tempDir } from '../../helpers.js';
+import { useEngine } from './engine.js';
 
 /**
  * Real press photos with a bystander (LFW photos in which the detector finds a second face, found
  * by running it over the first photo of LFW people; about 1 in 6 has one). The enrolled face must
  * be the person's: its embedding matches the person's other LFW photos, the bystander's does not.
  */
+const useResearch = useEngine();
 let engine: FaceEngine;
-beforeAll(async () => {
-  const r = await requireProfile(loadManifest(), testModelsDir(), 'research');
-  engine = await FaceEngine.open(r.resolved, r.files, { provider: 'cpu', threads: 1 });
-});
-afterAll(async () => {
-  await engine?.close();
+beforeAll(() => {
+  engine = useResearch();
 });
 
 /** The person's own face in another of their LFW photos (single-face photos chosen). */
