@@ -52,9 +52,9 @@ export class Pipeline {
       o.broadcastToken === undefined
         ? undefined
         : new BroadcastServer({ bus: this.bus, ...cfg.broadcast, token: o.broadcastToken, log: log.child({ stage: 'broadcast' }), metrics: registry });
-    this.matcher = matcherStage(cfg, this.bus, runtime.index, runtime.threshold, undefined, log);
+    this.matcher = matcherStage(cfg, this.bus, runtime.index, runtime.threshold, undefined, log, runtime.policy);
     this.inference = inferenceStage(cfg, this.bus, runtime.engine, log);
-    this.watchlist = new WatchlistFollower({ store: runtime.store, index: runtime.index, from: runtime.indexSeq, log: log.child({ stage: 'watchlist' }) });
+    this.watchlist = new WatchlistFollower({ store: runtime.store, index: runtime.index, policy: runtime.policy, from: runtime.indexSeq, log: log.child({ stage: 'watchlist' }) });
     this.cameras = new CameraSet({ bus: this.bus, log: log.child({ stage: 'ingest' }), metrics: ingestMetrics(), timing: cfg.ingest, decoderThreads: cfg.ingest.decoderThreads });
   }
 

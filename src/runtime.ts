@@ -6,6 +6,7 @@ import type { Logger } from './log.js';
 import { openIndex, type SubjectIndex } from './matcher/index.js';
 import { reembed } from './matcher/enroll.js';
 import { WatchlistStore } from './matcher/watchlist.js';
+import { ListPolicy } from './matcher/lists.js';
 import { loadManifest, matchThreshold, type Manifest } from './models/manifest.js';
 import { pullProfile } from './models/pull.js';
 import { pickInstalledProfile, requireProfile } from './models/store.js';
@@ -46,6 +47,8 @@ export interface Runtime {
   /** the watchlist change the index includes (the pipeline's follower goes on from here) */
   readonly indexSeq: number;
   readonly threshold: number;
+  /** per-list operating points and priorities (watchlist.db lists) */
+  readonly policy: ListPolicy;
   readonly licenses: string[];
   close(): Promise<void>;
 }
@@ -82,8 +85,11 @@ export async function openRuntime(cfg: Config, log: Logger, opts: { profile?: st
     log.info({ how: opened.how, reason: opened.reason, applied: opened.applied, subjects: index.subjects, vectors: index.size, ms: Date.now() - t0 }, 'watchlist index ready');
     const { threshold, from } = matchThreshold(engine.profile.profile, cfg.matcher);
     if (from !== 'profile default') log.info({ threshold, from }, 'match threshold');
+    const profile = engine.profile.profile;
+    const policy = new ListPolicy(threshold, (targetFpir) => matchThreshold(profile, { targetFpir }).threshold);
+    policy.update(store.lists());
     return {
-      engine, store, index, indexSeq: opened.seq, threshold, licenses: licenseLines(engine),
+      engine, store, index, indexSeq: opened.seq, threshold, policy, licenses: licenseLines(engine),
       close: async () => {
         await engine.close();
         store.close();

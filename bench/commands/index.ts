@@ -26,9 +26,10 @@ export function register(bench: Command): void {
     .option('--ef <n>', 'HNSW ef (search)', int, defaultHnsw.ef)
     .option('--data <dir>', 'LFW folder (default: <sharedDir>/data/lfw)')
     .option('--profile <name>', 'model profile whose embeddings are used')
+    .option('--ef-sweep <list>', 'also search with these ef values (comma-separated), for tuning', (v) => v.split(',').map(int))
     .option('--seed <n>', 'random seed', int, 1)
     .option('--json', 'one JSON object on the last stdout line')
-    .action(async (o: { subjects: number; queries: number; real: number; m: number; efConstruction: number; ef: number; data?: string; profile?: string; seed: number; json?: boolean }, cmd: Command) => {
+    .action(async (o: { subjects: number; queries: number; real: number; m: number; efConstruction: number; ef: number; data?: string; profile?: string; seed: number; efSweep?: number[]; json?: boolean }, cmd: Command) => {
       const { cfg, log } = setup(cmd);
       const { manifest, name } = await chooseProfile(cfg, log, { profile: o.profile, fetch: false });
       const { resolved, files } = await requireProfile(manifest, modelsDirOf(cfg), name);
@@ -44,6 +45,7 @@ export function register(bench: Command): void {
           lfwDir: resolve(o.data ?? join(cfg.sharedDir, 'data', 'lfw')),
           workDir: join(cfg.dataDir, 'bench', 'index'),
           seed: o.seed,
+          sweep: o.efSweep,
           progress: (l) => process.stderr.write(`${l}\n`),
         });
         const human = [

@@ -275,6 +275,38 @@ watchlist
     await announceWatchlist(cfg, log, [{ op: 'remove', id }], out);
   });
 watchlist
+  .command('lists')
+  .description('show the watchlists: priority, colour, operating point, members')
+  .action(async (_o: unknown, cmd: Command) => {
+    const { cfg } = setup(cmd);
+    const store = await new WatchlistStore(cfg.dataDir).load();
+    const lists = store.lists();
+    if (lists.length === 0) out('no lists (every subject matches at the profile\'s threshold)');
+    for (const l of lists) {
+      const members = store.db.prepare('SELECT count(*) FROM subject_lists WHERE list = ?').pluck().get(l.name) as number;
+      const op = l.threshold !== null ? `threshold ${l.threshold}` : l.targetFpir !== null ? `target FPIR ${l.targetFpir}` : 'default threshold';
+      out(`${l.name}\tpriority ${l.priority}\tcolour ${l.colour ?? '-'}\t${op}\t${members} subject(s)`);
+    }
+    store.close();
+  });
+watchlist
+  .command('set-list')
+  .argument('<name>', 'list name')
+  .description('create or change a list: its priority, colour and operating point (a running Vigil applies it within a second)')
+  .option('--priority <n>', 'higher: more urgent', (v) => Number(v))
+  .option('--colour <c>', 'console colour, e.g. "#d33"')
+  .option('--threshold <t>', 'cosine similarity at which its subjects match', (v) => Number(v))
+  .option('--target-fpir <f>', 'or: false-positive identification rate, mapped through the profile\'s calibration table', (v) => Number(v))
+  .action(async (name: string, o: { priority?: number; colour?: string; threshold?: number; targetFpir?: number }, cmd: Command) => {
+    const { cfg } = setup(cmd);
+    const store = await new WatchlistStore(cfg.dataDir).load();
+    const was = store.lists().find((l) => l.name === name);
+    const opPoint = o.threshold !== undefined || o.targetFpir !== undefined ? { threshold: o.threshold ?? null, targetFpir: o.threshold !== undefined ? null : (o.targetFpir ?? null) } : { threshold: was?.threshold ?? null, targetFpir: was?.targetFpir ?? null };
+    store.putList({ name, priority: o.priority ?? was?.priority ?? 0, colour: o.colour ?? was?.colour ?? null, ...opPoint });
+    store.close();
+    out(`list ${name} saved`);
+  });
+watchlist
   .command('reembed')
   .description('re-embed every subject from its stored photos with the current profile')
   .option('--profile <name>', 'model profile (overrides models.profile)')

@@ -66,6 +66,8 @@ export const matchV2 = z.strictObject({
   firstSeenAt: z.iso.datetime(),
   alertAt: z.iso.datetime(),
   related: z.strictObject({ id: z.string(), camera: z.string() }).nullable(),
+  list: z.string().optional(),
+  priority: z.number().int().optional(),
 });
 
 /** A v1 event was one face above the threshold: an alert of its own, raised by that one face. */

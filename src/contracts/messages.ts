@@ -107,6 +107,9 @@ export interface MatchEvent {
   readonly related: { readonly id: string; readonly camera: string } | null;
   readonly profile: string;
   readonly model: string;
+  /** The most urgent of the subject's watchlists whose operating point the face met, and its priority (absent: on no list). */
+  readonly list?: string;
+  readonly priority?: number;
 }
 
 export interface EmbeddingRecord {

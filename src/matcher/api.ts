@@ -16,7 +16,7 @@ export interface WatchlistApiDeps {
   /** Distributed mode: publish each change to the compacted watchlist topic (embedded: the follower picks it up from the database). */
   readonly publish?: (edits: readonly WatchlistEdit[]) => Promise<unknown>;
   /** Audit hook: who did what to which subject. */
-  readonly onChange?: (change: { op: 'enroll' | 'edit' | 'remove'; subject: string; actor: string }) => void;
+  readonly onChange?: (change: { op: 'enroll' | 'edit' | 'remove' | 'list'; subject: string; actor: string }) => void;
 }
 
 /** Photos as base64 in JSON: at most 20 per request, each at most ~15 MB decoded. */
@@ -28,6 +28,12 @@ const addBody = z.strictObject({
   expiresAt: z.string().optional(),
   face: z.union([z.literal('auto'), z.literal('largest'), z.number().int().min(1)]).optional(),
   photos: z.array(photo).min(1).max(20),
+});
+const listBody = z.strictObject({
+  priority: z.number().int().default(0),
+  colour: z.string().nullable().default(null),
+  threshold: z.number().nullable().default(null),
+  targetFpir: z.number().nullable().default(null),
 });
 const editBody = z.strictObject({
   name: z.string().optional(),
@@ -127,6 +133,25 @@ export function watchlistRoutes(d: WatchlistApiDeps): ApiRoute[] {
         });
         await changed({ op: 'upsert', subject }, 'edit', actor.name);
         return { status: 200, body: subjectView(must(subject.id)) };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/watchlist/lists',
+      role: 'viewer',
+      handle() {
+        return { status: 200, body: { lists: d.store.lists() } };
+      },
+    },
+    {
+      method: 'PUT',
+      path: '/api/watchlist/lists/:name',
+      role: 'admin',
+      handle({ params, body, actor }) {
+        const l = { name: params.name!, ...parse(listBody, body) };
+        d.store.putList(l);
+        d.onChange?.({ op: 'list', subject: l.name, actor: actor.name });
+        return { status: 200, body: l };
       },
     },
     {

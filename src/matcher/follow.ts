@@ -1,5 +1,6 @@
 import type { Logger } from '../log.js';
 import type { SubjectIndex } from './index.js';
+import type { ListPolicy } from './lists.js';
 import type { WatchlistStore } from './watchlist.js';
 
 export interface FollowerOptions {
@@ -9,8 +10,8 @@ export interface FollowerOptions {
   readonly from: number;
   readonly log: Logger;
   readonly intervalMs?: number;
-  /** called after changes were applied (e.g. to refresh list settings) */
-  readonly onApplied?: (applied: number, seq: number) => void;
+  /** reloaded from the database when a list's settings change */
+  readonly policy?: ListPolicy;
 }
 
 /**
@@ -42,12 +43,10 @@ export class WatchlistFollower {
   /** Applies pending changes now; returns how many subjects changed. */
   poll(): number {
     try {
-      const { seq, applied } = this.#o.index.catchUp(this.#o.store, this.#seq);
+      const { seq, applied, lists } = this.#o.index.catchUp(this.#o.store, this.#seq);
       this.#seq = seq;
-      if (applied) {
-        this.#o.log.info({ applied, seq, subjects: this.#o.index.subjects }, 'watchlist changed');
-        this.#o.onApplied?.(applied, seq);
-      }
+      if (lists) this.#o.policy?.update(this.#o.store.lists());
+      if (applied || lists) this.#o.log.info({ applied, lists, seq, subjects: this.#o.index.subjects }, 'watchlist changed');
       return applied;
     } catch (err) {
       // A busy or briefly unreadable database: the next poll retries; matching goes on.

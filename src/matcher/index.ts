@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import hnswlib from 'hnswlib-node';
 import type { Candidate, SubjectRecord } from '../contracts/messages.js';
 import { cleanStaleTemp, fsyncDir, tempNameFor, writeFileAtomic } from './atomic.js';
-import { embeddingsFor, fromBlob, type WatchlistStore } from './watchlist.js';
+import { embeddingsFor, fromBlob, type SubjectInfo, type WatchlistStore } from './watchlist.js';
 
 const { HierarchicalNSW } = hnswlib;
 type Hnsw = InstanceType<typeof HierarchicalNSW>;
@@ -19,7 +19,7 @@ export interface HnswParams {
   readonly efConstruction: number;
   readonly ef: number;
 }
-export const defaultHnsw: HnswParams = { m: 16, efConstruction: 200, ef: 64 };
+export const defaultHnsw: HnswParams = { m: 16, efConstruction: 100, ef: 128 };
 
 interface IndexMeta {
   readonly version: 2;
@@ -49,7 +49,7 @@ export class SubjectIndex {
   #hnsw: Hnsw;
   #capacity: number;
   #labels: (string | null)[] = [];
-  #names = new Map<string, string>();
+  #info = new Map<string, SubjectInfo>();
   #bySubject = new Map<string, number[]>();
   #live = 0;
 
@@ -77,14 +77,15 @@ export class SubjectIndex {
 
   /** Adds or replaces a subject's vectors of this index's model. */
   upsert(subject: SubjectRecord): void {
-    this.upsertVectors(subject.id, subject.name, embeddingsFor([subject], this.model).map((e) => e.emb.vector));
+    const info: SubjectInfo = { name: subject.name, ...(subject.lists?.length ? { lists: [...subject.lists].sort() } : {}), ...(subject.expiresAt ? { expiresAt: Date.parse(subject.expiresAt) } : {}) };
+    this.upsertVectors(subject.id, info, embeddingsFor([subject], this.model).map((e) => e.emb.vector));
   }
 
   /** Adds or replaces a subject's vectors (all of this index's model). No vectors: the subject is removed. */
-  upsertVectors(id: string, name: string, vectors: readonly ArrayLike<number>[]): void {
+  upsertVectors(id: string, info: SubjectInfo | string, vectors: readonly ArrayLike<number>[]): void {
     this.remove(id);
     if (vectors.length === 0) return;
-    this.#names.set(id, name);
+    this.#info.set(id, typeof info === 'string' ? { name: info } : info);
     const labels: number[] = [];
     for (const v of vectors) {
       if (v.length !== this.dim) throw new Error(`embedding of ${id} has ${v.length} dims, index has ${this.dim}`);
@@ -110,11 +111,16 @@ export class SubjectIndex {
       this.#live--;
     }
     this.#bySubject.delete(id);
-    this.#names.delete(id);
+    this.#info.delete(id);
   }
 
   has(id: string): boolean {
     return this.#bySubject.has(id);
+  }
+
+  /** Name, lists and expiry of an indexed subject. */
+  info(id: string): SubjectInfo | undefined {
+    return this.#info.get(id);
   }
 
   /** Best `k` subjects for `vector` (L2-normalised), by cosine similarity of their best embedding. */
@@ -124,16 +130,19 @@ export class SubjectIndex {
     const n = Math.min(this.#live, k * 4 + 4);
     const { neighbors, distances } = this.#hnsw.searchKnn(Array.isArray(vector) ? (vector as number[]) : Array.from(vector), n);
     const best = new Map<string, number>();
+    const now = Date.now();
     for (let i = 0; i < neighbors.length; i++) {
       const id = this.#labels[neighbors[i]];
       if (!id) continue;
+      const exp = this.#info.get(id)?.expiresAt;
+      if (exp !== undefined && exp <= now) continue; // expired: no longer on the watchlist
       const sim = 1 - distances[i];
       if (sim > (best.get(id) ?? -Infinity)) best.set(id, sim);
     }
     return [...best.entries()]
       .sort((a, b) => b[1] - a[1])
       .slice(0, k)
-      .map(([id, similarity]) => ({ subject: { id, name: this.#names.get(id) ?? id }, similarity }));
+      .map(([id, similarity]) => ({ subject: { id, name: this.#info.get(id)?.name ?? id }, similarity }));
   }
 
   /**
@@ -169,7 +178,7 @@ export class SubjectIndex {
    * recorded size and sha256 (so hnswlib's native loader, which trusts its input, never sees a torn
    * or altered file). Returns why not otherwise.
    */
-  static async load(dir: string, model: string, dim: number, instance: string, names: () => Map<string, string>): Promise<{ index: SubjectIndex; seq: number } | { reason: string }> {
+  static async load(dir: string, model: string, dim: number, instance: string, infos: () => Map<string, SubjectInfo>): Promise<{ index: SubjectIndex; seq: number } | { reason: string }> {
     let meta: IndexMeta;
     try {
       meta = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as IndexMeta;
@@ -192,13 +201,13 @@ export class SubjectIndex {
     idx.#capacity = idx.#hnsw.getMaxElements();
     idx.#hnsw.setEf(meta.params.ef);
     idx.#labels = meta.labels;
-    const all = names();
+    const all = infos();
     meta.labels.forEach((id, label) => {
       if (!id) return;
       const l = idx.#bySubject.get(id);
       if (l) l.push(label);
       else idx.#bySubject.set(id, [label]);
-      idx.#names.set(id, all.get(id) ?? id);
+      idx.#info.set(id, all.get(id) ?? { name: id });
       idx.#live++;
     });
     return { index: idx, seq: meta.seq };
@@ -218,10 +227,10 @@ export class SubjectIndex {
       const seq = store.head();
       const n = store.db.prepare('SELECT count(*) FROM embeddings WHERE model = ?').pluck().get(model) as number;
       const idx = new SubjectIndex(model, dim, Math.max(1024, Math.ceil(n * 1.25)), params);
-      const names = store.names();
+      const infos = store.infos();
       let cur: { id: string; vecs: Float32Array[] } | undefined;
       const flush = (): void => {
-        if (cur) idx.upsertVectors(cur.id, names.get(cur.id) ?? cur.id, cur.vecs);
+        if (cur) idx.upsertVectors(cur.id, infos.get(cur.id) ?? cur.id, cur.vecs);
       };
       // ordered by subject so each subject's vectors arrive together
       for (const [subject, vector] of store.db.prepare('SELECT subject, vector FROM embeddings WHERE model = ? ORDER BY subject').raw().iterate(model) as IterableIterator<[string, Buffer]>) {
@@ -236,20 +245,22 @@ export class SubjectIndex {
     })();
   }
 
-  /** Applies the store's changes after `seq` (each changed subject re-read from the database); returns the new seq and how many applied. */
-  catchUp(store: WatchlistStore, seq: number): { seq: number; applied: number } {
+  /** Applies the store's changes after `seq` (each changed subject re-read from the database); returns the new seq, how many subjects changed, and whether list settings did. */
+  catchUp(store: WatchlistStore, seq: number): { seq: number; applied: number; lists: boolean } {
     let applied = 0;
+    let lists = false;
     for (;;) {
       const rows = store.changesSince(seq);
-      if (rows.length === 0) return { seq, applied };
+      if (rows.length === 0) return { seq, applied, lists };
+      lists ||= rows.some((r) => r.op === 'lists');
       const subjects = new Set(rows.filter((r) => r.subject !== null).map((r) => r.subject!));
       for (const id of subjects) {
-        const name = store.db.prepare('SELECT name FROM subjects WHERE id = ?').pluck().get(id) as string | undefined;
-        if (name === undefined) this.remove(id);
+        const info = store.info(id);
+        if (info === undefined) this.remove(id);
         else {
           const vecs = (store.db.prepare('SELECT vector FROM embeddings WHERE subject = ? AND model = ? ORDER BY rowid').pluck().all(id, this.model) as Buffer[]).map(
             fromBlob);
-          this.upsertVectors(id, name, vecs);
+          this.upsertVectors(id, info, vecs);
         }
         applied++;
       }
@@ -290,7 +301,7 @@ const RESAVE_AFTER = 1000;
 export async function openIndex(dir: string, store: WatchlistStore, model: string, dim: number, params: HnswParams = defaultHnsw): Promise<OpenedIndex> {
   await cleanStaleTemp(dir);
   const instance = store.instance();
-  const loaded = await SubjectIndex.load(dir, model, dim, instance, () => store.names());
+  const loaded = await SubjectIndex.load(dir, model, dim, instance, () => store.infos());
   if ('index' in loaded && loaded.seq <= store.head()) {
     const { seq, applied } = loaded.index.catchUp(store, loaded.seq);
     if (applied >= RESAVE_AFTER) await loaded.index.save(dir, { instance, seq });

@@ -5,6 +5,7 @@ import type { Candidate, FaceRecord, FacesMsg, MatchEvent } from '../contracts/m
 import type { Logger } from '../log.js';
 import { AlertDecider, type AlertDecision, type AlertRules } from './alerts.js';
 import type { SubjectIndex } from './index.js';
+import type { ListPolicy } from './lists.js';
 import { CameraTracker, defaultTrackerOptions, type Track, type TrackerOptions } from './tracker.js';
 
 export interface MatcherOptions {
@@ -21,6 +22,8 @@ export interface MatcherOptions {
   readonly onEvent?: (e: MatchEvent) => void;
   /** When set, the best face of each appearance that matched nobody is saved here (<dir>/<camera>/<track>.jpg). */
   readonly unknownDir?: string;
+  /** Per-list operating points and priorities (embedded mode, from watchlist.db); absent: rules.threshold for everyone. */
+  readonly policy?: ListPolicy;
 }
 
 /**
@@ -42,7 +45,8 @@ export class MatcherStage {
 
   constructor(o: MatcherOptions) {
     this.#o = o;
-    this.decider = new AlertDecider(o.rules);
+    const policy = o.policy;
+    this.decider = new AlertDecider(o.rules, policy && ((id) => policy.thresholdFor(o.index.info(id)?.lists)));
   }
 
   async start(): Promise<void> {
@@ -83,7 +87,9 @@ export class MatcherStage {
       this.faces++;
       const candidates = index.search(m.faces[i].embedding, topK);
       const d = this.decider.observe(m.camera, assigned[i], candidates, m.capturedAt);
-      if (!(candidates[0]?.similarity >= this.#o.rules.threshold)) this.#o.onUnknownFace?.(m.camera);
+      const top = candidates[0];
+      const threshold = top && this.#o.policy ? this.#o.policy.thresholdFor(index.info(top.subject.id)?.lists) : this.#o.rules.threshold;
+      if (!(top?.similarity >= threshold)) this.#o.onUnknownFace?.(m.camera);
       if (this.#o.unknownDir) {
         const prev = this.#bestCrop.get(assigned[i].id);
         if (!prev || m.faces[i].score > prev.score) this.#bestCrop.set(assigned[i].id, { score: m.faces[i].score, crop: m.faces[i].crop });
@@ -91,7 +97,8 @@ export class MatcherStage {
       if (!d) continue;
       if (d.type === 'alert') this.alerts++;
       else this.updates++;
-      const ev = toEvent(d, m, m.faces[i], candidates, this.#o.rules.threshold);
+      const listed = this.#o.policy?.match(index.info(d.subject.id)?.lists, d.similarity);
+      const ev = toEvent(d, m, m.faces[i], candidates, listed?.threshold ?? this.#o.rules.threshold, listed?.list);
       this.#o.onEvent?.(ev);
       await bus.publish('matches', ev);
     }
@@ -124,7 +131,7 @@ export class MatcherStage {
   }
 }
 
-function toEvent(d: AlertDecision, m: FacesMsg, f: FaceRecord, candidates: readonly Candidate[], threshold: number): MatchEvent {
+function toEvent(d: AlertDecision, m: FacesMsg, f: FaceRecord, candidates: readonly Candidate[], threshold: number, list?: { name: string; priority: number }): MatchEvent {
   const iso = (ms: number) => new Date(ms).toISOString();
   return {
     kind: 'match',
@@ -152,6 +159,7 @@ function toEvent(d: AlertDecision, m: FacesMsg, f: FaceRecord, candidates: reado
     related: d.related ?? null,
     profile: m.profile,
     model: m.model,
+    ...(list ? { list: list.name, priority: list.priority } : {}),
   };
 }
 

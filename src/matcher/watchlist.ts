@@ -7,6 +7,7 @@ import type { EmbeddingRecord, SubjectRecord } from '../contracts/messages.js';
 import { VigilError } from '../errors.js';
 import { openDatabase, type Db, type Migration } from '../store/sqlite.js';
 import { cleanStaleTemp, writeFileAtomic } from './atomic.js';
+import { validateList, type ListRecord } from './lists.js';
 
 /**
  * Schema of <dataDir>/watchlist.db. Embeddings are Float32 BLOBs (2 KB for 512 dims, read without
@@ -58,6 +59,20 @@ export const fromBlob = (b: Buffer): Float32Array => {
   new Uint8Array(out.buffer).set(b);
   return out;
 };
+
+/** What the matcher keeps per subject besides vectors. */
+export interface SubjectInfo {
+  readonly name: string;
+  readonly lists?: readonly string[];
+  /** ms since the epoch; the subject no longer matches after it */
+  readonly expiresAt?: number;
+}
+
+const infoOf = (name: string, lists: string[] | undefined, expires: string | null): SubjectInfo => ({
+  name,
+  ...(lists?.length ? { lists: lists.sort() } : {}),
+  ...(expires ? { expiresAt: Date.parse(expires) } : {}),
+});
 
 interface SubjectRow {
   id: string;
@@ -188,11 +203,38 @@ export class WatchlistStore {
     };
   }
 
-  /** id -> name of every subject (what an index loaded from disk needs besides its vectors). */
-  names(): Map<string, string> {
-    const out = new Map<string, string>();
-    for (const r of this.db.prepare('SELECT id, name FROM subjects').raw().iterate() as IterableIterator<[string, string]>) out.set(r[0], r[1]);
+  /** id -> name, lists and expiry of every subject (what an index loaded from disk needs besides its vectors). */
+  infos(): Map<string, SubjectInfo> {
+    const out = new Map<string, SubjectInfo>();
+    const rows = this.db
+      .prepare('SELECT s.id, s.name, s.expires_at, (SELECT group_concat(list, char(31)) FROM subject_lists l WHERE l.subject = s.id) FROM subjects s')
+      .raw()
+      .iterate() as IterableIterator<[string, string, string | null, string | null]>;
+    for (const [id, name, expires, lists] of rows) out.set(id, infoOf(name, lists ? lists.split('\u001f') : undefined, expires));
     return out;
+  }
+
+  info(id: string): SubjectInfo | undefined {
+    const r = this.db
+      .prepare('SELECT s.name, s.expires_at, (SELECT group_concat(list, char(31)) FROM subject_lists l WHERE l.subject = s.id) FROM subjects s WHERE s.id = ?')
+      .raw()
+      .get(id) as [string, string | null, string | null] | undefined;
+    return r && infoOf(r[0], r[2] ? r[2].split('\u001f') : undefined, r[1]);
+  }
+
+  lists(): ListRecord[] {
+    return (this.db.prepare('SELECT name, priority, colour, threshold, target_fpir AS targetFpir FROM lists ORDER BY priority DESC, name').all() as ListRecord[]).map((l) => ({ ...l }));
+  }
+
+  /** Creates or changes a list's settings (a 'lists' change: running matchers reload them). */
+  putList(l: ListRecord): void {
+    validateList(l);
+    this.write(() => {
+      this.db
+        .prepare('INSERT INTO lists (name, priority, colour, threshold, target_fpir) VALUES (@name, @priority, @colour, @threshold, @targetFpir) ON CONFLICT(name) DO UPDATE SET priority = excluded.priority, colour = excluded.colour, threshold = excluded.threshold, target_fpir = excluded.target_fpir')
+        .run(l);
+      this.#logChange('lists', null);
+    });
   }
 
   /** Every embedding of `model`, streamed from the database (no SubjectRecords built). */
@@ -251,11 +293,6 @@ export class WatchlistStore {
 
   #logChange(op: WatchlistChangeRow['op'], subject: string | null): void {
     this.db.prepare('INSERT INTO changes (subject, op, at) VALUES (?, ?, ?)').run(subject, op, new Date().toISOString());
-  }
-
-  /** Inside write(): logs a change that is not a subject's (a list's settings). */
-  logListChange(): void {
-    this.#logChange('lists', null);
   }
 
   /** Removes a subject, its embeddings and list memberships, then its photos no other subject uses. */
