@@ -15,8 +15,10 @@ export interface WatchlistApiDeps {
   readonly threshold: number;
   /** Distributed mode: publish each change to the compacted watchlist topic (embedded: the follower picks it up from the database). */
   readonly publish?: (edits: readonly WatchlistEdit[]) => Promise<unknown>;
+  /** The face behind a recent alert (MatcherStage.alertFace), for dismissals. */
+  readonly alertFace?: (alertId: string) => { subject: string; embedding: Float32Array } | undefined;
   /** Audit hook: who did what to which subject. */
-  readonly onChange?: (change: { op: 'enroll' | 'edit' | 'remove' | 'list'; subject: string; actor: string }) => void;
+  readonly onChange?: (change: { op: 'enroll' | 'edit' | 'remove' | 'list' | 'dismiss'; subject: string; actor: string }) => void;
 }
 
 /** Photos as base64 in JSON: at most 20 per request, each at most ~15 MB decoded. */
@@ -133,6 +135,20 @@ export function watchlistRoutes(d: WatchlistApiDeps): ApiRoute[] {
         });
         await changed({ op: 'upsert', subject }, 'edit', actor.name);
         return { status: 200, body: subjectView(must(subject.id)) };
+      },
+    },
+    {
+      // An operator dismissed an alert as a false match: its face becomes a negative example of the subject.
+      method: 'POST',
+      path: '/api/watchlist/dismissals',
+      role: 'operator',
+      handle({ body, actor }) {
+        const { alertId } = parse(z.strictObject({ alertId: z.string().min(1).max(100) }), body);
+        const face = d.alertFace?.(alertId);
+        if (!face) throw new VigilError('VIGIL_ERR_WATCHLIST_INVALID', { field: 'alertId', reason: `no recent alert ${alertId} in this matcher (its face is kept for the last 10000 alerts)` });
+        if (!d.store.addNegative(face.subject, d.engine.model, face.embedding, `alert:${alertId}`)) throw new VigilError('VIGIL_ERR_WATCHLIST_UNKNOWN', { subject: face.subject });
+        d.onChange?.({ op: 'dismiss', subject: face.subject, actor: actor.name });
+        return { status: 201, body: { subject: face.subject, alertId } };
       },
     },
     {

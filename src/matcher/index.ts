@@ -51,6 +51,8 @@ export class SubjectIndex {
   #labels: (string | null)[] = [];
   #info = new Map<string, SubjectInfo>();
   #bySubject = new Map<string, number[]>();
+  /** faces dismissed as false matches of a subject */
+  #negatives = new Map<string, Float32Array[]>();
   #live = 0;
 
   constructor(model: string, dim: number, capacity = 1024, params: HnswParams = defaultHnsw) {
@@ -112,10 +114,21 @@ export class SubjectIndex {
     }
     this.#bySubject.delete(id);
     this.#info.delete(id);
+    this.#negatives.delete(id);
   }
 
   has(id: string): boolean {
     return this.#bySubject.has(id);
+  }
+
+  /** Sets the look-alikes dismissed for a subject (replacing earlier ones). */
+  setNegatives(id: string, negatives: readonly Float32Array[]): void {
+    if (negatives.length && this.#bySubject.has(id)) this.#negatives.set(id, [...negatives]);
+    else this.#negatives.delete(id);
+  }
+
+  #negativesFrom(all: ReadonlyMap<string, Float32Array[]>): void {
+    for (const [id, v] of all) this.setNegatives(id, v);
   }
 
   /** Name, lists and expiry of an indexed subject. */
@@ -137,6 +150,9 @@ export class SubjectIndex {
       const exp = this.#info.get(id)?.expiresAt;
       if (exp !== undefined && exp <= now) continue; // expired: no longer on the watchlist
       const sim = 1 - distances[i];
+      // Closer to a look-alike an operator dismissed for this subject than to the subject: not them.
+      const neg = this.#negatives.get(id);
+      if (neg && neg.some((n) => dot(n, vector) >= sim)) continue;
       if (sim > (best.get(id) ?? -Infinity)) best.set(id, sim);
     }
     return [...best.entries()]
@@ -178,7 +194,7 @@ export class SubjectIndex {
    * recorded size and sha256 (so hnswlib's native loader, which trusts its input, never sees a torn
    * or altered file). Returns why not otherwise.
    */
-  static async load(dir: string, model: string, dim: number, instance: string, infos: () => Map<string, SubjectInfo>): Promise<{ index: SubjectIndex; seq: number } | { reason: string }> {
+  static async load(dir: string, model: string, dim: number, instance: string, infos: () => Map<string, SubjectInfo>, negatives: () => Map<string, Float32Array[]> = () => new Map()): Promise<{ index: SubjectIndex; seq: number } | { reason: string }> {
     let meta: IndexMeta;
     try {
       meta = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as IndexMeta;
@@ -210,6 +226,7 @@ export class SubjectIndex {
       idx.#info.set(id, all.get(id) ?? { name: id });
       idx.#live++;
     });
+    idx.#negativesFrom(negatives());
     return { index: idx, seq: meta.seq };
   }
 
@@ -241,6 +258,7 @@ export class SubjectIndex {
         cur.vecs.push(fromBlob(vector));
       }
       flush();
+      idx.#negativesFrom(store.allNegatives(model));
       return { index: idx, seq };
     })();
   }
@@ -261,12 +279,19 @@ export class SubjectIndex {
           const vecs = (store.db.prepare('SELECT vector FROM embeddings WHERE subject = ? AND model = ? ORDER BY rowid').pluck().all(id, this.model) as Buffer[]).map(
             fromBlob);
           this.upsertVectors(id, info, vecs);
+          this.setNegatives(id, store.negatives(id, this.model));
         }
         applied++;
       }
       seq = rows[rows.length - 1]!.seq;
     }
   }
+}
+
+function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
+  return s;
 }
 
 /** sha256 and size of a file, streamed. */
@@ -301,7 +326,7 @@ const RESAVE_AFTER = 1000;
 export async function openIndex(dir: string, store: WatchlistStore, model: string, dim: number, params: HnswParams = defaultHnsw): Promise<OpenedIndex> {
   await cleanStaleTemp(dir);
   const instance = store.instance();
-  const loaded = await SubjectIndex.load(dir, model, dim, instance, () => store.infos());
+  const loaded = await SubjectIndex.load(dir, model, dim, instance, () => store.infos(), () => store.allNegatives(model));
   if ('index' in loaded && loaded.seq <= store.head()) {
     const { seq, applied } = loaded.index.catchUp(store, loaded.seq);
     if (applied >= RESAVE_AFTER) await loaded.index.save(dir, { instance, seq });

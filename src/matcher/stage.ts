@@ -38,6 +38,8 @@ export class MatcherStage {
   /** best crop so far of each open track, only when unknown faces are stored */
   readonly #bestCrop = new Map<string, { score: number; crop: Uint8Array }>();
   readonly decider: AlertDecider;
+  /** the face behind each recent alert (bounded), so an operator's dismissal can keep it as a negative example */
+  readonly #alertFaces = new Map<string, { subject: string; embedding: Float32Array }>();
   #modelMismatch = 0;
   faces = 0;
   alerts = 0;
@@ -97,6 +99,9 @@ export class MatcherStage {
       if (!d) continue;
       if (d.type === 'alert') this.alerts++;
       else this.updates++;
+      this.#alertFaces.delete(d.alertId);
+      this.#alertFaces.set(d.alertId, { subject: d.subject.id, embedding: m.faces[i].embedding });
+      if (this.#alertFaces.size > RECENT_ALERT_FACES) this.#alertFaces.delete(this.#alertFaces.keys().next().value!);
       const listed = this.#o.policy?.match(index.info(d.subject.id)?.lists, d.similarity);
       const ev = toEvent(d, m, m.faces[i], candidates, listed?.threshold ?? this.#o.rules.threshold, listed?.list);
       this.#o.onEvent?.(ev);
@@ -116,6 +121,11 @@ export class MatcherStage {
       await mkdir(dir, { recursive: true });
       await writeFile(join(dir, `${t.id}.jpg`), best.crop);
     }
+  }
+
+  /** The best face so far of a recent alert (the last RECENT_ALERT_FACES alerts), for dismissals. */
+  alertFace(alertId: string): { subject: string; embedding: Float32Array } | undefined {
+    return this.#alertFaces.get(alertId);
   }
 
   /** Unknown faces and appearances (tracks that never alerted) per camera. */
@@ -162,5 +172,7 @@ function toEvent(d: AlertDecision, m: FacesMsg, f: FaceRecord, candidates: reado
     ...(list ? { list: list.name, priority: list.priority } : {}),
   };
 }
+
+const RECENT_ALERT_FACES = 10_000;
 
 const round = (v: number): number => Math.round(v * 10000) / 10000;

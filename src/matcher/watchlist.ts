@@ -25,6 +25,9 @@ const migrations: readonly Migration[] = [
    CREATE TABLE changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, subject TEXT, op TEXT NOT NULL, at TEXT NOT NULL);
    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
   (db) => db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('instance', randomUUID()),
+  // Faces an operator dismissed as false matches of a subject (its look-alikes), per model.
+  `CREATE TABLE negatives (id INTEGER PRIMARY KEY, subject TEXT NOT NULL REFERENCES subjects(id) ON DELETE CASCADE, model TEXT NOT NULL, vector BLOB NOT NULL, source TEXT, at TEXT NOT NULL);
+   CREATE INDEX negatives_subject ON negatives(subject, model);`,
 ];
 
 /** One row of the change log: `subject` changed (upsert or remove); `lists`: a list's settings changed. */
@@ -307,6 +310,35 @@ export class WatchlistStore {
     if (!photos) return false;
     for (const p of photos) await unlink(this.imagePath(p.sha256, extname(p.name))).catch(() => undefined);
     return true;
+  }
+
+  /**
+   * Keeps a face dismissed as a false match of `subject` (a look-alike): the matcher no longer
+   * names the subject for a face closer to it than to the subject. Logged as a change of the
+   * subject, so running matchers pick it up. False: no such subject.
+   */
+  addNegative(subject: string, model: string, vector: ArrayLike<number>, source: string): boolean {
+    return this.write(() => {
+      if (!this.has(subject)) return false;
+      this.db.prepare('INSERT INTO negatives (subject, model, vector, source, at) VALUES (?, ?, ?, ?, ?)').run(subject, model, toBlob(vector), source, new Date().toISOString());
+      this.#logChange('upsert', subject);
+      return true;
+    });
+  }
+
+  negatives(subject: string, model: string): Float32Array[] {
+    return (this.db.prepare('SELECT vector FROM negatives WHERE subject = ? AND model = ? ORDER BY id').pluck().all(subject, model) as Buffer[]).map(fromBlob);
+  }
+
+  /** subject -> dismissed look-alikes, of one model. */
+  allNegatives(model: string): Map<string, Float32Array[]> {
+    const out = new Map<string, Float32Array[]>();
+    for (const [s, v] of this.db.prepare('SELECT subject, vector FROM negatives WHERE model = ? ORDER BY id').raw().iterate(model) as IterableIterator<[string, Buffer]>) {
+      const l = out.get(s);
+      if (l) l.push(fromBlob(v));
+      else out.set(s, [fromBlob(v)]);
+    }
+    return out;
   }
 
   /** Newest change's seq (0: none yet). */
