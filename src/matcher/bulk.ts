@@ -152,7 +152,7 @@ export async function bulkEnroll(engine: FaceEngine, store: WatchlistStore, peop
         enrolledPhotos++;
         any = true;
       } catch (err) {
-        if (isVigilError(err)) refuse(err.code, `${file}: ${err.message}`);
+        if (isVigilError(err)) refuse(err.code, err.message); // the message names the file
         else refuse('ERROR', `${file}: ${(err as Error).message}`);
       } finally {
         o.onProgress?.(++done, total, p.name);
