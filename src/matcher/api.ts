@@ -4,7 +4,10 @@ import { VigilError } from '../errors.js';
 import type { FaceEngine } from '../inference/engine.js';
 import type { ApiRoute } from '../broadcast/routes.js';
 import { enrollWithReport, validateSubjectFields, type FaceChoice } from './enroll.js';
-import type { WatchlistEdit } from '../services/watchlist.js';
+import { publishWatchlist, type WatchlistEdit } from '../services/watchlist.js';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import type { MatcherStage } from './stage.js';
 import type { WatchlistStore } from './watchlist.js';
 
 export interface WatchlistApiDeps {
@@ -182,4 +185,28 @@ export function watchlistRoutes(d: WatchlistApiDeps): ApiRoute[] {
       },
     },
   ];
+}
+
+/**
+ * The deps of {@link watchlistRoutes} for a running Vigil: its store and engine, the operating
+ * point, the matcher's recent alert faces (dismissals) and, in the distributed mode, publishing
+ * to the compacted watchlist topic. Mounting: `routes: [watchlistRoutes(watchlistApiDeps(...))]`.
+ */
+export function watchlistApiDeps(o: {
+  readonly cfg: Config;
+  readonly log: Logger;
+  readonly store: WatchlistStore;
+  readonly engine: FaceEngine;
+  readonly threshold: number;
+  readonly matcher?: Pick<MatcherStage, 'alertFace'>;
+  readonly onChange?: WatchlistApiDeps['onChange'];
+}): WatchlistApiDeps {
+  return {
+    store: o.store,
+    engine: o.engine,
+    threshold: o.threshold,
+    alertFace: o.matcher && ((id) => o.matcher!.alertFace(id)),
+    publish: o.cfg.bus.kafka ? (edits) => publishWatchlist(o.cfg, o.log, edits) : undefined,
+    onChange: o.onChange,
+  };
 }

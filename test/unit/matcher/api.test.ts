@@ -39,7 +39,7 @@ describe('watchlist admin API', () => {
     const store = await new WatchlistStore(await tempDir()).load();
     const audit: string[] = [];
     const routes = watchlistRoutes({ store, engine, threshold: 0.3, onChange: (c) => audit.push(`${c.op} ${c.subject} by ${c.actor}`) });
-    for (const r of routes) expect(r.role).toBe(r.method === 'GET' ? 'viewer' : 'admin');
+    for (const r of routes) expect(r.role).toBe(r.method === 'GET' ? 'viewer' : r.path.endsWith('/dismissals') ? 'operator' : 'admin');
     const call = caller(routes);
     const added = await call('POST', '/api/watchlist/subjects', { name: 'Barack Obama', lists: ['vip'], photos: [{ name: 'obama.jpg', data: await b64(faces('face_recognition', 'obama', 'obama.jpg')) }] });
     expect(added.status).toBe(201);
