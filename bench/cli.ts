@@ -4,6 +4,7 @@ import { register as registerFace } from './commands/face.js';
 import { register as registerIngest } from './commands/ingest.js';
 import { register as registerFeed } from './commands/feed.js';
 import { register as registerKafka } from './commands/kafka.js';
+import { register as registerIndex } from './commands/index.js';
 
 /**
  * `vigil bench ...`: the benchmarks live outside the product (bench/) and add their own commands
@@ -16,4 +17,5 @@ export function registerBenchCommands(program: Command): void {
   registerIngest(bench);
   registerKafka(bench);
   registerFeed(bench);
+  registerIndex(bench);
 }

@@ -78,8 +78,8 @@ export const errors = {
     exitCode: 65,
   },
   VIGIL_ERR_ENROLL_MANY_FACES: {
-    message: '{file}: {count} faces found, enrollment needs exactly one; nothing from this file was stored',
-    hint: 'crop the photo to the person to enroll',
+    message: '{file}: {count} faces found and no clear choice: {reason}; nothing from this file was stored',
+    hint: 'crop the photo to the person to enroll, or choose the face with --face largest / --face N',
     retriable: false,
     exitCode: 65,
   },
@@ -298,6 +298,18 @@ export const errors = {
     hint: 'fix each problem listed above as its line says, then run `vigil doctor` again',
     retriable: false,
     exitCode: 1,
+  },
+  VIGIL_ERR_IMAGE_TOO_LARGE: {
+    message: '{file} is {width}x{height} pixels, more than the {max} an enrollment photo may have; it was not decoded',
+    hint: 'scale the photo down (a face needs ~100 px between the eyes at most); this limit keeps one photo from taking gigabytes of memory',
+    retriable: false,
+    exitCode: 65,
+  },
+  VIGIL_ERR_WATCHLIST_INVALID: {
+    message: 'invalid watchlist {field}: {reason}; nothing was stored',
+    hint: 'ids: letters, digits, "_", "." or "-"; names: printable text; expiry: a date such as 2027-01-31',
+    retriable: false,
+    exitCode: 65,
   },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -15,6 +15,8 @@ import { registry, watchQueues } from './metrics.js';
 import { serveOps } from './metrics-http.js';
 import { SinkService } from './sinks/service.js';
 import { MatcherStage } from './matcher/stage.js';
+import { WatchlistFollower } from './matcher/follow.js';
+import { learnFromDismissal, watchlistApiDeps, watchlistRoutes } from './matcher/api.js';
 import type { Runtime } from './runtime.js';
 import { inferenceStage, matcherStage } from './stages.js';
 
@@ -50,6 +52,8 @@ export class Pipeline {
    * to the end of its file; run() applies a list and gives each camera's result when it finishes.
    */
   readonly cameras: CameraSet;
+  /** Applies watchlist changes made by any process to the running index (within ~0.5 s). */
+  readonly watchlist: WatchlistFollower;
   #state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
   readonly #cfg: Config;
   /** Outbound alerts (config sinks), reading the event store. */
@@ -68,6 +72,8 @@ export class Pipeline {
     this.events = auth && openEventStore(cfg.dataDir, cfg.events, { registry, onListenerError: (err) => log.error({ err: (err as Error).message }, 'event listener failed') });
     const p = runtime.engine.profile;
     this.sinks = this.events && cfg.sinks.length ? new SinkService({ cfg, store: this.events, log }) : undefined;
+    this.matcher = matcherStage(cfg, this.bus, runtime.index, runtime.threshold, undefined, log, undefined, runtime.policy);
+    const watchlistApi = watchlistRoutes(watchlistApiDeps({ cfg, log, store: runtime.store, engine: runtime.engine, threshold: runtime.threshold, matcher: this.matcher }));
     this.broadcast =
       auth && this.events
         ? broadcastServerFor(cfg.broadcast, {
@@ -77,12 +83,16 @@ export class Pipeline {
             log: log.child({ stage: 'broadcast' }),
             metrics: cfg.metrics.port === undefined ? registry : undefined,
             metricsToken: cfg.metrics.token,
-            routes: [...(this.sinks ? [this.sinks.routes] : []), ...(o.apiRoutes ?? [])],
+            routes: [watchlistApi, ...(this.sinks ? [this.sinks.routes] : []), ...(o.apiRoutes ?? [])],
+            onAck: (a) => {
+              // A face dismissed as a false match becomes a negative example for that subject.
+              if (a.state === 'dismissed') learnFromDismissal(runtime.store, runtime.engine.model, this.matcher, a.eventId, log);
+            },
             subjects: watchlistDirectory(runtime.store),
             operatingPoint: () => operatingPointOf(p.name, runtime.threshold, p.profile.calibration),
           })
         : undefined;
-    this.matcher = matcherStage(cfg, this.bus, runtime.index, runtime.threshold, undefined, log);
+    this.watchlist = new WatchlistFollower({ store: runtime.store, index: runtime.index, policy: runtime.policy, from: runtime.indexSeq, log: log.child({ stage: 'watchlist' }) });
     this.inference = inferenceStage(cfg, this.bus, runtime.engine, log);
     this.#unwatch.push(watchQueues(() => this.bus.stats(), cfg.queues));
     this.cameras = cameraSetOf(cfg, this.bus, log, o.live ? 'live' : 'replay');
@@ -97,6 +107,7 @@ export class Pipeline {
     const m = this.#cfg.metrics;
     if (m.port !== undefined && this.broadcast) this.ops = await serveOps(m.host, m.port, { registry, token: m.token, healthy: () => this.#state === 'running' });
     await this.matcher.start();
+    this.watchlist.start();
     await this.inference.start();
     this.#state = 'running';
   }
@@ -119,6 +130,7 @@ export class Pipeline {
     await this.cameras.stop();
     await this.inference.stop();
     await this.matcher.stop();
+    this.watchlist.stop();
     await this.broadcast?.stop();
     await this.ops?.close();
     await this.bus.close();

@@ -6,6 +6,7 @@ import type { Logger } from './log.js';
 import { openIndex, type SubjectIndex } from './matcher/index.js';
 import { reembed } from './matcher/enroll.js';
 import { WatchlistStore } from './matcher/watchlist.js';
+import { ListPolicy } from './matcher/lists.js';
 import { loadManifest, matchThreshold, type Manifest } from './models/manifest.js';
 import { pullProfile } from './models/pull.js';
 import { pickInstalledProfile, requireProfile } from './models/store.js';
@@ -43,15 +44,19 @@ export interface Runtime {
   readonly engine: FaceEngine;
   readonly store: WatchlistStore;
   readonly index: SubjectIndex;
+  /** the watchlist change the index includes (the pipeline's follower goes on from here) */
+  readonly indexSeq: number;
   readonly threshold: number;
+  /** per-list operating points and priorities (watchlist.db lists) */
+  readonly policy: ListPolicy;
   readonly licenses: string[];
   close(): Promise<void>;
 }
 
-export async function openEngine(cfg: Config, log: Logger, opts: { profile?: string; fetch: boolean }): Promise<FaceEngine> {
+export async function openEngine(cfg: Config, log: Logger, opts: { profile?: string; fetch: boolean; detectSize?: number }): Promise<FaceEngine> {
   const { manifest, name } = await chooseProfile(cfg, log, opts);
   const { resolved, files } = await requireProfile(manifest, modelsDirOf(cfg), name);
-  const engine = await FaceEngine.open(resolved, files, { provider: cfg.inference.provider, threads: cfg.inference.threads }, { flip: cfg.inference.flip });
+  const engine = await FaceEngine.open(resolved, files, { provider: cfg.inference.provider, threads: cfg.inference.threads }, { flip: cfg.inference.flip, detectSize: opts.detectSize });
   return engine;
 }
 
@@ -74,12 +79,25 @@ export async function openRuntime(cfg: Config, log: Logger, opts: { profile?: st
       return [] as string[];
     });
     if (redone.length) log.info({ subjects: redone.length, model: engine.model }, 'watchlist re-embedded for the running model');
-    const index = await openIndex(join(cfg.dataDir, 'index', engine.model), engine.model, engine.embedder.size, store.list());
+    const t0 = Date.now();
+    const opened = await openIndex(join(cfg.dataDir, 'index', engine.model), store, engine.model, engine.embedder.size);
+    const { index } = opened;
+    log.info({ how: opened.how, reason: opened.reason, applied: opened.applied, subjects: index.subjects, vectors: index.size, ms: Date.now() - t0 }, 'watchlist index ready');
     const { threshold, from } = matchThreshold(engine.profile.profile, cfg.matcher);
     if (from !== 'profile default') log.info({ threshold, from }, 'match threshold');
-    return { engine, store, index, threshold, licenses: licenseLines(engine), close: () => engine.close() };
+    const profile = engine.profile.profile;
+    const policy = new ListPolicy(threshold, (targetFpir) => matchThreshold(profile, { targetFpir }).threshold);
+    policy.update(store.lists());
+    return {
+      engine, store, index, indexSeq: opened.seq, threshold, policy, licenses: licenseLines(engine),
+      close: async () => {
+        await engine.close();
+        store.close();
+      },
+    };
   } catch (err) {
     await engine.close();
+    store.close();
     throw err;
   }
 }

@@ -8,6 +8,7 @@ import type { Logger } from './log.js';
 import { faceMetrics } from './metrics.js';
 import type { AlertRules } from './matcher/alerts.js';
 import type { SubjectIndex } from './matcher/index.js';
+import type { ListPolicy } from './matcher/lists.js';
 import { MatcherStage } from './matcher/stage.js';
 import { defaultTrackerOptions } from './matcher/tracker.js';
 
@@ -28,8 +29,9 @@ export function inferenceStage(cfg: Config, bus: Bus, engine: FaceEngine, log: L
   });
 }
 
-export function matcherStage(cfg: Config, bus: Bus, index: SubjectIndex, threshold: number, replicaId: string | undefined, log: Logger, profile?: string): MatcherStage {
+export function matcherStage(cfg: Config, bus: Bus, index: SubjectIndex, threshold: number, replicaId: string | undefined, log: Logger, profile?: string, policy?: ListPolicy): MatcherStage {
   return new MatcherStage({
+    policy,
     bus,
     index,
     profile,

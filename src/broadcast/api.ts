@@ -28,6 +28,8 @@ export interface EventApiDeps {
   readonly subjects?: SubjectDirectory;
   readonly operatingPoint: () => OperatingPoint;
   readonly status: () => { clients: number };
+  /** Called after an operator's decision is stored (a dismissal teaches the matcher a negative example; the audit log records it). */
+  readonly onAck?: (ack: OperatorAction) => void;
 }
 
 const ackBody = z.strictObject({
@@ -98,7 +100,9 @@ export function eventRoutes(d: EventApiDeps): ApiRoute[] {
         const e = await d.store.get(params['id']!);
         if (!e) throw new VigilError('VIGIL_ERR_API_NOT_FOUND', { what: `event ${JSON.stringify(params['id']!.slice(0, 128))}` });
         const ack: OperatorAction = { kind: 'ack', v: 1, eventId: e.id, state: parsed.data.state, note: parsed.data.note ?? null, actor: actor.name, at: new Date().toISOString(), camera: e.camera, subjectId: e.subject.id };
-        return { status: 201, body: await d.store.append(ack) };
+        const stored = await d.store.append(ack);
+        d.onAck?.(ack);
+        return { status: 201, body: stored };
       },
     },
     {

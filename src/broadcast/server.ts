@@ -12,7 +12,7 @@ import type { Logger } from '../log.js';
 import { handleOps } from '../metrics-http.js';
 import { secondsSince, stageTimes, timed } from '../metrics.js';
 import type { Cursor, EventStore, StoredEvent } from '../store/types.js';
-import { eventRoutes, type SubjectDirectory } from './api.js';
+import { eventRoutes, type EventApiDeps, type SubjectDirectory } from './api.js';
 import { FeedClient, Serialised, type CutReason } from './feed.js';
 import { boolParam, filterOf } from './filter.js';
 import { unknownOperatingPoint, type OperatingPoint } from './operating-point.js';
@@ -45,6 +45,8 @@ export interface BroadcastOptions {
   readonly metricsToken?: string;
   /** Other features' API routes, mounted next to the event routes. */
   readonly routes?: readonly (readonly ApiRoute[])[];
+  /** Called after each stored acknowledgement (see EventApiDeps.onAck). */
+  readonly onAck?: EventApiDeps['onAck'];
   readonly subjects?: SubjectDirectory;
   readonly operatingPoint?: () => OperatingPoint;
   /** PEM files: serve https/wss. */
@@ -125,7 +127,7 @@ export class BroadcastServer {
     const { host, port, maxPayloadBytes, log, bus, store } = this.#o;
     for (const st of await store.cameras()) this.#cameras.set(st.camera, st);
     const operatingPoint = this.#o.operatingPoint ?? (() => unknownOperatingPoint);
-    const router = createRouter([eventRoutes({ store, subjects: this.#o.subjects, operatingPoint, status: () => ({ clients: this.clients }) }), ...(this.#o.routes ?? [])], {
+    const router = createRouter([eventRoutes({ store, subjects: this.#o.subjects, operatingPoint, status: () => ({ clients: this.clients }), onAck: this.#o.onAck }), ...(this.#o.routes ?? [])], {
       tokens: this.#tokens,
       maxBodyBytes: 16 * 1024 * 1024,
       log,
@@ -257,7 +259,7 @@ export class BroadcastServer {
 /** The broadcast server from the config's `broadcast` section and what the process has. */
 export function broadcastServerFor(
   b: Config['broadcast'],
-  d: Pick<BroadcastOptions, 'bus' | 'store' | 'auth' | 'log' | 'metrics' | 'metricsToken' | 'subjects' | 'operatingPoint' | 'routes'> & { readonly port?: number },
+  d: Pick<BroadcastOptions, 'bus' | 'store' | 'auth' | 'log' | 'metrics' | 'metricsToken' | 'subjects' | 'operatingPoint' | 'routes' | 'onAck'> & { readonly port?: number },
 ): BroadcastServer {
   return new BroadcastServer({
     host: b.host,

@@ -156,6 +156,9 @@ export const matchV2 = z.strictObject({
   alertAt: z.iso.datetime(),
   /** The earlier alert for the same subject on another camera, if any. */
   related: z.strictObject({ id: z.string(), camera: z.string() }).nullable(),
+  /** The most urgent of the subject's watchlists whose operating point the face met, and its priority (absent: on no list). */
+  list: z.string().optional(),
+  priority: z.number().int().optional(),
 });
 export type MatchEvent = Msg<typeof matchV2>;
 
@@ -178,6 +181,10 @@ export const subjectRecord = z.strictObject({
   /** Enrollment images: sha256 and original file name; stored under dataDir/enroll for re-embedding. */
   images: z.array(z.strictObject({ sha256: z.string(), name: z.string() })),
   embeddings: z.array(embeddingRecord),
+  /** Watchlists the subject is on (none: only the default operating point applies). */
+  lists: z.array(z.string()).optional(),
+  /** ISO time after which the subject no longer matches (e.g. a warrant's end). */
+  expiresAt: z.string().optional(),
 });
 export type SubjectRecord = Msg<typeof subjectRecord>;
 

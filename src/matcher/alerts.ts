@@ -74,8 +74,12 @@ export class AlertDecider {
   readonly unknownFaces = new Map<string, number>();
   readonly unknownTracks = new Map<string, number>();
 
-  constructor(rules: AlertRules) {
+  readonly #thresholdOf: (subject: string) => number;
+
+  /** `thresholdOf`: a subject's own threshold (its lists' operating point); default rules.threshold for all. */
+  constructor(rules: AlertRules, thresholdOf?: (subject: string) => number) {
     this.#r = rules;
+    this.#thresholdOf = thresholdOf ?? (() => rules.threshold);
   }
 
   observe(camera: string, track: Track, candidates: readonly Candidate[], at: number): AlertDecision | undefined {
@@ -86,7 +90,8 @@ export class AlertDecider {
       this.#tracks.set(track.id, st);
     }
     const best = candidates[0];
-    const hit = best !== undefined && best.similarity >= r.threshold;
+    const threshold = best ? this.#thresholdOf(best.subject.id) : r.threshold;
+    const hit = best !== undefined && best.similarity >= threshold;
     if (!hit) this.unknownFaces.set(camera, (this.unknownFaces.get(camera) ?? 0) + 1);
     st.window.push({ subject: hit ? best.subject.id : null, similarity: best?.similarity ?? -1 });
     if (st.window.length > r.n) st.window.shift();
@@ -104,7 +109,7 @@ export class AlertDecider {
     }
 
     const rule: AlertRule | undefined =
-      best.similarity >= r.threshold + r.strongMargin ? 'strong' : st.window.filter((w) => w.subject === best.subject.id).length >= r.k ? 'k-of-n' : undefined;
+      best.similarity >= threshold + r.strongMargin ? 'strong' : st.window.filter((w) => w.subject === best.subject.id).length >= r.k ? 'k-of-n' : undefined;
     if (!rule) return undefined;
 
     const key = `${camera}\0${best.subject.id}`;

@@ -7,6 +7,7 @@ import { secondsSince, stageTimes, timedSync } from '../metrics.js';
 import { base64Of } from '../util/base64.js';
 import { AlertDecider, type AlertDecision, type AlertRules } from './alerts.js';
 import type { SubjectIndex } from './index.js';
+import type { ListPolicy } from './lists.js';
 import { CameraTracker, defaultTrackerOptions, type Track, type TrackerOptions } from './tracker.js';
 
 export interface MatcherOptions {
@@ -27,6 +28,8 @@ export interface MatcherOptions {
   readonly onEvent?: (e: MatchEvent) => void;
   /** When set, the best face of each appearance that matched nobody is saved here (<dir>/<camera>/<track>.jpg). */
   readonly unknownDir?: string;
+  /** Per-list operating points and priorities (embedded mode, from watchlist.db); absent: rules.threshold for everyone. */
+  readonly policy?: ListPolicy;
 }
 
 /** Faces of another model are logged (error) on the first message and then once every this many. */
@@ -46,13 +49,16 @@ export class MatcherStage {
   readonly decider: AlertDecider;
   /** Face messages not matched because another model embedded them. */
   profileMismatches = 0;
+  /** the face behind each recent alert (bounded), so an operator's dismissal can keep it as a negative example */
+  readonly #alertFaces = new Map<string, { subject: string; embedding: Float32Array }>();
   faces = 0;
   alerts = 0;
   updates = 0;
 
   constructor(o: MatcherOptions) {
     this.#o = o;
-    this.decider = new AlertDecider(o.rules);
+    const policy = o.policy;
+    this.decider = new AlertDecider(o.rules, policy && ((id) => policy.thresholdFor(o.index.info(id)?.lists)));
   }
 
   async start(): Promise<void> {
@@ -101,7 +107,9 @@ export class MatcherStage {
       this.faces++;
       const candidates = timedSync(stageTimes().search, () => index.search(m.faces[i].embedding, topK));
       const d = this.decider.observe(m.camera, assigned[i], candidates, m.capturedAt);
-      if (!(candidates[0]?.similarity >= this.#o.rules.threshold)) this.#o.onUnknownFace?.(m.camera);
+      const top = candidates[0];
+      const threshold = top && this.#o.policy ? this.#o.policy.thresholdFor(index.info(top.subject.id)?.lists) : this.#o.rules.threshold;
+      if (!(top?.similarity >= threshold)) this.#o.onUnknownFace?.(m.camera);
       if (this.#o.unknownDir) {
         const prev = this.#bestCrop.get(assigned[i].id);
         if (!prev || m.faces[i].score > prev.score) this.#bestCrop.set(assigned[i].id, { score: m.faces[i].score, crop: m.faces[i].crop });
@@ -109,7 +117,11 @@ export class MatcherStage {
       if (!d) continue;
       if (d.type === 'alert') this.alerts++;
       else this.updates++;
-      const ev = toEvent(d, m, m.faces[i], candidates, this.#o.rules.threshold);
+      this.#alertFaces.delete(d.alertId);
+      this.#alertFaces.set(d.alertId, { subject: d.subject.id, embedding: m.faces[i].embedding });
+      if (this.#alertFaces.size > RECENT_ALERT_FACES) this.#alertFaces.delete(this.#alertFaces.keys().next().value!);
+      const listed = this.#o.policy?.match(index.info(d.subject.id)?.lists, d.similarity);
+      const ev = toEvent(d, m, m.faces[i], candidates, listed?.threshold ?? this.#o.rules.threshold, listed?.list);
       this.#o.onEvent?.(ev);
       await bus.publish('matches', ev);
       if (ev.type === 'alert') stageTimes().frameToAlert.observe({ camera: ev.camera }, secondsSince(ev.alertAt));
@@ -130,6 +142,11 @@ export class MatcherStage {
     }
   }
 
+  /** The best face so far of a recent alert (the last RECENT_ALERT_FACES alerts), for dismissals. */
+  alertFace(alertId: string): { subject: string; embedding: Float32Array } | undefined {
+    return this.#alertFaces.get(alertId);
+  }
+
   /** Unknown faces and appearances (tracks that never alerted) per camera. */
   unknown(): Record<string, { faces: number; tracks: number }> {
     const out: Record<string, { faces: number; tracks: number }> = {};
@@ -143,7 +160,7 @@ export class MatcherStage {
   }
 }
 
-function toEvent(d: AlertDecision, m: FacesMsg, f: FaceRecord, candidates: readonly Candidate[], threshold: number): MatchEvent {
+function toEvent(d: AlertDecision, m: FacesMsg, f: FaceRecord, candidates: readonly Candidate[], threshold: number, list?: { name: string; priority: number }): MatchEvent {
   const iso = (ms: number) => new Date(ms).toISOString();
   return {
     kind: 'match',
@@ -171,7 +188,10 @@ function toEvent(d: AlertDecision, m: FacesMsg, f: FaceRecord, candidates: reado
     related: d.related ?? null,
     profile: m.profile,
     model: m.model,
+    ...(list ? { list: list.name, priority: list.priority } : {}),
   };
 }
+
+const RECENT_ALERT_FACES = 10_000;
 
 const round = (v: number): number => Math.round(v * 10000) / 10000;

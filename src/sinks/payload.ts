@@ -53,21 +53,9 @@ export interface StatusPayload {
 
 export type SinkPayload = AlertPayload | StatusPayload;
 
-/** List names/ids of a match event. The watchlist feature adds them to MatchEvent; read whichever shape is there. */
+/** The watchlist a match event was raised for (the most urgent list whose operating point the face met); none when the subject is on no list. */
 export function eventLists(e: MatchEvent): string[] {
-  const x = e as MatchEvent & { lists?: unknown; list?: unknown; subject: { lists?: unknown; list?: unknown } };
-  const out: string[] = [];
-  for (const v of [x.lists, x.list, x.subject.lists, x.subject.list]) {
-    for (const item of Array.isArray(v) ? v : v === undefined || v === null ? [] : [v]) {
-      if (typeof item === 'string') out.push(item);
-      else if (item && typeof item === 'object') {
-        const o = item as { id?: unknown; name?: unknown };
-        if (typeof o.id === 'string') out.push(o.id);
-        if (typeof o.name === 'string') out.push(o.name);
-      }
-    }
-  }
-  return [...new Set(out)];
+  return e.list === undefined ? [] : [e.list];
 }
 
 export interface PayloadOptions {

@@ -27,7 +27,7 @@ export function register(program: Command): void {
         events++;
         out(opts.json ? eventJson(e, opts.crop) : alertLine(e));
       });
-      err(`replaying ${videos.length} file(s) with profile "${runtime.engine.profile.name}" (threshold ${rt.threshold}); watchlist: ${runtime.store.list().length} subject(s)`);
+      err(`replaying ${videos.length} file(s) with profile "${runtime.engine.profile.name}" (threshold ${rt.threshold}); watchlist: ${runtime.store.count()} subject(s)`);
       const t0 = Date.now();
       // Two files of one name in different folders are two cameras (north_door, south_door).
       const ids = recordingIds(videos);

@@ -58,7 +58,7 @@ function banner(cfg: Config, rt: Runtime, p: Pipeline, o: { demo: boolean; camer
   err('');
   err(`Vigil is running (embedded mode) - model profile "${e.profile.name}": ${e.profile.profile.description}`);
   for (const l of rt.licenses) err(`  license  ${l}`);
-  err(`  watchlist ${rt.store.list().length} subject(s), threshold ${rt.threshold}`);
+  err(`  watchlist ${rt.store.count()} subject(s) (${rt.index.size} vector(s) of ${rt.engine.model}), threshold ${rt.threshold}`);
   for (const c of o.cameras) err(`  camera   ${c.id}: ${safeUrl(c.url)} @ ${c.fps} fps`);
   if (o.demo) err(`  demo     streaming a face video and alerting on the enrolled "${DEMO_SUBJECT.name}"; alerts print below`);
   err('');

@@ -1,5 +1,4 @@
 import { execFileSync } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isVigilError, type ErrorCode } from '../../../src/errors.js';
@@ -48,7 +47,7 @@ describe('enroll', () => {
     const dir = await tempDir();
     const store = await new WatchlistStore(dir).load();
     await enroll(engine, store, { name: 'Biden', files: [faces('face_recognition', 'biden', 'biden.jpg')] });
-    const before = await readFile(store.file, 'utf8');
+    const before = store.head();
     const noFace = join(dir, 'curtain.png');
     // A real frame region without a face: the curtains above the stage.
     execFileSync('ffmpeg', ['-v', 'error', '-y', '-ss', '0.4', '-i', hamiltonClip(), '-frames:v', '1', '-vf', 'crop=160:120:230:0', noFace]);
@@ -59,7 +58,7 @@ describe('enroll', () => {
     expect(await refused(enroll(engine, store, { name: 'X', files: [group] }), 'VIGIL_ERR_ENROLL_MANY_FACES')).toContain('obama_and_biden.jpg');
     expect(await refused(enroll(engine, store, { name: 'X', files: [notImage] }), 'VIGIL_ERR_IMAGE_DECODE')).toContain('README.md');
     expect(await refused(enroll(engine, store, { name: 'X', files: [join(dir, 'missing.jpg')] }), 'VIGIL_ERR_IMAGE_DECODE')).toContain('missing.jpg');
-    expect(await readFile(store.file, 'utf8')).toBe(before);
+    expect(store.head()).toBe(before);
     expect((await new WatchlistStore(dir).load()).list().map((s) => s.id)).toEqual(['biden']);
   });
 

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { SubjectRecord } from '../../../src/contracts/messages.js';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { SubjectIndex, openIndex } from '../../../src/matcher/index.js';
+import { WatchlistStore } from '../../../src/matcher/watchlist.js';
 import { tempDir } from '../../helpers.js';
 
 /** A unit vector along axis `i` tilted towards axis `j` by angle `a` (radians). */
@@ -49,15 +52,50 @@ describe('SubjectIndex', () => {
   });
 
   describe('openIndex', () => {
-    it('persists the index, reloads it while the watchlist is unchanged, rebuilds when it changed', async () => {
+    const store = async (dir: string, subjects: SubjectRecord[]): Promise<WatchlistStore> => {
+      const st = await new WatchlistStore(dir).load();
+      for (const x of subjects) await st.upsert(x);
+      return st;
+    };
+
+    it('persists the index, reloads it while the watchlist is unchanged, catches up with changes', async () => {
       const dir = await tempDir();
-      const subjects = [subject('a', [vec(8, 0)]), subject('b', [vec(8, 4)])];
-      const first = await openIndex(dir, 'm', 8, subjects);
-      expect(first.search(vec(8, 4), 1)[0].subject.id).toBe('b');
-      const again = await openIndex(dir, 'm', 8, subjects);
-      expect(again.search(vec(8, 4), 1)[0]).toMatchObject({ subject: { id: 'b', name: 'B' } });
-      const changed = await openIndex(dir, 'm', 8, [...subjects, subject('c', [vec(8, 6)])]);
-      expect(changed.search(vec(8, 6), 1)[0].subject.id).toBe('c');
+      const st = await store(dir, [subject('a', [vec(8, 0)]), subject('b', [vec(8, 4)])]);
+      const idx = join(dir, 'index', 'm');
+      const first = await openIndex(idx, st, 'm', 8);
+      expect(first.how).toBe('rebuilt');
+      expect(first.index.search(vec(8, 4), 1)[0]!.subject.id).toBe('b');
+      const again = await openIndex(idx, st, 'm', 8);
+      expect(again).toMatchObject({ how: 'loaded', applied: 0 });
+      expect(again.index.search(vec(8, 4), 1)[0]).toMatchObject({ subject: { id: 'b', name: 'B' } });
+      await st.upsert(subject('c', [vec(8, 6)]));
+      await st.remove('a');
+      const changed = await openIndex(idx, st, 'm', 8);
+      expect(changed).toMatchObject({ how: 'loaded', applied: 2 });
+      expect(changed.index.search(vec(8, 6), 1)[0]!.subject.id).toBe('c');
+      expect(changed.index.has('a')).toBe(false);
+      st.close();
+    });
+
+    it('rebuilds instead of loading a torn or altered index file (checked before hnswlib reads it)', async () => {
+      const dir = await tempDir();
+      const st = await store(dir, [subject('a', [vec(8, 0)]), subject('b', [vec(8, 4)])]);
+      const idx = join(dir, 'index', 'm');
+      await openIndex(idx, st, 'm', 8);
+      const file = join(idx, 'index.hnsw');
+      const bytes = await readFile(file);
+      // A few bytes overwritten in the header (what made hnswlib segfault), then a truncated file.
+      bytes.writeUInt32LE(100_000, 48); // maxlevel: hnswlib's loader segfaults on it
+      await writeFile(file, bytes);
+      const r1 = await openIndex(idx, st, 'm', 8);
+      expect(r1.how).toBe('rebuilt');
+      expect(r1.reason).toMatch(/checksum/);
+      expect(r1.index.search(vec(8, 4), 1)[0]!.subject.id).toBe('b');
+      await writeFile(file, (await readFile(file)).subarray(0, 100));
+      expect((await openIndex(idx, st, 'm', 8)).reason).toMatch(/bytes/);
+      expect((await stat(file)).mode & 0o777).toBe(0o600);
+      expect((await stat(idx)).mode & 0o777).toBe(0o700);
+      st.close();
     });
   });
 });

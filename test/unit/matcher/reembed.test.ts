@@ -109,10 +109,11 @@ describe('SubjectIndex never mixes models', () => {
 
   it('does not reuse an index persisted for another model', async () => {
     const dir = await tempDir();
-    const subjects = [subject('a', [['m1', 4], ['m2', 4]])];
-    const m1 = await openIndex(dir, 'm1', 4, subjects);
+    const store = await new WatchlistStore(dir).load();
+    await store.upsert(subject('a', [['m1', 4], ['m2', 4]]));
+    const m1 = (await openIndex(join(dir, 'index'), store, 'm1', 4)).index;
     expect(m1.model).toBe('m1');
-    const m2 = await openIndex(dir, 'm2', 4, subjects);
+    const m2 = (await openIndex(join(dir, 'index'), store, 'm2', 4)).index;
     expect(m2.model).toBe('m2');
     expect(m2.size).toBe(1);
     expect(m2.search([1, 0, 0, 0], 1)[0]!.subject.id).toBe('a');

@@ -19,11 +19,10 @@ describe('sink payload', () => {
     expect(alertPayload({ ...e, profile: 'unknown' }, { includeCrop: false }).provenance.fpir).toBeNull();
   });
 
-  it('reads list names from whichever shape the event has', () => {
+  it('reads the list the event was raised for', () => {
     const e = matchEvent(1);
     expect(eventLists(e)).toEqual([]);
-    expect(eventLists({ ...e, lists: ['vip'] } as typeof e)).toEqual(['vip']);
-    expect(eventLists({ ...e, list: { id: 'l1', name: 'banned' } } as typeof e)).toEqual(['l1', 'banned']);
+    expect(eventLists({ ...e, list: 'banned', priority: 9 })).toEqual(['banned']);
   });
 });
 

@@ -1,0 +1,227 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { FaceEngine } from '../src/inference/engine.js';
+import { loadRgb } from '../src/inference/image-io.js';
+import { faceSize } from '../src/inference/engine.js';
+import { rng } from './metrics.js';
+import { SubjectIndex, type HnswParams } from '../src/matcher/index.js';
+
+/**
+ * `vigil bench index`: the watchlist index (SubjectIndex over hnswlib) at watchlist sizes no test
+ * data set has. N subjects: real LFW gallery embeddings (one photo each of people with two or
+ * more) plus synthetic faces (the normalised sum of two random gallery embeddings plus Gaussian
+ * noise: they lie in the face-embedding region, spread rather than clustered). Queries: the other
+ * LFW photo of each gallery person (real probes; recall_at_1 is theirs), then noisy copies of
+ * random subjects (recall_at_1_synthetic: near-duplicates of a crowded region, a harder case).
+ * recall@1 is against exact (brute force) search over the same vectors. The index is saved and
+ * loaded the way `vigil start` does (sha256 checked before hnswlib reads the file).
+ */
+export interface IndexBenchOptions {
+  readonly subjects: number;
+  readonly queries: number;
+  readonly params: HnswParams;
+  readonly engine: FaceEngine;
+  readonly lfwDir: string;
+  /** real LFW people used (gallery + probe each) */
+  readonly realPeople: number;
+  readonly workDir: string;
+  readonly seed: number;
+  /** further ef values searched on the same index (tuning) */
+  readonly sweep?: readonly number[];
+  readonly progress: (line: string) => void;
+}
+
+export interface IndexBenchResult {
+  readonly subjects: number;
+  readonly dim: number;
+  readonly model: string;
+  readonly params: HnswParams;
+  readonly real_people: number;
+  readonly queries: number;
+  readonly recall_at_1: number;
+  readonly recall_at_1_synthetic: number;
+  readonly search_p50_ms: number;
+  readonly search_p99_ms: number;
+  readonly build_s: number;
+  readonly save_s: number;
+  readonly load_s: number;
+  /** resident memory the built index added to the process, MB */
+  readonly rss_mb: number;
+  readonly index_file_mb: number;
+  readonly sweep: readonly { ef: number; recall_at_1: number; recall_at_1_synthetic: number; search_p50_ms: number; search_p99_ms: number }[];
+}
+
+function gauss(r: () => number): number {
+  return Math.sqrt(-2 * Math.log(r() || 1e-12)) * Math.cos(2 * Math.PI * r());
+}
+
+function normalise(v: Float32Array): Float32Array {
+  let n = 0;
+  for (let i = 0; i < v.length; i++) n += v[i]! * v[i]!;
+  n = Math.sqrt(n) || 1;
+  for (let i = 0; i < v.length; i++) v[i]! /= n;
+  return v;
+}
+
+/** base + noise of norm ~`spread` (cosine to base about 1/sqrt(1+spread^2)). */
+function lookAlike(base: Float32Array, spread: number, r: () => number): Float32Array {
+  const out = new Float32Array(base.length);
+  const s = spread / Math.sqrt(base.length);
+  for (let i = 0; i < out.length; i++) out[i] = base[i]! + gauss(r) * s;
+  return normalise(out);
+}
+
+/** Embeddings of two photos each of LFW people with two or more, cached per model in workDir. */
+async function realPairs(o: IndexBenchOptions): Promise<{ gallery: Float32Array[]; probes: Float32Array[] }> {
+  const dim = o.engine.embedder.size;
+  const cache = join(o.workDir, `real-${o.engine.model}-${o.realPeople}.f32`);
+  if (existsSync(cache)) {
+    const buf = await readFile(cache);
+    const all = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
+    const n = all.length / dim / 2;
+    const at = (k: number): Float32Array => all.slice(k * dim, (k + 1) * dim);
+    return { gallery: Array.from({ length: n }, (_, i) => at(2 * i)), probes: Array.from({ length: n }, (_, i) => at(2 * i + 1)) };
+  }
+  const people = readdirSync(o.lfwDir)
+    .sort()
+    .filter((p) => readdirSync(join(o.lfwDir, p)).length >= 2);
+  const step = Math.max(1, Math.floor(people.length / o.realPeople));
+  const gallery: Float32Array[] = [];
+  const probes: Float32Array[] = [];
+  for (let i = 0; i < people.length && gallery.length < o.realPeople; i += step) {
+    const p = people[i]!;
+    const files = readdirSync(join(o.lfwDir, p)).sort().slice(0, 2);
+    const embs: Float32Array[] = [];
+    for (const f of files) {
+      const faces = await o.engine.analyze(await loadRgb(join(o.lfwDir, p, f)));
+      // LFW photos are centred on their person: the most central of the large faces.
+      const main = faces.sort((a, b) => faceSize(b.detection) - faceSize(a.detection))[0];
+      if (main) embs.push(main.embedding);
+    }
+    if (embs.length === 2) {
+      gallery.push(embs[0]!);
+      probes.push(embs[1]!);
+    }
+    if (gallery.length % 25 === 0) o.progress(`embedding LFW: ${gallery.length}/${o.realPeople} people`);
+  }
+  await mkdir(o.workDir, { recursive: true });
+  const flat = new Float32Array(gallery.length * 2 * dim);
+  gallery.forEach((g, i) => {
+    flat.set(g, 2 * i * dim);
+    flat.set(probes[i]!, (2 * i + 1) * dim);
+  });
+  await writeFile(cache, Buffer.from(flat.buffer));
+  return { gallery, probes };
+}
+
+const quantile = (xs: number[], q: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+};
+const round = (v: number, d = 3): number => Math.round(v * 10 ** d) / 10 ** d;
+
+export async function benchIndex(o: IndexBenchOptions): Promise<IndexBenchResult> {
+  const r = rng(o.seed);
+  const dim = o.engine.embedder.size;
+  const { gallery, probes } = await realPairs(o);
+  const n = Math.max(o.subjects, gallery.length);
+  // Every vector in one flat matrix: the exact search's data, and the index's input.
+  const data = new Float32Array(n * dim);
+  gallery.forEach((g, i) => data.set(g, i * dim));
+  const mix = new Float32Array(dim);
+  for (let i = gallery.length; i < n; i++) {
+    const a = gallery[Math.floor(r() * gallery.length)]!;
+    const b = gallery[Math.floor(r() * gallery.length)]!;
+    for (let k = 0; k < dim; k++) mix[k] = a[k]! + b[k]!;
+    data.set(lookAlike(normalise(mix), 1.0, r), i * dim);
+  }
+  const queries: { v: Float32Array; real: boolean }[] = probes.map((v) => ({ v, real: true }));
+  while (queries.length < o.queries) {
+    const i = Math.floor(r() * n);
+    queries.push({ v: lookAlike(data.subarray(i * dim, (i + 1) * dim), 0.8, r), real: false });
+  }
+
+  global.gc?.();
+  const rss0 = process.memoryUsage().rss;
+  const t0 = performance.now();
+  const idx = new SubjectIndex(o.engine.model, dim, n + 16, o.params);
+  const row = new Array<number>(dim);
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < dim; k++) row[k] = data[i * dim + k]!;
+    idx.upsertVectors(`s${i}`, `s${i}`, [row]);
+    if (i > 0 && i % 50_000 === 0) o.progress(`building: ${i}/${n} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+  }
+  const build_s = (performance.now() - t0) / 1000;
+  global.gc?.();
+  const rss_mb = (process.memoryUsage().rss - rss0) / 2 ** 20;
+  o.progress(`built ${n} in ${build_s.toFixed(1)} s`);
+
+  const dir = join(o.workDir, `index-${n}`);
+  await rm(dir, { recursive: true, force: true });
+  const t1 = performance.now();
+  await idx.save(dir, { instance: 'bench', seq: 0 });
+  const save_s = (performance.now() - t1) / 1000;
+  const index_file_mb = (await stat(join(dir, 'index.hnsw'))).size / 2 ** 20;
+  const t2 = performance.now();
+  const loaded = await SubjectIndex.load(dir, o.engine.model, dim, 'bench', () => new Map());
+  const load_s = (performance.now() - t2) / 1000;
+  if (!('index' in loaded)) throw new Error(`saved index did not load: ${loaded.reason}`);
+  const index = loaded.index;
+  o.progress(`saved in ${save_s.toFixed(1)} s, loaded (sha256 checked) in ${load_s.toFixed(1)} s`);
+
+  // exact: the best dot product over every vector (all are L2-normalised), once per query
+  const exact = queries.map((q, qi) => {
+    let best = -1;
+    let bestSim = -Infinity;
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      const off = i * dim;
+      for (let k = 0; k < dim; k++) s += data[off + k]! * q.v[k]!;
+      if (s > bestSim) (bestSim = s), (best = i);
+    }
+    if (qi > 0 && qi % 100 === 0) o.progress(`exact search: ${qi}/${queries.length}`);
+    return `s${best}`;
+  });
+  const synthetic = queries.length - probes.length;
+  const measure = (ef: number): { ef: number; recall_at_1: number; recall_synthetic: number; search_p50_ms: number; search_p99_ms: number } => {
+    index.setEf(ef);
+    let hits = 0;
+    let realHits = 0;
+    const lat: number[] = [];
+    for (const [qi, q] of queries.entries()) {
+      const ts = performance.now();
+      const top = index.search(q.v, 1)[0];
+      lat.push(performance.now() - ts);
+      if (top?.subject.id === exact[qi]) {
+        hits++;
+        if (q.real) realHits++;
+      }
+    }
+    return { ef, recall_at_1: round(realHits / Math.max(1, probes.length), 4), recall_synthetic: round((hits - realHits) / Math.max(1, synthetic), 4), search_p50_ms: round(quantile(lat, 0.5)), search_p99_ms: round(quantile(lat, 0.99)) };
+  };
+  const sweep = (o.sweep ?? []).map((ef) => {
+    const m = measure(ef);
+    o.progress(`ef ${ef}: recall@1 ${m.recall_at_1} (synthetic ${m.recall_synthetic}), p50 ${m.search_p50_ms} ms, p99 ${m.search_p99_ms} ms`);
+    return { ef, recall_at_1: m.recall_at_1, recall_at_1_synthetic: m.recall_synthetic, search_p50_ms: m.search_p50_ms, search_p99_ms: m.search_p99_ms };
+  });
+  const main = measure(o.params.ef);
+  return {
+    subjects: n,
+    dim,
+    model: o.engine.model,
+    params: o.params,
+    real_people: gallery.length,
+    queries: queries.length,
+    recall_at_1: main.recall_at_1,
+    recall_at_1_synthetic: main.recall_synthetic,
+    search_p50_ms: main.search_p50_ms,
+    search_p99_ms: main.search_p99_ms,
+    build_s: round(build_s, 1),
+    save_s: round(save_s, 2),
+    load_s: round(load_s, 2),
+    rss_mb: Math.round(rss_mb),
+    index_file_mb: Math.round(index_file_mb),
+    sweep,
+  };
+}
