@@ -24,6 +24,9 @@ import { register as registerBenchIngest } from './commands/bench-ingest.js';
 import { register as registerServices } from './commands/services.js';
 import { register as registerBenchKafka } from './commands/bench-kafka.js';
 import { announceWatchlist } from '../services/watchlist.js';
+import { register as registerAudit, auditLogOf } from './commands/audit.js';
+import { cliActor } from '../audit/log.js';
+import { photoHashes } from '../audit/photos.js';
 
 interface GlobalOpts {
   config?: string;
@@ -161,8 +164,9 @@ program
   .requiredOption('--name <name>', 'display name')
   .option('--id <id>', 'subject id (default: from the name); an existing id gets the photos added')
   .option('--profile <name>', 'model profile (overrides models.profile)')
+  .option('--reason <text>', 'why (kept in the audit log)')
   .argument('<images...>', 'photos of the person')
-  .action(async (images: string[], opts: { name: string; id?: string; profile?: string }, cmd: Command) => {
+  .action(async (images: string[], opts: { name: string; id?: string; profile?: string; reason?: string }, cmd: Command) => {
     const { cfg, log } = setup(cmd);
     const store = await new WatchlistStore(cfg.dataDir).load();
     const engine = await openEngine(cfg, log, { profile: opts.profile, fetch: true });
@@ -170,6 +174,7 @@ program
       const { subject: s, warnings } = await enrollWithReport(engine, store, { name: opts.name, id: opts.id, files: images }, { duplicateThreshold: matchThreshold(engine.profile.profile, cfg.matcher).threshold });
       for (const w of warnings) err(`warning: ${w.message}`);
       out(`enrolled ${s.name} [${s.id}] from ${images.length} photo(s) with ${engine.model}; the watchlist has ${store.list().length} subject(s)`);
+      await auditLogOf(cfg).record({ actor: cliActor(), action: 'subject.enroll', subject: s.id, name: s.name, photos: await photoHashes(images), model: engine.model, reason: opts.reason ?? null });
       await announceWatchlist(cfg, log, [{ op: 'upsert', subject: s }], out);
     } finally {
       await engine.close();
@@ -193,24 +198,29 @@ watchlist
   .command('remove')
   .argument('<id>', 'subject id')
   .description('remove a subject')
-  .action(async (id: string, _o: unknown, cmd: Command) => {
+  .option('--reason <text>', 'why (kept in the audit log)')
+  .action(async (id: string, opts: { reason?: string }, cmd: Command) => {
     const { cfg, log } = setup(cmd);
     const store = await new WatchlistStore(cfg.dataDir).load();
+    const photos = store.get(id)?.images.map((i) => i.sha256) ?? [];
     if (!(await store.remove(id))) throw new VigilError('VIGIL_ERR_WATCHLIST_UNKNOWN', { subject: id });
     out(`removed ${id}`);
+    await auditLogOf(cfg).record({ actor: cliActor(), action: 'subject.remove', subject: id, photos, reason: opts.reason ?? null });
     await announceWatchlist(cfg, log, [{ op: 'remove', id }], out);
   });
 watchlist
   .command('reembed')
   .description('re-embed every subject from its stored photos with the current profile')
   .option('--profile <name>', 'model profile (overrides models.profile)')
-  .action(async (opts: { profile?: string }, cmd: Command) => {
+  .option('--reason <text>', 'why (kept in the audit log)')
+  .action(async (opts: { profile?: string; reason?: string }, cmd: Command) => {
     const { cfg, log } = setup(cmd);
     const store = await new WatchlistStore(cfg.dataDir).load();
     const engine = await openEngine(cfg, log, { profile: opts.profile, fetch: false });
     try {
       const done = await reembed(engine, store, { force: true });
       out(`re-embedded ${done.length} subject(s) with ${engine.model}`);
+      await auditLogOf(cfg).record({ actor: cliActor(), action: 'subject.reembed', subjects: done, photos: done.flatMap((id) => store.get(id)?.images.map((i) => i.sha256) ?? []), model: engine.model, reason: opts.reason ?? null });
       await announceWatchlist(cfg, log, done.map((id) => ({ op: 'upsert' as const, subject: store.get(id)! })), out);
     } finally {
       await engine.close();
@@ -251,6 +261,7 @@ registerBenchFace(program);
 registerBenchIngest(program);
 registerServices(program);
 registerBenchKafka(program);
+registerAudit(program);
 
 export async function main(argv: string[]): Promise<void> {
   try {
