@@ -1,7 +1,7 @@
 import sharp, { type OutputInfo } from 'sharp';
 import { z } from 'zod';
 import { VigilError } from '../errors.js';
-import type { CameraStatus, FacesMsg, FrameMsg, MatchEvent, TopicName, Topics, WatchlistChange } from './messages.js';
+import type { CameraStatus, FacesMsg, FrameMsg, MatchEvent, SightingMsg, TopicName, Topics, WatchlistChange } from './messages.js';
 
 /**
  * Wire codecs, one per topic, for transports that cross a process (Kafka). Decoding validates, so a
@@ -127,6 +127,30 @@ export const statusV1 = z.strictObject({
   error: z.strictObject({ code: z.string(), message: z.string() }).nullable(),
 });
 
+export const sightingV1 = z.strictObject({
+  kind: z.literal('sighting'),
+  v: z.literal(1),
+  id: z.string(),
+  alertId: z.string(),
+  subject: subjectRef,
+  camera: z.string(),
+  trackId: z.string(),
+  firstSeenAt: z.iso.datetime(),
+  lastSeenAt: z.iso.datetime(),
+  firstMediaTime: num.nullable(),
+  lastMediaTime: num.nullable(),
+  faces: z.number().int().positive(),
+  similarity: num,
+  threshold: num,
+  bestAt: z.iso.datetime(),
+  bestMediaTime: num.nullable(),
+  box,
+  frame: z.strictObject({ width: z.number().int().positive(), height: z.number().int().positive() }),
+  crop: b64,
+  profile: z.string(),
+  model: z.string(),
+});
+
 const frameHeaderV1 = z.strictObject({
   kind: z.literal('frame'),
   v: z.literal(1),
@@ -224,4 +248,5 @@ export const codecs: { [T in TopicName]: Codec<Topics[T]> } = {
   matches: matchCodec,
   watchlist: jsonCodec<WatchlistChange>('watchlist', watchlistV1),
   status: jsonCodec<CameraStatus>('status', statusV1),
+  sightings: jsonCodec<SightingMsg>('sightings', sightingV1),
 };

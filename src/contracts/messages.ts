@@ -161,6 +161,41 @@ export interface CameraStatus {
   readonly error: { readonly code: string; readonly message: string } | null;
 }
 
+/**
+ * A sighting: one face track of a watchlist subject, from its first to its last face, sent when the
+ * track ends. Unlike match events it is sent for every appearance, also those the cooldown folds
+ * into an earlier alert or that bring no better face: audits list every time a person was seen.
+ */
+export interface SightingMsg {
+  readonly kind: 'sighting';
+  readonly v: 1;
+  /** Deterministic (camera, track start, subject), like alert ids. */
+  readonly id: string;
+  /** The alert this appearance belongs to (its own, or the earlier one the cooldown folded it into). */
+  readonly alertId: string;
+  readonly subject: SubjectRef;
+  readonly camera: string;
+  readonly trackId: string;
+  /** ISO 8601 capture times of the track's first and last face naming the subject. */
+  readonly firstSeenAt: string;
+  readonly lastSeenAt: string;
+  /** Seconds from the start of a replayed file (first and last face); null for live cameras. */
+  readonly firstMediaTime: number | null;
+  readonly lastMediaTime: number | null;
+  /** Faces of the track that named the subject above the threshold. */
+  readonly faces: number;
+  /** Best face: its similarity, capture time, media time, box and base64 JPEG crop. */
+  readonly similarity: number;
+  readonly threshold: number;
+  readonly bestAt: string;
+  readonly bestMediaTime: number | null;
+  readonly box: Box;
+  readonly frame: { readonly width: number; readonly height: number };
+  readonly crop: string;
+  readonly profile: string;
+  readonly model: string;
+}
+
 /** Topic name -> message type: the bus is typed by this map. */
 export interface Topics {
   frames: FrameMsg;
@@ -168,6 +203,7 @@ export interface Topics {
   matches: MatchEvent;
   watchlist: WatchlistChange;
   status: CameraStatus;
+  sightings: SightingMsg;
 }
 export type TopicName = keyof Topics;
-export const topicNames = ['frames', 'faces', 'matches', 'watchlist', 'status'] as const satisfies readonly TopicName[];
+export const topicNames = ['frames', 'faces', 'matches', 'watchlist', 'status', 'sightings'] as const satisfies readonly TopicName[];

@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import type { Bus } from '../contracts/bus.js';
 import type { CameraConfig } from '../config/schema.js';
 import { VigilError } from '../errors.js';
@@ -51,7 +52,9 @@ export class CameraSource {
     }
     const size = outputSize(info, cam.maxWidth);
     const live = info.duration === null;
-    const t0 = !live && !cam.realtime && info.creationTime !== null ? info.creationTime : Date.now();
+    // A replayed file keeps its own clock, so the same file gives the same capture times and alert ids
+    // on every run: its creation_time tag, else its modification time less its duration.
+    const t0 = !live && !cam.realtime ? (info.creationTime ?? fileStart(cam.url, info.duration)) : Date.now();
     log.info({ url: shownUrl, source: `${info.width}x${info.height}`, output: `${size.width}x${size.height}`, fps: cam.fps }, 'camera opened');
     let frames = 0;
     let dropped = 0;
@@ -87,5 +90,14 @@ export class CameraSource {
   stop(): void {
     this.#stopped = true;
     this.#handle?.stop();
+  }
+}
+
+/** Start of a recording without a creation_time tag: when the file was last written, less its length; now for a URL. */
+function fileStart(url: string, duration: number | null): number {
+  try {
+    return Math.round(statSync(url).mtimeMs - (duration ?? 0) * 1000);
+  } catch {
+    return Date.now();
   }
 }

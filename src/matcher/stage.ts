@@ -5,6 +5,7 @@ import type { Candidate, FaceRecord, FacesMsg, MatchEvent } from '../contracts/m
 import type { Logger } from '../log.js';
 import { AlertDecider, type AlertDecision, type AlertRules } from './alerts.js';
 import type { SubjectIndex } from './index.js';
+import { SightingAggregator } from './sightings.js';
 import { CameraTracker, defaultTrackerOptions, type Track, type TrackerOptions } from './tracker.js';
 
 export interface MatcherOptions {
@@ -35,6 +36,8 @@ export class MatcherStage {
   /** best crop so far of each open track, only when unknown faces are stored */
   readonly #bestCrop = new Map<string, { score: number; crop: Uint8Array }>();
   readonly decider: AlertDecider;
+  readonly #sightings = new SightingAggregator();
+  sightings = 0;
   #modelMismatch = 0;
   faces = 0;
   alerts = 0;
@@ -83,6 +86,8 @@ export class MatcherStage {
       this.faces++;
       const candidates = index.search(m.faces[i].embedding, topK);
       const d = this.decider.observe(m.camera, assigned[i], candidates, m.capturedAt);
+      const top = candidates[0];
+      if (top && top.similarity >= this.#o.rules.threshold) this.#sightings.observe(assigned[i].id, top.subject.id, top.similarity, m, m.faces[i]);
       if (!(candidates[0]?.similarity >= this.#o.rules.threshold)) this.#o.onUnknownFace?.(m.camera);
       if (this.#o.unknownDir) {
         const prev = this.#bestCrop.get(assigned[i].id);
@@ -99,6 +104,13 @@ export class MatcherStage {
 
   /** Closes tracks in the decider; with unknownDir, saves the best face of those that never alerted. */
   async #closeTracks(camera: string, tracks: readonly Track[]): Promise<void> {
+    for (const t of tracks) {
+      // Every alerted track is a sighting, also when its alert was folded into an earlier one.
+      const s = this.#sightings.close(t.id, this.decider.alertOf(t.id), camera, this.#o.rules.threshold);
+      if (!s) continue;
+      this.sightings++;
+      await this.#o.bus.publish('sightings', s);
+    }
     const unknown = this.decider.close(camera, tracks);
     if (!this.#o.unknownDir) return;
     for (const t of tracks) {
@@ -118,9 +130,14 @@ export class MatcherStage {
     return out;
   }
 
+  /** Closes every open track (all streams ended, e.g. the end of a replay): their sightings are published now. */
+  async flush(): Promise<void> {
+    for (const [cam, t] of this.#trackers) await this.#closeTracks(cam, t.flush());
+  }
+
   async stop(): Promise<void> {
     for (const u of this.#unsubs.splice(0)) u();
-    for (const [cam, t] of this.#trackers) await this.#closeTracks(cam, t.flush());
+    await this.flush();
   }
 }
 
