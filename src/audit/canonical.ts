@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 
 /**
  * Canonical JSON: object keys sorted, no whitespace, so the same record always hashes the same
@@ -21,3 +22,13 @@ export function canonicalJson(v: unknown): string {
 }
 
 export const sha256Hex = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');
+
+/** sha256 of a file, streamed (recordings may be large). */
+export const sha256File = (file: string): Promise<string> =>
+  new Promise((resolve, reject) => {
+    const h = createHash('sha256');
+    createReadStream(file)
+      .on('data', (d) => h.update(d))
+      .on('error', reject)
+      .on('end', () => resolve(h.digest('hex')));
+  });

@@ -1,7 +1,6 @@
-import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { chmod, mkdir, stat, writeFile } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
-import { createHash } from 'node:crypto';
 import ffmpeg from 'fluent-ffmpeg';
 import sharp from 'sharp';
 import type { Config } from '../config/schema.js';
@@ -11,7 +10,9 @@ import { redactUrl } from '../log.js';
 import type { FaceEngine } from '../inference/engine.js';
 import type { WatchlistStore } from '../matcher/watchlist.js';
 import type { Calibration } from '../models/manifest.js';
-import { canonicalJson, sha256Hex } from './canonical.js';
+import { canonicalJson, sha256File, sha256Hex } from './canonical.js';
+
+export { sha256File };
 import { htmlToPdf } from './chromium.js';
 import { renderReport, type ReportView } from './report-html.js';
 
@@ -21,15 +22,6 @@ export function checkReportDir(dir: string): void {
   if (!statSync(dir).isDirectory()) throw new VigilError('VIGIL_ERR_REPORT_DIR', { dir, reason: 'exists and is not a folder' });
   if (readdirSync(dir).length > 0) throw new VigilError('VIGIL_ERR_REPORT_DIR', { dir, reason: 'exists and is not empty' });
 }
-
-export const sha256File = (file: string): Promise<string> =>
-  new Promise((resolve, reject) => {
-    const h = createHash('sha256');
-    createReadStream(file)
-      .on('data', (d) => h.update(d))
-      .on('error', reject)
-      .on('end', () => resolve(h.digest('hex')));
-  });
 
 /** The parts of ffprobe's answer an auditor needs to recognise the recording. */
 export function ffprobeSummary(file: string): Promise<Record<string, unknown>> {

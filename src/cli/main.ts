@@ -25,6 +25,7 @@ import { register as registerServices } from './commands/services.js';
 import { register as registerBenchKafka } from './commands/bench-kafka.js';
 import { announceWatchlist } from '../services/watchlist.js';
 import { register as registerAudit, auditLogOf } from './commands/audit.js';
+import { register as registerSearch } from './commands/search.js';
 import { cliActor } from '../audit/log.js';
 import { photoHashes } from '../audit/photos.js';
 import { checkReportDir, sha256File, vigilVersion, writeEvidence } from '../audit/report.js';
@@ -285,6 +286,7 @@ registerBenchIngest(program);
 registerServices(program);
 registerBenchKafka(program);
 registerAudit(program);
+registerSearch(program);
 
 export async function main(argv: string[]): Promise<void> {
   try {
