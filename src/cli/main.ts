@@ -26,11 +26,11 @@ import { register as registerBenchKafka } from './commands/bench-kafka.js';
 import { announceWatchlist } from '../services/watchlist.js';
 import { register as registerAudit, auditLogOf } from './commands/audit.js';
 import { register as registerSearch } from './commands/search.js';
+import { register as registerBenchSearch } from '../../bench/commands/search.js';
+import { benchGroup } from './commands/bench.js';
 import { cliActor } from '../audit/log.js';
 import { photoHashes } from '../audit/photos.js';
-import { checkReportDir, sha256File, vigilVersion, writeEvidence } from '../audit/report.js';
-import { replayedFiles, sightingLine } from './commands/report.js';
-import type { MatchEvent, SightingMsg } from '../contracts/messages.js';
+import { ReplayAudit } from './commands/report.js';
 
 interface GlobalOpts {
   config?: string;
@@ -135,37 +135,24 @@ program
   .option('--sightings', 'with --json: also print each sighting as a JSON line (kind "sighting")')
   .action(async (videos: string[], opts: { json?: boolean; crop: boolean; profile?: string; fps?: number; threshold?: number; report?: string; pdf: boolean; sightings?: boolean }, cmd: Command) => {
     const { cfg, log } = setup(cmd);
-    if (opts.report) checkReportDir(opts.report);
+    const audit = new ReplayAudit(cfg, opts);
     const runtime = await openRuntime(cfg, log, { profile: opts.profile, fetch: false });
     const rt: Runtime = opts.threshold === undefined ? runtime : { ...runtime, threshold: opts.threshold };
     const pipeline = new Pipeline({ cfg, log, runtime: rt, live: false });
     await pipeline.start();
     let events = 0;
-    const kept: MatchEvent[] = [];
-    const sightings: SightingMsg[] = [];
     pipeline.onMatch('cli', (e) => {
       events++;
-      if (opts.report) kept.push(e);
       out(opts.json ? eventJson(e, opts.crop) : alertLine(e));
     });
-    pipeline.bus.subscribe('sightings', { group: 'cli' }, (ss) => void sightings.push(...ss));
+    await audit.attach(pipeline, videos);
     err(`replaying ${videos.length} file(s) with profile "${runtime.engine.profile.name}" (threshold ${rt.threshold}); watchlist: ${runtime.store.list().length} subject(s)`);
     const t0 = Date.now();
     const results = await Promise.all(
       videos.map((v) => pipeline.runSource({ id: cameraIdOf(v), url: v, fps: opts.fps ?? 5, maxWidth: 1280, realtime: false, loop: false, enabled: true, transport: 'tcp' })),
     );
     await pipeline.drain();
-    await pipeline.matcher.flush(); // every file has ended: close the open tracks, so their sightings come out
-    await pipeline.drain();
-    for (const s of sightings) if (!opts.json || opts.sightings) out(opts.json ? JSON.stringify(s) : sightingLine(s));
-    if (opts.report) {
-      const audit = auditLogOf(cfg);
-      const auditHead = await audit.checkpoint();
-      const thresholdFrom = opts.threshold === undefined ? matchThreshold(runtime.engine.profile.profile, cfg.matcher).from : '--threshold';
-      const bundle = await writeEvidence({ dir: opts.report, cfg, engine: runtime.engine, store: runtime.store, threshold: rt.threshold, thresholdFrom, files: replayedFiles(videos, results, opts.fps ?? 5), events: kept, sightings, unknown: pipeline.matcher.unknown(), auditHead, vigilVersion: vigilVersion(), pdf: opts.pdf });
-      await audit.record({ actor: cliActor(), action: 'report.export', dir: opts.report, inputs: await Promise.all(videos.map(async (v) => ({ file: v, sha256: await sha256File(v).catch(() => null) }))), manifestSha256: bundle.manifestSha256, alerts: kept.filter((e) => e.type === 'alert').map((e) => e.id), sightings: sightings.length });
-      err(`evidence bundle written to ${opts.report}: ${bundle.files.length} file(s), manifest sha256 ${bundle.manifestSha256}`);
-    }
+    await audit.finish(pipeline, runtime, rt.threshold, videos, results, out, err);
     await pipeline.stop();
     await runtime.close();
     let failed = 0;
@@ -175,7 +162,6 @@ program
         err(`${r.camera}: ${isVigilError(r.error) ? `${r.error.code}: ` : ''}${r.error.message}`);
       } else err(`${r.camera}: ${r.frames} frames (${r.probe.duration?.toFixed(1) ?? '?'} s of video)`);
     }
-    err(`sightings of listed people: ${sightings.length}`);
     const unknown = Object.entries(pipeline.matcher.unknown()).map(([c, u]) => `${c}: ${u.tracks} unknown appearance(s), ${u.faces} face(s)`);
     if (unknown.length) err(`not on the watchlist: ${unknown.join('; ')}`);
     err(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${events} event(s) (${pipeline.matcher.alerts} alert(s), ${pipeline.matcher.updates} update(s)), ${failed} file(s) failed`);
@@ -287,6 +273,7 @@ registerServices(program);
 registerBenchKafka(program);
 registerAudit(program);
 registerSearch(program);
+registerBenchSearch(benchGroup(program));
 
 export async function main(argv: string[]): Promise<void> {
   try {

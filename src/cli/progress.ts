@@ -15,7 +15,7 @@ const fmt = (s: number): string => `${Math.floor(s / 60)}:${String(Math.floor(s 
 export function progressBar(file: string, stream: NodeJS.WriteStream = process.stderr): Progress {
   if (!stream.isTTY) return { update() {}, stop() {} };
   const bar = new cliProgress.SingleBar(
-    { stream, format: '{file} |{bar}| {done} / {total} video  {speed}x real time  ETA {eta_s}', hideCursor: true, clearOnComplete: true, etaBuffer: 20, fps: 5 },
+    { stream, format: '{file} |{bar}| {done} / {length} video  {speed}x real time  ETA {eta_formatted}', hideCursor: true, clearOnComplete: true, etaBuffer: 20, fps: 5 },
     cliProgress.Presets.shades_classic,
   );
   const t0 = Date.now();
@@ -24,7 +24,7 @@ export function progressBar(file: string, stream: NodeJS.WriteStream = process.s
     update(t, d) {
       const total = d ?? Math.max(t, 1);
       const speed = t / Math.max((Date.now() - t0) / 1000, 1e-3);
-      const payload = { file, done: fmt(t), total: d === null ? '?' : fmt(total), speed: speed.toFixed(1) };
+      const payload = { file, done: fmt(t), length: d === null ? '?' : fmt(total), speed: speed.toFixed(1) };
       if (!started) {
         bar.start(total, t, payload);
         started = true;

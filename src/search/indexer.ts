@@ -4,6 +4,7 @@ import { sha256File } from '../audit/canonical.js';
 import { MemoryBus, embeddedPolicies } from '../bus/memory.js';
 import type { Config } from '../config/schema.js';
 import type { FaceEngine } from '../inference/engine.js';
+import { probe } from '../ingest/ffmpeg.js';
 import { CameraSource } from '../ingest/source.js';
 import type { Logger } from '../log.js';
 import { defaultTrackerOptions } from '../matcher/tracker.js';
@@ -52,7 +53,8 @@ export async function indexRecording(o: IndexOptions): Promise<IndexResult> {
   const inference = inferenceStage(cfg, bus, engine, log);
   const apps: Appearance[] = [];
   const collector = new AppearanceCollector({ ...defaultTrackerOptions, maxGapMs: cfg.alerts.trackGapSeconds * 1000 }, (a) => apps.push(a));
-  let duration: number | null = null;
+  // The length for the progress bar; the source probes again itself, this is cheap.
+  let duration: number | null = o.onProgress ? await probe(o.file).then((p) => p.duration, () => null) : null;
   bus.subscribe('faces', { group: 'search-index' }, (msgs) => {
     for (const m of msgs) {
       collector.add(m);

@@ -165,7 +165,8 @@ export class AppearanceIndex {
         covered = 0;
       }
     }
-    if (covered === 0) h.initIndex(1024, 16, 100, 100, true);
+    // M 16, efConstruction 64: recall@10 ~1 on face-like data (vigil bench search) at a third of the build time of 200.
+    if (covered === 0) h.initIndex(1024, 16, 64, 100, true);
     this.#hnsw = h;
     this.#sync(covered);
     return h;
