@@ -6,6 +6,7 @@ import type { Logger } from '../src/log.js';
 import { openEngine } from '../src/runtime.js';
 import { indexRecording } from '../src/search/indexer.js';
 import { AppearanceIndex } from '../src/search/store.js';
+import { rng } from '../src/bench/metrics.js';
 
 export interface SearchBenchOptions {
   readonly cfg: Config;
@@ -41,17 +42,6 @@ export interface SearchBenchReport {
   }[];
 }
 
-/** Deterministic PRNG (mulberry32) and a normal deviate, so runs compare. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const gauss = (r: () => number): number => Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r());
 function unit(v: Float32Array): Float32Array {
   let n = 0;
