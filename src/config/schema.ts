@@ -183,6 +183,7 @@ export const configSchema = z.strictObject({
     .strictObject({
       fps: z.number().positive().max(30).default(5).describe('`vigil index`: frames sampled per second of a recording'),
       maxResults: z.number().int().min(1).default(50).describe('`vigil search`: most appearances printed'),
+      retentionDays: z.number().min(0).default(0).describe('appearances (crops and embeddings) older than this are deleted from the search index when `vigil index` or `vigil search` runs, days (0: kept until deleted)'),
     })
     .prefault({}),
   cameras: z.array(cameraSchema).default([]),

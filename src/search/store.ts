@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, renameSync } from 'node:fs';
+import { chmodSync, existsSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import hnswlib from 'hnswlib-node';
 import type { Box } from '../inference/types.js';
@@ -101,6 +101,8 @@ export class AppearanceIndex {
     } catch (err) {
       throw new VigilError('VIGIL_ERR_SEARCH_INDEX', { file: join(this.dir, 'index.sqlite'), reason: (err as Error).message }, err);
     }
+    // Deleted crops and embeddings are overwritten, not left in free pages (biometric data).
+    this.db.pragma('secure_delete = ON');
     const d = this.db.prepare('SELECT value FROM meta WHERE key = ?').get('dim') as { value: string } | undefined;
     if (d && Number(d.value) !== dim) throw new VigilError('VIGIL_ERR_SEARCH_INDEX', { file: join(this.dir, 'index.sqlite'), reason: `it holds ${d.value}-d vectors, the model gives ${dim}` });
     if (!d) this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('dim', String(dim));
@@ -274,10 +276,18 @@ export class AppearanceIndex {
     return out;
   }
 
-  /** Deletes appearances captured before `before` (retention); returns how many. The graph skips them from now on. */
+  /**
+   * Deletes appearances captured before `before` (retention); returns how many. Their crops and
+   * vectors are overwritten in SQLite (secure_delete) and the graph, which still holds the vectors,
+   * is dropped, to be rebuilt from what remains at the next search.
+   */
   purgeBefore(before: number): number {
     const n = this.db.prepare('DELETE FROM appearances WHERE last_at < ?').run(before).changes;
+    if (n === 0) return 0;
     this.db.prepare('DELETE FROM recordings WHERE id NOT IN (SELECT DISTINCT recording_id FROM appearances) AND indexed_at < ?').run(new Date(before).toISOString());
+    this.db.prepare("DELETE FROM meta WHERE key = 'hnsw_labels'").run();
+    rmSync(join(this.dir, 'index.hnsw'), { force: true });
+    this.#hnsw = undefined;
     this.#apps = undefined;
     this.#labelApp = undefined;
     return n;

@@ -18,6 +18,21 @@ import { auditLogOf } from './audit.js';
 const out = (line: string): void => void process.stdout.write(`${line}\n`);
 const err = (line: string): void => void process.stderr.write(`${line}\n`);
 
+/** The appearance index of the engine's model, with retention applied (logged in the audit log). */
+async function openIndex(cfg: Config, engine: FaceEngine): Promise<AppearanceIndex> {
+  const index = new AppearanceIndex(cfg.dataDir, engine.model, engine.embedder.size);
+  const days = cfg.search.retentionDays;
+  if (days > 0) {
+    const before = Date.now() - days * 86_400_000;
+    const purged = index.purgeBefore(before);
+    if (purged) {
+      await auditLogOf(cfg).record({ actor: 'system', action: 'retention.purge', what: 'appearances', model: engine.model, count: purged, before: new Date(before).toISOString() });
+      err(`retention: ${purged} appearance(s) older than ${days} day(s) deleted`);
+    }
+  }
+  return index;
+}
+
 /** Indexes each recording not indexed yet (by content), with a progress bar on a terminal; failures are reported, not fatal. */
 async function indexAll(cfg: Config, log: Logger, engine: FaceEngine, index: AppearanceIndex, files: readonly string[], o: { fps: number; camera?: string }): Promise<{ results: IndexResult[]; failed: number }> {
   const results: IndexResult[] = [];
@@ -54,7 +69,7 @@ export function register(program: Command): void {
     .action(async (files: string[], opts: { profile?: string; fps?: number; camera?: string }, cmd: Command) => {
       const { cfg, log } = setup(cmd, 'warn');
       const engine = await openEngine(cfg, log, { profile: opts.profile, fetch: false });
-      const index = new AppearanceIndex(cfg.dataDir, engine.model, engine.embedder.size);
+      const index = await openIndex(cfg, engine);
       try {
         const { failed } = await indexAll(cfg, log, engine, index, files, { fps: opts.fps ?? cfg.search.fps, camera: opts.camera });
         out(`${index.appearances} appearance(s) in the index of ${engine.model}`);
@@ -83,7 +98,7 @@ export function register(program: Command): void {
       const since = opts.since === undefined ? undefined : parseSince(opts.since);
       const until = opts.until === undefined ? undefined : parseSince(opts.until);
       const engine = await openEngine(cfg, log, { profile: opts.profile, fetch: false });
-      const index = new AppearanceIndex(cfg.dataDir, engine.model, engine.embedder.size);
+      const index = await openIndex(cfg, engine);
       try {
         // The photo first: a photo without a face fails before any recording is decoded.
         const q = await queryFace(engine, opts.face);
