@@ -13,6 +13,7 @@ import type { Calibration } from '../models/manifest.js';
 import { canonicalJson, sha256File, sha256Hex } from './canonical.js';
 
 export { sha256File };
+import { blurBystanders } from './blur.js';
 import { htmlToPdf } from './chromium.js';
 import { renderReport, type ReportView } from './report-html.js';
 
@@ -96,6 +97,8 @@ export interface EvidenceInput {
   readonly vigilVersion: string;
   /** false: no report.pdf (no Chromium) */
   readonly pdf?: boolean;
+  /** blur every face but the subject's in the exported crops */
+  readonly blurBystanders?: boolean;
   readonly now?: Date;
 }
 
@@ -133,8 +136,9 @@ export async function writeEvidence(x: EvidenceInput): Promise<{ manifestSha256:
   await mkdir(join(x.dir, 'crops', 'events'), { recursive: true, mode: 0o700 });
   await mkdir(join(x.dir, 'crops', 'sightings'), { recursive: true, mode: 0o700 });
   await chmod(x.dir, 0o700);
-  const events = [...x.events].sort((a, b) => byTime(a, b) || a.revision - b.revision);
-  const sightings = [...x.sightings].sort(byTime);
+  const blur = async (b64: string): Promise<string> => (x.blurBystanders ? (await blurBystanders(x.engine, Buffer.from(b64, 'base64'))).toString('base64') : b64);
+  const events = await Promise.all([...x.events].sort((a, b) => byTime(a, b) || a.revision - b.revision).map(async (e) => ({ ...e, crop: await blur(e.crop) })));
+  const sightings = await Promise.all([...x.sightings].sort(byTime).map(async (s) => ({ ...s, crop: await blur(s.crop) })));
   const fileOf = new Map(x.files.map((f) => [f.camera, basename(f.file)]));
 
   const eventLines: string[] = [];
@@ -233,6 +237,7 @@ export async function writeEvidence(x: EvidenceInput): Promise<{ manifestSha256:
     models,
     threshold: { value: x.threshold, from: x.thresholdFrom, calibratedFpir: fp?.fpir ?? null, beyondCalibration: fp?.clamped ?? null, inWords },
     alertRules: x.cfg.alerts,
+    bystandersBlurred: x.blurBystanders ?? false,
     watchlist: { subjects: watchlist.length, sha256: watchlistSha, ids: watchlist.map((s) => s.id) },
     config: { sha256: sha256Hex(cfgJson), file: 'config.json', redacted: ['cameras[].url passwords', 'broadcast.token'] },
     auditLog: x.auditHead,

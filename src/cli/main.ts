@@ -132,8 +132,9 @@ program
   .option('--threshold <t>', 'cosine similarity for a match (overrides the profile)', (v) => Number(v))
   .option('--report <dir>', 'write an evidence bundle there (manifest, events, sightings, crops, report.html and .pdf); the folder must be new or empty')
   .option('--no-pdf', 'with --report: no report.pdf (no Chromium needed)')
+  .option('--blur-bystanders', 'with --report: blur every face but the subject\'s in the exported crops')
   .option('--sightings', 'with --json: also print each sighting as a JSON line (kind "sighting")')
-  .action(async (videos: string[], opts: { json?: boolean; crop: boolean; profile?: string; fps?: number; threshold?: number; report?: string; pdf: boolean; sightings?: boolean }, cmd: Command) => {
+  .action(async (videos: string[], opts: { json?: boolean; crop: boolean; profile?: string; fps?: number; threshold?: number; report?: string; pdf: boolean; sightings?: boolean; blurBystanders?: boolean }, cmd: Command) => {
     const { cfg, log } = setup(cmd);
     const audit = new ReplayAudit(cfg, opts);
     const runtime = await openRuntime(cfg, log, { profile: opts.profile, fetch: false });

@@ -32,6 +32,7 @@ export interface ReplayAuditOptions {
   readonly sightings?: boolean;
   readonly report?: string;
   readonly pdf: boolean;
+  readonly blurBystanders?: boolean;
   readonly threshold?: number;
   readonly fps?: number;
 }
@@ -84,7 +85,7 @@ export class ReplayAudit {
     const auditHead = await audit.checkpoint();
     const thresholdFrom = o.threshold === undefined ? matchThreshold(runtime.engine.profile.profile, cfg.matcher).from : '--threshold';
     const files = replayedFiles(videos, results, o.fps ?? 5);
-    const b = await writeEvidence({ dir: o.report, cfg, engine: runtime.engine, store: runtime.store, threshold, thresholdFrom, files, events: this.#events, sightings: this.sightings, unknown: pipeline.matcher.unknown(), auditHead, vigilVersion: vigilVersion(), pdf: o.pdf });
+    const b = await writeEvidence({ dir: o.report, cfg, engine: runtime.engine, store: runtime.store, threshold, thresholdFrom, files, events: this.#events, sightings: this.sightings, unknown: pipeline.matcher.unknown(), auditHead, vigilVersion: vigilVersion(), pdf: o.pdf, blurBystanders: o.blurBystanders });
     await audit.record({
       actor: cliActor(),
       action: 'report.export',
