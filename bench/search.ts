@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir, loadavg, cpus } from 'node:os';
 import { join } from 'node:path';
@@ -27,7 +28,7 @@ export interface SearchBenchReport {
   readonly profile: string;
   readonly cores: number;
   readonly loadBefore: readonly number[];
-  readonly indexing: { readonly recording: string; readonly videoSeconds: number; readonly wallSeconds: number; readonly videoSecondsPerSecond: number; readonly appearances: number; readonly fps: number };
+  readonly indexing: { readonly recording: string; readonly videoSeconds: number; readonly wallSeconds: number; readonly videoSecondsPerSecond: number; readonly cpuSeconds: number; readonly videoSecondsPerCpuSecond: number; readonly appearances: number; readonly fps: number };
   readonly search: readonly {
     readonly appearances: number;
     readonly dim: number;
@@ -68,6 +69,16 @@ function* synthetic(n: number, dim: number, seed: number): Generator<Float32Arra
   }
 }
 
+/** CPU seconds of this process's finished children (ffmpeg), from /proc (0 where there is none). */
+function childCpu(): number {
+  try {
+    const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[13]) + Number(f[14])) / 100; // cutime, cstime in clock ticks (USER_HZ 100)
+  } catch {
+    return 0;
+  }
+}
+
 const pct = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
 
 /** `vigil bench search`: indexing speed on a real recording with real models, and search latency over many stored appearances. */
@@ -80,9 +91,14 @@ export async function benchSearch(o: SearchBenchOptions): Promise<SearchBenchRep
     try {
       const idx = new AppearanceIndex(join(work, 'real'), engine.model, engine.embedder.size);
       o.progress(`indexing ${o.recording} at ${o.fps} fps with ${engine.profile.name}`);
+      // CPU time too (this process and the ffmpeg it waits for): on a shared machine wall time says more about the neighbours.
+      const cpu0 = process.cpuUsage();
+      const child0 = childCpu();
       const r = await indexRecording({ cfg: o.cfg, log: o.log, engine, index: idx, file: o.recording, fps: o.fps });
+      const c = process.cpuUsage(cpu0);
+      const cpuSeconds = (c.user + c.system) / 1e6 + (childCpu() - child0);
       idx.close();
-      indexing = { recording: o.recording, videoSeconds: r.videoSeconds, wallSeconds: r.wallSeconds, videoSecondsPerSecond: r.videoSeconds / r.wallSeconds, appearances: r.appearances, fps: o.fps };
+      indexing = { recording: o.recording, videoSeconds: r.videoSeconds, wallSeconds: r.wallSeconds, videoSecondsPerSecond: r.videoSeconds / r.wallSeconds, cpuSeconds, videoSecondsPerCpuSecond: r.videoSeconds / cpuSeconds, appearances: r.appearances, fps: o.fps };
     } finally {
       await engine.close();
     }

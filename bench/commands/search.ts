@@ -28,7 +28,7 @@ export function register(bench: Command): void {
       const out = (l: string): void => void process.stdout.write(`${l}\n`);
       out(`profile ${r.profile}; ${r.cores} cores; load average before: ${r.loadBefore.map((x) => x.toFixed(2)).join(' ')}`);
       const i = r.indexing;
-      out(`indexing: ${i.videoSeconds.toFixed(1)} s of video in ${i.wallSeconds.toFixed(1)} s = ${i.videoSecondsPerSecond.toFixed(2)} video s per s (${i.fps} fps sampled, ${i.appearances} appearances)`);
+      out(`indexing: ${i.videoSeconds.toFixed(1)} s of video in ${i.wallSeconds.toFixed(1)} s = ${i.videoSecondsPerSecond.toFixed(2)} video s per s; ${i.cpuSeconds.toFixed(1)} CPU s = ${i.videoSecondsPerCpuSecond.toFixed(2)} video s per CPU s (${i.fps} fps sampled, ${i.appearances} appearances)`);
       out('appearances  dim  store s  build s  open s  search p50 ms  p95 ms  max ms  filtered p50 ms  recall@10');
       for (const s of r.search) {
         out(`${String(s.appearances).padStart(11)}  ${String(s.dim).padStart(3)}  ${s.insertSeconds.toFixed(1).padStart(7)}  ${s.buildSeconds.toFixed(1).padStart(7)}  ${s.loadSeconds.toFixed(1).padStart(6)}  ${s.p50Ms.toFixed(2).padStart(13)}  ${s.p95Ms.toFixed(2).padStart(6)}  ${s.maxMs.toFixed(2).padStart(6)}  ${s.filteredP50Ms.toFixed(2).padStart(15)}  ${s.recallAt10.toFixed(3).padStart(9)}`);
