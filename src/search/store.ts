@@ -39,6 +39,23 @@ export interface RecordingRow {
   readonly status: string;
 }
 
+/** An appearance as a search prints it, with its recording. */
+export interface AppearanceDetails {
+  readonly id: number;
+  readonly camera: string;
+  readonly file: string;
+  readonly sha256: string;
+  readonly firstAt: number;
+  readonly lastAt: number;
+  readonly firstMedia: number | null;
+  readonly lastMedia: number | null;
+  readonly bestAt: number;
+  readonly bestMedia: number | null;
+  readonly box: Box;
+  readonly faces: number;
+  readonly crop: Buffer;
+}
+
 export interface Hit {
   readonly appearance: number;
   readonly similarity: number;
@@ -73,7 +90,7 @@ interface AppMeta {
 }
 
 const f32 = (b: Buffer): Float32Array => new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-const blob = (v: Float32Array): Buffer => Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+export const blob = (v: Float32Array): Buffer => Buffer.from(v.buffer, v.byteOffset, v.byteLength);
 
 /**
  * The persistent appearance index of one embedding model, beside the event store:
@@ -136,20 +153,6 @@ export class AppearanceIndex {
     })();
     this.#sync();
     return id;
-  }
-
-  /** Adds vectors by the SQL-side bulk path (benchmarks: synthetic appearances). */
-  addSynthetic(recordingId: number, camera: string, vectors: readonly Float32Array[], t0: number): void {
-    const insApp = this.db.prepare(
-      "INSERT INTO appearances (recording_id, camera, track, first_at, last_at, first_media, last_media, best_at, best_media, box, faces, score, crop) VALUES (?, ?, 'synthetic', ?, ?, 0, 0, ?, 0, '[0,0,1,1]', 1, 1, x'')",
-    );
-    const insVec = this.db.prepare('INSERT INTO vectors (appearance_id, vector) VALUES (?, ?)');
-    this.db.transaction(() => {
-      vectors.forEach((v, i) => {
-        const aid = Number(insApp.run(recordingId, camera, t0 + i, t0 + i, t0 + i).lastInsertRowid);
-        insVec.run(aid, blob(v));
-      });
-    })();
   }
 
   /** The HNSW graph, loaded from disk and brought up to date with SQLite (labels it lacks are added). */
@@ -263,14 +266,14 @@ export class AppearanceIndex {
   }
 
   /** Details of appearances for output, with their recording. */
-  details(ids: readonly number[]): Map<number, { camera: string; file: string; sha256: string; firstAt: number; lastAt: number; firstMedia: number | null; lastMedia: number | null; bestAt: number; bestMedia: number | null; box: Box; faces: number; crop: Buffer }> {
+  details(ids: readonly number[]): Map<number, AppearanceDetails> {
     const q = this.db.prepare(
       `SELECT a.id, a.camera, r.file, r.sha256, a.first_at AS firstAt, a.last_at AS lastAt, a.first_media AS firstMedia, a.last_media AS lastMedia,
               a.best_at AS bestAt, a.best_media AS bestMedia, a.box, a.faces, a.crop FROM appearances a JOIN recordings r ON r.id = a.recording_id WHERE a.id = ?`,
     );
-    const out = new Map();
+    const out = new Map<number, AppearanceDetails>();
     for (const id of ids) {
-      const r = q.get(id) as ({ id: number; box: string } & Record<string, unknown>) | undefined;
+      const r = q.get(id) as (Omit<AppearanceDetails, 'box'> & { box: string }) | undefined;
       if (r) out.set(id, { ...r, box: JSON.parse(r.box) as Box });
     }
     return out;
