@@ -40,21 +40,12 @@ export interface RecordingRow {
 }
 
 /** An appearance as a search prints it, with its recording. */
-export interface AppearanceDetails {
+export type AppearanceDetails = Pick<Appearance, 'camera' | 'firstAt' | 'lastAt' | 'firstMedia' | 'lastMedia' | 'bestAt' | 'bestMedia' | 'box' | 'faces'> & {
   readonly id: number;
-  readonly camera: string;
   readonly file: string;
   readonly sha256: string;
-  readonly firstAt: number;
-  readonly lastAt: number;
-  readonly firstMedia: number | null;
-  readonly lastMedia: number | null;
-  readonly bestAt: number;
-  readonly bestMedia: number | null;
-  readonly box: Box;
-  readonly faces: number;
   readonly crop: Buffer;
-}
+};
 
 export interface Hit {
   readonly appearance: number;
