@@ -178,7 +178,7 @@ export async function writeEvidence(x: EvidenceInput): Promise<{ manifestSha256:
   const fp = fpirAt(p.profile.calibration, x.threshold);
   const perN = fp ? Math.round(1 / fp.fpir) : null;
   const inWords = fp
-    ? `threshold ${x.threshold} (${x.thresholdFrom}): about 1 false alert per ${perN!.toLocaleString('en-US')} unknown faces${fp.clamped ? ' or fewer (beyond the calibrated range)' : ''} (calibrated FPIR ${fp.fpir.toExponential(2)} with ${p.profile.calibration!.identities} enrolled identities on ${p.profile.calibration!.data}; a larger watchlist raises it)`
+    ? `threshold ${x.threshold} (${x.thresholdFrom}): about 1 false alert per ${perN!.toLocaleString('en-US')} unknown faces${fp.clamped ? ' or fewer (beyond the calibrated range)' : ''} (calibrated FPIR ${fp.fpir.toExponential(2)} on ${p.profile.calibration!.data}; a larger watchlist raises it)`
     : `threshold ${x.threshold} (${x.thresholdFrom}); the profile has no calibration table, so its false-alert rate is not known`;
   const watchlist = x.store.list();
   const watchlistSha = sha256Hex(canonicalJson(watchlist));
