@@ -227,6 +227,12 @@ export const errors = {
     retriable: false,
     exitCode: 74,
   },
+  VIGIL_ERR_REPORT_PDF: {
+    message: 'report.pdf was not written: Chromium at {path} failed: {reason}',
+    hint: 'install chromium (Debian: apt-get install chromium) or point VIGIL_CHROMIUM at it, or pass --no-pdf; the rest of the bundle, report.html included, was written',
+    retriable: true,
+    exitCode: 69,
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errors;

@@ -14,7 +14,7 @@ import { canonicalJson, sha256File, sha256Hex } from './canonical.js';
 
 export { sha256File };
 import { blurBystanders } from './blur.js';
-import { htmlToPdf } from './chromium.js';
+import { CHROMIUM_PATH, htmlToPdf } from './chromium.js';
 import { renderReport, type ReportView } from './report-html.js';
 
 /** A report folder must be new or empty: an existing report is never overwritten or mixed into. */
@@ -129,9 +129,9 @@ async function enrolledPhoto(store: WatchlistStore, s: SubjectRecord | undefined
  * Writes the evidence bundle of a replay: manifest.json (inputs, models, threshold, watchlist and
  * config hashes, the audit-log head, every other file's sha256), events.jsonl, sightings.csv,
  * crops/, report.html (self-contained) and report.pdf. Folders 0700, files 0600 (faces inside).
- * Returns the manifest's sha256.
+ * Returns the manifest's sha256; a PDF that could not be rendered is returned as `pdfError` (the rest is written).
  */
-export async function writeEvidence(x: EvidenceInput): Promise<{ manifestSha256: string; files: string[] }> {
+export async function writeEvidence(x: EvidenceInput): Promise<{ manifestSha256: string; files: string[]; pdfError?: VigilError }> {
   checkReportDir(x.dir);
   await mkdir(join(x.dir, 'crops', 'events'), { recursive: true, mode: 0o700 });
   await mkdir(join(x.dir, 'crops', 'sightings'), { recursive: true, mode: 0o700 });
@@ -221,7 +221,15 @@ export async function writeEvidence(x: EvidenceInput): Promise<{ manifestSha256:
   };
   const html = renderReport(view);
   await put(x.dir, 'report.html', html);
-  if (x.pdf !== false) await put(x.dir, 'report.pdf', await htmlToPdf(html));
+  let pdfError: VigilError | undefined;
+  if (x.pdf !== false) {
+    try {
+      await put(x.dir, 'report.pdf', await htmlToPdf(html));
+    } catch (e) {
+      // The rest of the bundle is still worth having: the manifest is written, then the error raised.
+      pdfError = new VigilError('VIGIL_ERR_REPORT_PDF', { path: CHROMIUM_PATH, reason: (e as Error).message.split('\n')[0] ?? String(e) }, e);
+    }
+  }
 
   const bundleFiles = listFiles(x.dir).filter((f) => f !== 'manifest.json');
   const fileHashes: Record<string, string> = {};
@@ -246,7 +254,7 @@ export async function writeEvidence(x: EvidenceInput): Promise<{ manifestSha256:
   };
   const text = `${JSON.stringify(manifest, null, 2)}\n`;
   await put(x.dir, 'manifest.json', text);
-  return { manifestSha256: sha256Hex(text), files: [...bundleFiles, 'manifest.json'] };
+  return { manifestSha256: sha256Hex(text), files: [...bundleFiles, 'manifest.json'], pdfError };
 }
 
 function listFiles(dir: string, base = dir): string[] {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sha256File } from '../../src/audit/report.js';
 import { pdfText } from '../../src/audit/pdf-text.js';
-import { verifyAudit } from '../../src/audit/log.js';
+import { readAudit, verifyAudit } from '../../src/audit/log.js';
 import { faces, hamiltonClip, tempDir } from '../helpers.js';
 import { dataDirWithModels, vigil } from './cli.js';
 
@@ -79,5 +79,19 @@ describe('vigil replay --report (evidence bundle; real models, ffmpeg, chromium)
     const m = JSON.parse(await readFile(join(dir, 'r', 'manifest.json'), 'utf8')) as Manifest;
     expect(m.inputs[0]!.status).toMatch(/^failed: VIGIL_ERR_INGEST_/);
     expect(await readFile(join(dir, 'r', 'report.html'), 'utf8')).toMatch(/class="bad">failed: VIGIL_ERR_INGEST_/);
+  }, 120_000);
+
+  it('without Chromium, writes the rest of the bundle and says the PDF is missing', async () => {
+    const env = { VIGIL_DATA_DIR: await dataDirWithModels(), VIGIL_PROFILE: 'research', VIGIL_CHROMIUM: '/nonexistent/chromium' };
+    const dir = await tempDir('vigil-report-nopdf-');
+    const bad = join(dir, 'cut.mp4');
+    await writeFile(bad, (await readFile(hamiltonClip())).subarray(0, 300_000));
+    const r = await vigil(['replay', bad, '--report', join(dir, 'r')], env);
+    expect(r.code).toBe(69);
+    expect(r.stderr).toContain('VIGIL_ERR_REPORT_PDF');
+    const files = await readdir(join(dir, 'r'));
+    expect(files).toEqual(expect.arrayContaining(['manifest.json', 'report.html', 'events.jsonl', 'sightings.csv']));
+    expect(files).not.toContain('report.pdf');
+    expect(readAudit(env.VIGIL_DATA_DIR, { action: 'report.export' })).toMatchObject([{ pdf: false }]);
   }, 120_000);
 });

@@ -94,7 +94,9 @@ export class ReplayAudit {
       manifestSha256: b.manifestSha256,
       alerts: this.#events.filter((e) => e.type === 'alert').map((e) => e.id),
       sightings: this.sightings.length,
+      pdf: b.files.includes('report.pdf'),
     });
     err(`evidence bundle written to ${o.report}: ${b.files.length} file(s), manifest sha256 ${b.manifestSha256}`);
+    if (b.pdfError) throw b.pdfError;
   }
 }
