@@ -2,7 +2,7 @@ import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sha256File } from '../../src/audit/report.js';
-import { pdfText } from '../../src/audit/pdf-text.js';
+import { pdfText } from '../pdf-text.js';
 import { readAudit, verifyAudit } from '../../src/audit/log.js';
 import { faces, hamiltonClip, tempDir } from '../helpers.js';
 import { dataDirWithModels, vigil } from './cli.js';

@@ -3,7 +3,7 @@ import { inflateSync } from 'node:zlib';
 /**
  * The visible text of a PDF that Chromium printed, good enough to check what a report says: inflates
  * every stream, reads the fonts' ToUnicode CMaps and decodes the hex strings of the text operators
- * with each. Not a general PDF parser (used by tests and `vigil` self-checks only).
+ * with each. Not a general PDF parser: the tests' way to read what a report.pdf says.
  */
 export function pdfText(pdf: Buffer): string {
   const s = pdf.toString('latin1');
