@@ -240,7 +240,8 @@ export class AppearanceIndex {
       return true;
     };
     const want = Math.min(n, k * 3 + 8); // several vectors per appearance
-    h.setEf(Math.max(64, want));
+    // ef 128+: recall@10 0.76 at ef 64 over 1M synthetic appearances (vigil bench search); latency stays a few ms.
+    h.setEf(Math.max(128, 2 * want));
     const { neighbors, distances } = filtered ? h.searchKnn(Array.from(query), want, ok) : h.searchKnn(Array.from(query), want);
     const best = new Map<number, number>();
     for (let i = 0; i < neighbors.length; i++) {
