@@ -5,6 +5,7 @@ import { register as registerIngest } from './commands/ingest.js';
 import { register as registerFeed } from './commands/feed.js';
 import { register as registerKafka } from './commands/kafka.js';
 import { register as registerIndex } from './commands/index.js';
+import { register as registerSearch } from './commands/search.js';
 
 /**
  * `vigil bench ...`: the benchmarks live outside the product (bench/) and add their own commands
@@ -18,4 +19,5 @@ export function registerBenchCommands(program: Command): void {
   registerKafka(bench);
   registerFeed(bench);
   registerIndex(bench);
+  registerSearch(bench);
 }

@@ -311,6 +311,48 @@ export const errors = {
     retriable: false,
     exitCode: 65,
   },
+  VIGIL_ERR_AUDIT_TAMPERED: {
+    message: 'the audit log {file} fails verification at record {record}: {reason}',
+    hint: 'the log was edited, truncated or rolled back after it was written: keep this copy as evidence and restore the log from a backup; `vigil audit show` still reads the records before it',
+    retriable: false,
+    exitCode: 65,
+  },
+  VIGIL_ERR_AUDIT_KEY_MISSING: {
+    message: 'the audit signing key {file} is missing but {checkpoints} signed checkpoint(s) exist',
+    hint: 'restore the key from a backup (it is kept 0600 in the data dir); Vigil never makes a new key for a log that already has checkpoints, since that would hide a rollback',
+    retriable: false,
+    exitCode: 66,
+  },
+  VIGIL_ERR_AUDIT_LOCKED: {
+    message: 'the audit log {file} stayed locked for {seconds} s by process {pid}',
+    hint: 'another Vigil process is writing the log; if none runs, delete {file}.lock',
+    retriable: true,
+    exitCode: 75,
+  },
+  VIGIL_ERR_REPORT_DIR: {
+    message: 'report folder {dir} {reason}',
+    hint: 'give a new or empty folder with --report; an existing report is never overwritten',
+    retriable: false,
+    exitCode: 73,
+  },
+  VIGIL_ERR_SEARCH_NO_FACE: {
+    message: '{file}: no face found to search for',
+    hint: 'give a photo or crop where the face is clearly visible, at least ~40 px between the eyes',
+    retriable: false,
+    exitCode: 65,
+  },
+  VIGIL_ERR_SEARCH_INDEX: {
+    message: 'the appearance index {file} cannot be used: {reason}',
+    hint: 'restore it from a backup, or delete it and run `vigil index` on the recordings again',
+    retriable: false,
+    exitCode: 74,
+  },
+  VIGIL_ERR_REPORT_PDF: {
+    message: 'report.pdf was not written: Chromium at {path} failed: {reason}',
+    hint: 'install chromium (Debian: apt-get install chromium) or point VIGIL_CHROMIUM at it, or pass --no-pdf; the rest of the bundle, report.html included, was written',
+    retriable: true,
+    exitCode: 69,
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errors;

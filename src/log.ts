@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import pinoPretty from 'pino-pretty';
 
 /**
  * The one root logger. Logs go to stderr so that stdout stays clean for machine-readable output
@@ -6,7 +7,10 @@ import { pino, type Logger } from 'pino';
  * callers through the one redactor (src/ingest/redact.ts) before they reach a log line.
  */
 export function createLogger(level: string = process.env.VIGIL_LOG_LEVEL ?? 'info'): Logger {
-  return pino({ level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ fd: 2, sync: false }));
+  // A person at a terminal reads lines (pino-pretty); pipes, files and log shippers get JSON lines.
+  const human = process.stderr.isTTY && process.env.VIGIL_LOG_FORMAT !== 'json';
+  const dest = human ? pinoPretty({ destination: 2, sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' }) : pino.destination({ fd: 2, sync: false });
+  return pino({ level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, dest);
 }
 
 let root: Logger | undefined;

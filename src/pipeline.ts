@@ -17,6 +17,8 @@ import { SinkService } from './sinks/service.js';
 import { MatcherStage } from './matcher/stage.js';
 import { WatchlistFollower } from './matcher/follow.js';
 import { learnFromDismissal, watchlistApiDeps, watchlistRoutes } from './matcher/api.js';
+import { auditLogOf } from './audit/log.js';
+import { auditRoutes } from './audit/routes.js';
 import type { Runtime } from './runtime.js';
 import { inferenceStage, matcherStage } from './stages.js';
 
@@ -73,7 +75,14 @@ export class Pipeline {
     const p = runtime.engine.profile;
     this.sinks = this.events && cfg.sinks.length ? new SinkService({ cfg, store: this.events, log }) : undefined;
     this.matcher = matcherStage(cfg, this.bus, runtime.index, runtime.threshold, undefined, log, undefined, runtime.policy);
-    const watchlistApi = watchlistRoutes(watchlistApiDeps({ cfg, log, store: runtime.store, engine: runtime.engine, threshold: runtime.threshold, matcher: this.matcher }));
+    // Operators' decisions and watchlist changes made through the API go into the tamper-evident audit log.
+    const audit = auditLogOf(cfg);
+    const recordAudit = (entry: Parameters<typeof audit.record>[0]): void => {
+      audit.record(entry).catch((err: unknown) => log.error({ err: (err as Error).message, action: entry.action }, 'audit log write failed'));
+    };
+    const watchlistApi = watchlistRoutes(
+      watchlistApiDeps({ cfg, log, store: runtime.store, engine: runtime.engine, threshold: runtime.threshold, matcher: this.matcher, onChange: (c) => recordAudit({ actor: c.actor, action: `subject.${c.op}`, subject: c.subject }) }),
+    );
     this.broadcast =
       auth && this.events
         ? broadcastServerFor(cfg.broadcast, {
@@ -83,8 +92,9 @@ export class Pipeline {
             log: log.child({ stage: 'broadcast' }),
             metrics: cfg.metrics.port === undefined ? registry : undefined,
             metricsToken: cfg.metrics.token,
-            routes: [watchlistApi, ...(this.sinks ? [this.sinks.routes] : []), ...(o.apiRoutes ?? [])],
+            routes: [watchlistApi, auditRoutes(cfg.dataDir), ...(this.sinks ? [this.sinks.routes] : []), ...(o.apiRoutes ?? [])],
             onAck: (a) => {
+              recordAudit({ actor: a.actor, action: `alert.${a.state}`, alert: a.eventId, camera: a.camera ?? null, subject: a.subjectId ?? null, note: a.note });
               // A face dismissed as a false match becomes a negative example for that subject.
               if (a.state === 'dismissed') learnFromDismissal(runtime.store, runtime.engine.model, this.matcher, a.eventId, log);
             },

@@ -188,5 +188,7 @@ export function embeddedPolicies(q: { frames: number; faces: number; matches: nu
     watchlist: { capacity: 1024, overflow: 'block' },
     // Camera state changes are few and each matters (an outage must show): never dropped.
     status: { capacity: 1024, overflow: 'block' },
+    // One per appearance of a listed person: an audit must not lose one.
+    sightings: { capacity: 1024, overflow: 'block' },
   };
 }

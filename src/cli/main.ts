@@ -10,6 +10,8 @@ import { register as registerValidateConfig } from './commands/validate-config.j
 import { register as registerWatchlist } from './commands/watchlist.js';
 import { register as registerSinks } from './commands/sinks.js';
 import { register as registerDoctor } from './commands/doctor.js';
+import { register as registerAudit } from './commands/audit.js';
+import { register as registerSearch } from './commands/search.js';
 import { err } from './format.js';
 
 // `vigil replay --json | head -1`: the reader went away; stop quietly, as a Unix filter does.
@@ -59,6 +61,8 @@ registerValidateConfig(program);
 registerServices(program);
 registerSinks(program);
 registerDoctor(program);
+registerAudit(program);
+registerSearch(program);
 await registerBench(program, process.argv);
 
 export async function main(argv: string[]): Promise<void> {

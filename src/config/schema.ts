@@ -286,6 +286,19 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   ingest: ingestSchema.prefault({}),
+  audit: z
+    .strictObject({
+      checkpointEvery: z.number().int().min(1).default(100).describe('a signed checkpoint of the audit log is written after this many records (truncation or rollback of signed records is detectable)'),
+      checkpointMinutes: z.number().positive().default(10).describe('... or when the last checkpoint is older than this, min (checked at each record)'),
+    })
+    .prefault({}),
+  search: z
+    .strictObject({
+      fps: z.number().positive().max(30).default(5).describe('`vigil index`: frames sampled per second of a recording'),
+      maxResults: z.number().int().min(1).default(50).describe('`vigil search`: most appearances printed'),
+      retentionDays: z.number().min(0).default(0).describe('appearances (crops and embeddings) older than this are deleted from the search index when `vigil index` or `vigil search` runs, days (0: kept until deleted)'),
+    })
+    .prefault({}),
   cameras: z.array(cameraSchema).default([]),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
   sinks: z

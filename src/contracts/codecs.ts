@@ -2,7 +2,7 @@ import sharp, { type OutputInfo } from 'sharp';
 import { z } from 'zod';
 import { VigilError } from '../errors.js';
 import { base64Of, float32FromBase64 } from '../util/base64.js';
-import { b64, faceRecord, facesV1, frameV1, matchV1, matchV2, rgbImage, statusV1, watchlistV1, type FacesMsg, type FrameMsg, type MatchEvent, type TopicName, type Topics } from './messages.js';
+import { b64, faceRecord, facesV1, frameV1, matchV1, matchV2, rgbImage, sightingV1, statusV1, watchlistV1, type FacesMsg, type FrameMsg, type MatchEvent, type TopicName, type Topics } from './messages.js';
 
 /**
  * Wire codecs, one per topic, for transports that cross a process (Kafka). Decoding validates, so a
@@ -142,4 +142,5 @@ export const codecs: { [T in TopicName]: Codec<Topics[T]> } = {
   matches: matchCodec,
   watchlist: jsonCodec('watchlist', watchlistV1),
   status: jsonCodec('status', statusV1),
+  sightings: jsonCodec('sightings', sightingV1),
 };

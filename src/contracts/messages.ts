@@ -228,6 +228,42 @@ export const statusV1 = z.strictObject({
 });
 export type CameraStatus = Msg<typeof statusV1>;
 
+/**
+ * A sighting: one face track of a watchlist subject, from its first to its last face, sent when the
+ * track ends. Unlike match events it is sent for every appearance, also those the cooldown folds
+ * into an earlier alert or that bring no better face: audits list every time a person was seen.
+ */
+export const sightingV1 = z.strictObject({
+  kind: z.literal('sighting'),
+  v: z.literal(1),
+  /** Deterministic (camera, track start, subject), like alert ids. */
+  id: z.string(),
+  /** The alert this appearance belongs to (its own, or the earlier one the cooldown folded it into). */
+  alertId: z.string(),
+  subject: subjectRef,
+  camera: z.string(),
+  trackId: z.string(),
+  /** ISO 8601 capture times of the track's first and last face naming the subject. */
+  firstSeenAt: z.iso.datetime(),
+  lastSeenAt: z.iso.datetime(),
+  /** Seconds from the start of a replayed file (first and last face); null for live cameras. */
+  firstMediaTime: num.nullable(),
+  lastMediaTime: num.nullable(),
+  /** Faces of the track that named the subject above the threshold. */
+  faces: z.number().int().positive(),
+  /** Best face: its similarity, capture time, media time, box and base64 JPEG crop. */
+  similarity: num,
+  threshold: num,
+  bestAt: z.iso.datetime(),
+  bestMediaTime: num.nullable(),
+  box,
+  frame: size,
+  crop: b64,
+  profile: z.string(),
+  model: z.string(),
+});
+export type SightingMsg = Msg<typeof sightingV1>;
+
 /** Topic name -> message type: the bus is typed by this map. */
 export interface Topics {
   frames: FrameMsg;
@@ -235,6 +271,7 @@ export interface Topics {
   matches: MatchEvent;
   watchlist: WatchlistChange;
   status: CameraStatus;
+  sightings: SightingMsg;
 }
 export type TopicName = keyof Topics;
-export const topicNames = ['frames', 'faces', 'matches', 'watchlist', 'status'] as const satisfies readonly TopicName[];
+export const topicNames = ['frames', 'faces', 'matches', 'watchlist', 'status', 'sightings'] as const satisfies readonly TopicName[];

@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import type { Bus } from '../contracts/bus.js';
 import type { CameraState, CameraStatus, FrameMsg } from '../contracts/messages.js';
 import type { CameraConfig } from '../config/schema.js';
@@ -61,6 +62,8 @@ export interface CameraResult {
   readonly dropped: number;
   /** The recording's length, s; null for a stream or when it never opened. */
   readonly duration: number | null;
+  /** The source's picture size as probed; null when it never opened (or a live stream that is not probed). */
+  readonly size: { readonly width: number; readonly height: number } | null;
   /** Why it finished early; null when it ended cleanly (or was stopped). */
   readonly error: VigilError | null;
 }
@@ -115,6 +118,7 @@ export class Camera {
   #frames = 0;
   #dropped = 0;
   #duration: number | null = null;
+  #size: { width: number; height: number } | null = null;
   #attempt = 0;
   #retryInMs: number | null = null;
   #lastFrameAt = 0;
@@ -209,7 +213,7 @@ export class Camera {
   }
 
   #result(error: VigilError | null): CameraResult {
-    return { camera: this.#cam.id, frames: this.#frames, dropped: this.#dropped, duration: this.#duration, error };
+    return { camera: this.#cam.id, frames: this.#frames, dropped: this.#dropped, duration: this.#duration, size: this.#size, error };
   }
 
   async #run(): Promise<CameraResult> {
@@ -318,6 +322,7 @@ export class Camera {
       if (this.#stopped) return { kind: 'stopped' };
       if (this.#pending) return { kind: 'reconfigured' };
       this.#duration = info?.duration ?? null;
+      this.#size = info ? { width: info.width, height: info.height } : null;
       const opts: DecodeOptions = {
         url: cam.url,
         fps: cam.fps,
@@ -368,12 +373,13 @@ export class Camera {
 
   /**
    * Replay's FrameMsg for output frame n: its capture time is its place in the file mapped onto the
-   * file's start (the recording's creation_time tag when present, else the moment it opened), so a
-   * replayed recording keeps its own timeline.
+   * file's start, so a replayed recording keeps its own timeline and the same file gives the same
+   * capture times and alert ids on every run: its creation_time tag, else its modification time less
+   * its duration (a URL: the moment it opened).
    */
   #replayTimeline(cam: CameraConfig, info: ProbeInfo): (f: DecodedFrame, seq: number) => FrameMsg {
     const live = info.duration === null;
-    const t0 = !live && !cam.realtime && info.creationTime !== null ? info.creationTime : Date.now();
+    const t0 = !live && !cam.realtime ? (info.creationTime ?? fileStart(cam.url, info.duration)) : Date.now();
     return (f, seq) => {
       const mediaTime = live ? null : f.index / cam.fps;
       return {
@@ -469,5 +475,14 @@ export class Camera {
       if (Number.isFinite(ms)) t = setTimeout(done, ms);
       this.#kick = done;
     });
+  }
+}
+
+/** Start of a recording without a creation_time tag: when the file was last written, less its length; now for a URL. */
+function fileStart(url: string, duration: number | null): number {
+  try {
+    return Math.round(statSync(url).mtimeMs - (duration ?? 0) * 1000);
+  } catch {
+    return Date.now();
   }
 }

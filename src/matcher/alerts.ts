@@ -133,6 +133,11 @@ export class AlertDecider {
     return { type: 'alert', alertId: id, revision: 0, rule, subject: best.subject, similarity: best.similarity, margin, track, firstSeenAt: track.firstSeenAt, alertedAt: at, related };
   }
 
+  /** The alert a track belongs to (its own, or the one the cooldown folded it into); undefined if none. */
+  alertOf(trackId: string): { readonly id: string; readonly subject: SubjectRef } | undefined {
+    return this.#tracks.get(trackId)?.alert;
+  }
+
   /** Forgets closed tracks; those that never alerted are counted as unknown appearances and returned. */
   close(camera: string, tracks: readonly Track[]): Track[] {
     const unknown: Track[] = [];

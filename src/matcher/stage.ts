@@ -8,6 +8,7 @@ import { base64Of } from '../util/base64.js';
 import { AlertDecider, type AlertDecision, type AlertRules } from './alerts.js';
 import type { SubjectIndex } from './index.js';
 import type { ListPolicy } from './lists.js';
+import { SightingAggregator } from './sightings.js';
 import { CameraTracker, defaultTrackerOptions, type Track, type TrackerOptions } from './tracker.js';
 
 export interface MatcherOptions {
@@ -51,6 +52,8 @@ export class MatcherStage {
   profileMismatches = 0;
   /** the face behind each recent alert (bounded), so an operator's dismissal can keep it as a negative example */
   readonly #alertFaces = new Map<string, { subject: string; embedding: Float32Array }>();
+  readonly #sightings = new SightingAggregator();
+  sightings = 0;
   faces = 0;
   alerts = 0;
   updates = 0;
@@ -109,6 +112,7 @@ export class MatcherStage {
       const d = this.decider.observe(m.camera, assigned[i], candidates, m.capturedAt);
       const top = candidates[0];
       const threshold = top && this.#o.policy ? this.#o.policy.thresholdFor(index.info(top.subject.id)?.lists) : this.#o.rules.threshold;
+      if (top && top.similarity >= threshold) this.#sightings.observe(assigned[i].id, top.subject.id, top.similarity, m, m.faces[i]);
       if (!(top?.similarity >= threshold)) this.#o.onUnknownFace?.(m.camera);
       if (this.#o.unknownDir) {
         const prev = this.#bestCrop.get(assigned[i].id);
@@ -130,6 +134,13 @@ export class MatcherStage {
 
   /** Closes tracks in the decider; with unknownDir, saves the best face of those that never alerted. */
   async #closeTracks(camera: string, tracks: readonly Track[]): Promise<void> {
+    for (const t of tracks) {
+      // Every alerted track is a sighting, also when its alert was folded into an earlier one.
+      const s = this.#sightings.close(t.id, this.decider.alertOf(t.id), camera, this.#o.rules.threshold);
+      if (!s) continue;
+      this.sightings++;
+      await this.#o.bus.publish('sightings', s);
+    }
     const unknown = this.decider.close(camera, tracks);
     if (!this.#o.unknownDir) return;
     for (const t of tracks) {
@@ -154,9 +165,14 @@ export class MatcherStage {
     return out;
   }
 
+  /** Closes every open track (all streams ended, e.g. the end of a replay): their sightings are published now. */
+  async flush(): Promise<void> {
+    for (const [cam, t] of this.#trackers) await this.#closeTracks(cam, t.flush());
+  }
+
   async stop(): Promise<void> {
     for (const u of this.#unsubs.splice(0)) u();
-    for (const [cam, t] of this.#trackers) await this.#closeTracks(cam, t.flush());
+    await this.flush();
   }
 }
 

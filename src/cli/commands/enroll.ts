@@ -1,5 +1,7 @@
 import { Presets, SingleBar } from 'cli-progress';
 import { InvalidArgumentError, type Command } from 'commander';
+import { auditLogOf, cliActor } from '../../audit/log.js';
+import { photoHashes } from '../../audit/photos.js';
 import { bulkEnroll, formatBulkSummary, peopleFromCsv, peopleFromDir } from '../../matcher/bulk.js';
 import { enrollWithReport, printable, validateSubjectFields, type FaceChoice } from '../../matcher/enroll.js';
 import { WatchlistStore } from '../../matcher/watchlist.js';
@@ -20,6 +22,7 @@ interface EnrollOpts {
   maxPhotos?: number;
   detectSize?: number;
   profile?: string;
+  reason?: string;
 }
 
 function parseFaceChoice(v: string): FaceChoice {
@@ -44,6 +47,7 @@ export function register(program: Command): void {
     .option('--max-photos <n>', 'bulk: at most n photos per person', (v) => Number(v))
     .option('--detect-size <px>', "letterbox photos to this size for detection (default: the profile's; 320 suits small photos such as 250 px LFW crops, 4x less work)", (v) => Number(v))
     .option('--profile <name>', 'model profile (overrides models.profile)')
+    .option('--reason <text>', 'why (kept in the audit log)')
     .argument('[images...]', 'photos of the person')
     .action(async (images: string[], opts: EnrollOpts, cmd: Command) => {
       const { cfg, log } = setup(cmd);
@@ -62,6 +66,7 @@ export function register(program: Command): void {
           for (const l of formatBulkSummary(s)) out(printable(l));
           out(`the watchlist has ${store.count()} subject(s)`);
           const changed = [...new Set(store.changesSince(seq, 1e9).map((c) => c.subject))].flatMap((id) => (id && store.get(id) ? [{ op: 'upsert' as const, subject: store.get(id)! }] : []));
+          await auditLogOf(cfg).record({ actor: cliActor(), action: 'subject.enroll.bulk', source: opts.dir ?? opts.csv ?? null, subjects: changed.map((c) => c.subject.id), photos: changed.flatMap((c) => c.subject.images.map((i) => i.sha256)), model: engine.model, reason: opts.reason ?? null });
           await announceWatchlist(cfg, log, changed, out);
           return;
         }
@@ -69,6 +74,7 @@ export function register(program: Command): void {
         const { subject: s, warnings } = await enrollWithReport(engine, store, req, { duplicateThreshold });
         for (const w of warnings) err(`warning: ${printable(w.message)}`);
         out(`enrolled ${printable(s.name)} [${s.id}] from ${images.length} photo(s) with ${engine.model}; the watchlist has ${store.count()} subject(s)`);
+        await auditLogOf(cfg).record({ actor: cliActor(), action: 'subject.enroll', subject: s.id, name: s.name, photos: await photoHashes(images), model: engine.model, reason: opts.reason ?? null });
         await announceWatchlist(cfg, log, [{ op: 'upsert', subject: s }], out);
       } finally {
         await engine.close();

@@ -3,7 +3,20 @@ import { recordingIds } from '../../ingest/input.js';
 import { Pipeline } from '../../pipeline.js';
 import { openRuntime, type Runtime } from '../../runtime.js';
 import { alertLine, err, eventJson, out } from '../format.js';
+import { ReplayAudit } from './report.js';
 import { setup } from '../setup.js';
+
+interface ReplayOpts {
+  json?: boolean;
+  crop: boolean;
+  profile?: string;
+  fps?: number;
+  threshold?: number;
+  report?: string;
+  pdf: boolean;
+  sightings?: boolean;
+  blurBystanders?: boolean;
+}
 
 /** `vigil replay`: recorded files through the same pipeline as fast as possible, then exit. */
 export function register(program: Command): void {
@@ -16,8 +29,13 @@ export function register(program: Command): void {
     .option('--profile <name>', 'model profile (overrides models.profile)')
     .option('--fps <n>', 'frames sampled per second', (v) => Number(v))
     .option('--threshold <t>', 'cosine similarity for a match (overrides the profile)', (v) => Number(v))
-    .action(async (videos: string[], opts: { json?: boolean; crop: boolean; profile?: string; fps?: number; threshold?: number }, cmd: Command) => {
+    .option('--report <dir>', 'write an evidence bundle there (manifest, events, sightings, crops, report.html and .pdf); the folder must be new or empty')
+    .option('--no-pdf', 'with --report: no report.pdf (no Chromium needed)')
+    .option('--blur-bystanders', "with --report: blur every face but the subject's in the exported crops")
+    .option('--sightings', 'with --json: also print each sighting as a JSON line (kind "sighting")')
+    .action(async (videos: string[], opts: ReplayOpts, cmd: Command) => {
       const { cfg, log } = setup(cmd);
+      const audit = new ReplayAudit(cfg, opts);
       const runtime = await openRuntime(cfg, log, { profile: opts.profile, fetch: false });
       const rt: Runtime = opts.threshold === undefined ? runtime : { ...runtime, threshold: opts.threshold };
       const pipeline = new Pipeline({ cfg, log, runtime: rt, live: false });
@@ -27,12 +45,14 @@ export function register(program: Command): void {
         events++;
         out(opts.json ? eventJson(e, opts.crop) : alertLine(e));
       });
+      await audit.attach(pipeline, videos);
       err(`replaying ${videos.length} file(s) with profile "${runtime.engine.profile.name}" (threshold ${rt.threshold}); watchlist: ${runtime.store.count()} subject(s)`);
       const t0 = Date.now();
       // Two files of one name in different folders are two cameras (north_door, south_door).
       const ids = recordingIds(videos);
       const results = await pipeline.cameras.run(videos.map((v, i) => ({ id: ids[i], url: v, fps: opts.fps ?? 5, maxWidth: 1280, realtime: false, loop: false, enabled: true, transport: 'tcp' })));
       await pipeline.drain();
+      await audit.finish(pipeline, runtime, rt.threshold, videos, results, out, err);
       await pipeline.stop();
       await runtime.close();
       let failed = 0;

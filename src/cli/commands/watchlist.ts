@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { auditLogOf, cliActor } from '../../audit/log.js';
 import { VigilError } from '../../errors.js';
 import { printable, reembed } from '../../matcher/enroll.js';
 import { WatchlistStore } from '../../matcher/watchlist.js';
@@ -28,13 +29,16 @@ export function register(program: Command): void {
   watchlist
     .command('remove')
     .argument('<id>', 'subject id')
-    .description('remove a subject')
-    .action(async (id: string, _o: unknown, cmd: Command) => {
+    .description('remove a subject (its photos and embeddings are deleted)')
+    .option('--reason <text>', 'why (kept in the audit log)')
+    .action(async (id: string, opts: { reason?: string }, cmd: Command) => {
       const { cfg, log } = setup(cmd);
       const store = await new WatchlistStore(cfg.dataDir).load();
+      const photos = store.get(id)?.images.map((i) => i.sha256) ?? [];
       if (!(await store.remove(id))) throw new VigilError('VIGIL_ERR_WATCHLIST_UNKNOWN', { subject: printable(id) });
       store.close();
       out(`removed ${id} (its photos and embeddings deleted; a running Vigil stops matching it within a second)`);
+      await auditLogOf(cfg).record({ actor: cliActor(), action: 'subject.remove', subject: id, photos, reason: opts.reason ?? null });
       await announceWatchlist(cfg, log, [{ op: 'remove', id }], out);
     });
   watchlist
@@ -73,13 +77,15 @@ export function register(program: Command): void {
     .command('reembed')
     .description('re-embed every subject from its stored photos with the current profile')
     .option('--profile <name>', 'model profile (overrides models.profile)')
-    .action(async (opts: { profile?: string }, cmd: Command) => {
+    .option('--reason <text>', 'why (kept in the audit log)')
+    .action(async (opts: { profile?: string; reason?: string }, cmd: Command) => {
       const { cfg, log } = setup(cmd);
       const store = await new WatchlistStore(cfg.dataDir).load();
       const engine = await openEngine(cfg, log, { profile: opts.profile, fetch: false });
       try {
         const done = await reembed(engine, store, { force: true });
         out(`re-embedded ${done.length} subject(s) with ${engine.model}`);
+        await auditLogOf(cfg).record({ actor: cliActor(), action: 'subject.reembed', subjects: done, photos: done.flatMap((id) => store.get(id)?.images.map((i) => i.sha256) ?? []), model: engine.model, reason: opts.reason ?? null });
         await announceWatchlist(cfg, log, done.map((id) => ({ op: 'upsert' as const, subject: store.get(id)! })), out);
       } finally {
         await engine.close();
