@@ -93,6 +93,13 @@ describe('console watchlist and sinks pages (chromium, real pipeline and server)
     await form.getByRole('button', { name: 'Add subject' }).click();
     await expect.poll(() => form.locator('.error[role=alert]').textContent()).toMatch(/^Refused: ENROLL_MANY_FACES: .*faces/);
     expect(runtime.store.get('kit_harington')).toBeUndefined();
+    // Choosing the largest face enrolls it, and the server's warning says what was ignored.
+    await form.getByLabel('Face').selectOption('largest');
+    await form.getByRole('button', { name: 'Add subject' }).click();
+    await expect.poll(() => admin.locator('.notice[role=status]').textContent()).toMatch(/^Added Kit Harington \(kit_harington\) from 1 photo\. Warning: kit_with_rose\.jpg: 1 other face\(s\) in the photo ignored; enrolled the chosen one$/);
+    await subjectRow(admin, 'Kit Harington').getByRole('button', { name: 'Remove' }).click();
+    await subjectRow(admin, 'Kit Harington').getByRole('button', { name: 'Yes, remove' }).click();
+    await expect.poll(() => subjectRow(admin, 'Kit Harington').count()).toBe(0);
 
     // Lin-Manuel Miranda from his still: appears in the list with the thumbnail of the uploaded photo.
     await form.getByLabel('Name').fill(LIN);

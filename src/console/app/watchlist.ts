@@ -168,6 +168,8 @@ function AddSubject({ api, admin, done }: { api: Api; admin: boolean; done(n: No
   const [listText, setListText] = useState('');
   const [expires, setExpires] = useState('');
   const [files, setFiles] = useState<File[]>([]);
+  /** Which face of a photo with several: the server's choice ('auto'), the largest, or the N-th largest. */
+  const [face, setFace] = useState('auto');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [formKey, setFormKey] = useState(0);
@@ -177,7 +179,7 @@ function AddSubject({ api, admin, done }: { api: Api; admin: boolean; done(n: No
     setError(null);
     try {
       const photos = await Promise.all(files.map(async (f) => ({ name: f.name, data: await base64Of(f) })));
-      const body = { name, ...(id.trim() ? { id: id.trim() } : {}), lists: splitLists(listText), ...(expires ? { expiresAt: expires } : {}), photos };
+      const body = { name, ...(id.trim() ? { id: id.trim() } : {}), lists: splitLists(listText), ...(expires ? { expiresAt: expires } : {}), face: face === 'auto' || face === 'largest' ? face : Number(face), photos };
       const r = await api.post<{ subject: WatchSubject; warnings: { kind: string; message: string }[] }>('/api/watchlist/subjects', body);
       const warned = r.warnings.map((w) => w.message).join(' ');
       done({ kind: warned ? 'warn' : 'ok', text: `Added ${r.subject.name} (${r.subject.id}) from ${photos.length} photo${photos.length === 1 ? '' : 's'}.${warned ? ` Warning: ${warned}` : ''}` });
@@ -186,6 +188,7 @@ function AddSubject({ api, admin, done }: { api: Api; admin: boolean; done(n: No
       setListText('');
       setExpires('');
       setFiles([]);
+      setFace('auto');
       setFormKey((k) => k + 1); // a fresh file input: the chosen files are gone
     } catch (e) {
       setError(refusal(e));
@@ -201,6 +204,15 @@ function AddSubject({ api, admin, done }: { api: Api; admin: boolean; done(n: No
       <label>Lists <input name="lists" placeholder="vip, staff" value=${listText} onInput=${(ev: Event) => setListText((ev.target as HTMLInputElement).value)} /></label>
       <label>Expires <input name="expires" type="date" value=${expires} onInput=${(ev: Event) => setExpires((ev.target as HTMLInputElement).value)} /></label>
       <label>Photos <input name="photos" type="file" accept="image/jpeg,image/png,image/webp" multiple required onChange=${(ev: Event) => setFiles([...((ev.target as HTMLInputElement).files ?? [])])} /></label>
+      <label title="A photo with several faces: the server picks the one it is about when that is clear, or refuses it; then choose here">
+        Face
+        <select name="face" value=${face} onChange=${(ev: Event) => setFace((ev.target as HTMLSelectElement).value)}>
+          <option value="auto">auto</option>
+          <option value="largest">largest</option>
+          <option value="2">2nd largest</option>
+          <option value="3">3rd largest</option>
+        </select>
+      </label>
       <button type="submit" class="add">${busy ? 'Adding…' : 'Add subject'}</button>
     </fieldset>
     ${error && html`<p class="error" role="alert">Refused: ${error}</p>`}
