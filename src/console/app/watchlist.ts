@@ -33,6 +33,8 @@ export interface WatchList {
 interface Notice {
   readonly kind: 'ok' | 'warn' | 'error';
   readonly text: string;
+  /** The server's warnings, one a line. */
+  readonly items?: readonly string[];
 }
 
 const refusal = (e: unknown): string => (e instanceof ApiError ? `${e.code.replace(/^VIGIL_ERR_/, '')}: ${e.message}` : (e as Error).message);
@@ -109,7 +111,11 @@ export function WatchlistPage({ api, admin, thumbs, lists, changed }: PageProps)
   return html`<section class="watchlist" aria-label="Watchlist">
     <${ListsTable} lists=${lists} />
     <${AddSubject} api=${api} admin=${admin} done=${after} />
-    ${notice && html`<p class=${`notice notice-${notice.kind}`} role=${notice.kind === 'error' ? 'alert' : 'status'}>${notice.text}</p>`}
+    ${notice &&
+    html`<div class=${`notice notice-${notice.kind}`} role=${notice.kind === 'error' ? 'alert' : 'status'}>
+      ${notice.text}
+      ${notice.items?.length ? html`<ul class="warnings">${notice.items.map((w) => html`<li>Warning: ${w}</li>`)}</ul>` : ''}
+    </div>`}
     <div class="wl-head">
       <h2 class="queue-title">Subjects <span class="count">${subjects.length}${subjects.length !== total ? ` of ${total}` : ''}</span></h2>
       <label>Search <input type="search" name="q" value=${q} placeholder="name or id" onInput=${(ev: Event) => setQ((ev.target as HTMLInputElement).value)} /></label>
@@ -181,8 +187,8 @@ function AddSubject({ api, admin, done }: { api: Api; admin: boolean; done(n: No
       const photos = await Promise.all(files.map(async (f) => ({ name: f.name, data: await base64Of(f) })));
       const body = { name, ...(id.trim() ? { id: id.trim() } : {}), lists: splitLists(listText), ...(expires ? { expiresAt: expires } : {}), face: face === 'auto' || face === 'largest' ? face : Number(face), photos };
       const r = await api.post<{ subject: WatchSubject; warnings: { kind: string; message: string }[] }>('/api/watchlist/subjects', body);
-      const warned = r.warnings.map((w) => w.message).join(' ');
-      done({ kind: warned ? 'warn' : 'ok', text: `Added ${r.subject.name} (${r.subject.id}) from ${photos.length} photo${photos.length === 1 ? '' : 's'}.${warned ? ` Warning: ${warned}` : ''}` });
+      const warned = r.warnings.map((w) => w.message);
+      done({ kind: warned.length ? 'warn' : 'ok', text: `Added ${r.subject.name} (${r.subject.id}) from ${photos.length} photo${photos.length === 1 ? '' : 's'}.`, items: warned });
       setName('');
       setId('');
       setListText('');
