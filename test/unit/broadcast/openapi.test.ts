@@ -8,10 +8,12 @@ import { eventRoutes } from '../../../src/broadcast/api.js';
 import { watchlistRoutes } from '../../../src/matcher/api.js';
 import { Tokens } from '../../../src/broadcast/token.js';
 import { parseConfig } from '../../../src/config/load.js';
+import { cameraSchema } from '../../../src/config/schema.js';
+import { enroll } from '../../../src/matcher/enroll.js';
 import { createLogger } from '../../../src/log.js';
 import { Pipeline } from '../../../src/pipeline.js';
 import { openRuntime, type Runtime } from '../../../src/runtime.js';
-import { faces, repoRoot } from '../../helpers.js';
+import { faces, hamiltonClip, repoRoot } from '../../helpers.js';
 import { dataDirWithModels } from '../../integration/cli.js';
 import { matchEvent } from '../store/fixtures.js';
 import { startServer, TOK, until } from './feed-helpers.js';
@@ -178,6 +180,13 @@ describe('docs/openapi.yaml: the watchlist admin API and the sinks API of a real
     // An event for the dead sink: one failed try and it is a dead letter.
     await pipeline.events!.append(matchEvent('dl1'));
     await until(() => pipeline.sinks!.dispatchers[0]!.status().deadLetters === 1, 15_000, 'a dead letter');
+    // A real alert for the dismissal: Lin-Manuel Miranda enrolled from his still, the Hamilton clip replayed.
+    runtime.index.upsert(await enroll(runtime.engine, runtime.store, { name: 'Lin-Manuel Miranda', files: [faces('face_recognition', 'lin_manuel_miranda', 'lin-manuel-miranda.png')] }));
+    const [played] = await pipeline.cameras.run([cameraSchema.parse({ id: 'stage', url: hamiltonClip(), realtime: false })]);
+    expect('frames' in played! && played.frames).toBe(50);
+    await pipeline.drain();
+    const alerts = (await api('/api/events?type=alert', T.viewer)).body as { events: { id: string; subject: { id: string } }[] };
+    const linAlert = alerts.events.find((e) => e.subject.id === 'lin_manuel_miranda')!.id;
     const post = (body: unknown): RequestInit => ({ method: 'POST', body: JSON.stringify(body) });
     const calls: [string, string, string, RequestInit, string | null, number][] = [
       ['/api/watchlist/subjects', 'post', '/api/watchlist/subjects', { method: 'POST', body: obama }, T.admin, 201],
@@ -201,6 +210,7 @@ describe('docs/openapi.yaml: the watchlist admin API and the sinks API of a real
       ['/api/watchlist/lists/{name}', 'put', '/api/watchlist/lists/vip', { method: 'PUT', body: '{}' }, null, 401],
       ['/api/watchlist/lists', 'get', '/api/watchlist/lists', {}, T.viewer, 200],
       ['/api/watchlist/lists', 'get', '/api/watchlist/lists', {}, null, 401],
+      ['/api/watchlist/dismissals', 'post', '/api/watchlist/dismissals', post({ alertId: linAlert }), T.operator, 201],
       ['/api/watchlist/dismissals', 'post', '/api/watchlist/dismissals', post({ alertId: 'never-raised' }), T.operator, 400],
       ['/api/watchlist/dismissals', 'post', '/api/watchlist/dismissals', post({ alertId: 'x' }), T.viewer, 403],
       ['/api/watchlist/dismissals', 'post', '/api/watchlist/dismissals', post({ alertId: 'x' }), null, 401],
@@ -222,11 +232,12 @@ describe('docs/openapi.yaml: the watchlist admin API and the sinks API of a real
     ];
     const covered = await validateCalls(api, calls);
     // The sink's state and dead letter are real: the webhook's receiver refused the connection.
-    const sinks = (await api('/api/sinks', T.admin)).body as { sinks: { id: string; recentDeadLetters: { eventId: string; lastError: string }[] }[] };
-    expect(sinks.sinks[0]!.recentDeadLetters[0]).toMatchObject({ eventId: 'dl1' });
-    // A dismissal's 201 needs a face the matcher itself alerted on (a replayed clip): the console's
-    // browser test produces it; here every other documented response was produced.
-    expect(uncovered(calls.map(([path]) => path), covered)).toEqual(['post /api/watchlist/dismissals 201']);
+    const dead = (await api('/api/sinks/vms/dead-letters?limit=500', T.admin)).body as { deadLetters: { eventId: string; lastError: string }[] };
+    expect(dead.deadLetters.find((d) => d.eventId === 'dl1')?.lastError).toMatch(/ECONNREFUSED/);
+    // The dismissed face is now a negative example of the subject.
+    expect(runtime.store.negatives('lin_manuel_miranda', runtime.engine.model)).toHaveLength(1);
+    // Every documented response of these routes was produced at least once.
+    expect(uncovered(calls.map(([path]) => path), covered)).toEqual([]);
   });
 });
 
