@@ -12,15 +12,24 @@ const ACTIONS: readonly [AckState, string][] = [
   ['dismissed', 'Dismiss as false'],
 ];
 
+/** Why each decision button exists, on hover. */
+const HELP: Readonly<Record<AckState, string>> = {
+  acknowledged: 'Seen; being handled',
+  confirmed: 'The match is right: this is the person',
+  dismissed: 'Not this person: the captured face is kept as a negative example of the subject, so the same look-alike does not alert again at a similar similarity',
+};
+
 interface CardProps {
   readonly alert: AlertView;
+  /** The watchlist the alert matched through (its colour, when set). */
+  readonly list?: { readonly name: string; readonly colour: string | null };
   readonly subject: Subject | undefined;
   readonly now: number;
   acknowledge(id: string, state: AckState, note: string): Promise<void>;
   markSeen(): void;
 }
 
-export function AlertCard({ alert, subject, now, acknowledge, markSeen }: CardProps) {
+export function AlertCard({ alert, subject, list, now, acknowledge, markSeen }: CardProps) {
   const e = alert.latest;
   const [note, setNote] = useState('');
   const [busy, setBusy] = useState(false);
@@ -41,7 +50,7 @@ export function AlertCard({ alert, subject, now, acknowledge, markSeen }: CardPr
     }
   };
   const ack = alert.ack;
-  return html`<li class=${`alert${ack ? ` acked ack-${ack.state}` : ''}${alert.unseenUpdate ? ' updated' : ''}`} data-alert=${e.id} data-revision=${e.revision} data-state=${ack?.state ?? 'open'}>
+  return html`<li class=${`alert${ack ? ` acked ack-${ack.state}` : ''}${alert.unseenUpdate ? ' updated' : ''}`} data-alert=${e.id} data-revision=${e.revision} data-state=${ack?.state ?? 'open'} data-list=${e.list}>
     <div class="faces">
       <${Face} src=${jpeg(e.crop)} label="Captured" alt=${`Face captured on ${e.camera}`} />
       <${Face} src=${jpeg(subject?.thumbnail)} label="Enrolled" alt=${`Enrollment photo of ${e.subject.name}`} />
@@ -49,6 +58,10 @@ export function AlertCard({ alert, subject, now, acknowledge, markSeen }: CardPr
     <div class="facts">
       <h3>
         <span class="name">${e.subject.name}</span>
+        ${list &&
+        html`<span class="chip list" style=${list.colour ? { borderColor: list.colour, color: list.colour } : undefined} title=${`watchlist ${list.name}${e.priority !== undefined ? `, priority ${e.priority}` : ''}`}>
+          ${list.name}${e.priority !== undefined ? html` <span class="prio">P${e.priority}</span>` : ''}
+        </span>`}
         ${alert.updates > 0 &&
         html`<button type="button" class=${`badge${alert.unseenUpdate ? ' new' : ''}`} onClick=${markSeen} title="Better faces of this appearance arrived; click to mark seen">
           ${alert.updates} update${alert.updates === 1 ? '' : 's'}
@@ -77,7 +90,7 @@ export function AlertCard({ alert, subject, now, acknowledge, markSeen }: CardPr
       <div class="actions">
         ${ACTIONS.map(
           ([state, text]) =>
-            html`<button type="button" class=${`act act-${state}`} disabled=${busy} aria-pressed=${ack?.state === state} onClick=${() => act(state)}>${text}</button>`,
+            html`<button type="button" class=${`act act-${state}`} disabled=${busy} aria-pressed=${ack?.state === state} title=${HELP[state]} onClick=${() => act(state)}>${text}</button>`,
         )}
       </div>
       ${error && html`<p class="error" role="alert">${error}</p>`}

@@ -42,11 +42,16 @@ export class Api {
     return (await res.json()) as T;
   }
 
-  async post<T>(path: string, body: unknown): Promise<T> {
+  post<T>(path: string, body: unknown): Promise<T> {
+    return this.send<T>('POST', path, body);
+  }
+
+  /** A write: JSON body (if any) in, JSON answer out; a refusal throws the server's code and reason. */
+  async send<T>(method: 'POST' | 'PATCH' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
     const res = await fetch(path, {
-      method: 'POST',
+      method,
       headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
+      body: body === undefined ? undefined : JSON.stringify(body),
     });
     if (!res.ok) throw await failure(res);
     return (await res.json()) as T;

@@ -5,7 +5,9 @@ import { AlertCard } from './alert-card.js';
 import { type Api, listOf } from './api.js';
 import { Feed, type Connection, type Hello, type StreamEvent } from './feed.js';
 import { CameraStrip, ConnectionBadge, FilterBar, OperatingPointView } from './panels.js';
+import { SinksPanel } from './sinks.js';
 import type { Alarm } from './sound.js';
+import { type WatchList, WatchlistPage } from './watchlist.js';
 import {
   type ConsoleState,
   type Filters,
@@ -29,6 +31,10 @@ import {
 const CURSOR_KEY = 'vigil.cursor';
 /** Crops fetched at once when the history arrives without them. */
 const CROP_FETCHES = 4;
+
+/** The console's pages, kept in the address's hash (#/watchlist) so a reload stays on the page. */
+type Page = 'alerts' | 'watchlist' | 'sinks';
+const pageOf = (hash: string): Page => (hash === '#/watchlist' ? 'watchlist' : hash === '#/sinks' ? 'sinks' : 'alerts');
 
 interface AppProps {
   readonly api: Api;
@@ -55,6 +61,9 @@ export function App({ api, alarm }: AppProps) {
   const [sound, setSound] = useState(false);
   const [announce, setAnnounce] = useState('');
   const now = useNow(1000);
+  const [page, setPage] = useState<Page>(pageOf(location.hash));
+  const [role, setRole] = useState<string | null>(null);
+  const [lists, setLists] = useState<ReadonlyMap<string, WatchList>>(new Map());
   const subjectsAsked = useRef(0);
   const cropsAsked = useRef(new Set<string>());
 
@@ -66,8 +75,26 @@ export function App({ api, alarm }: AppProps) {
     );
   }, [api]);
 
+  const loadLists = useCallback(() => {
+    api.get<{ lists: WatchList[] }>('/api/watchlist/lists').then(
+      (b) => setLists(new Map(b.lists.map((l) => [l.name, l]))),
+      () => undefined, // a server without the watchlist API (broadcast service): cards show the list name only
+    );
+  }, [api]);
+
+  useEffect(() => {
+    const onHash = () => setPage(pageOf(location.hash));
+    addEventListener('hashchange', onHash);
+    return () => removeEventListener('hashchange', onHash);
+  }, []);
+
   useEffect(() => {
     loadSubjects();
+    loadLists();
+    api.get<{ role: string }>('/api/status').then(
+      (b) => setRole(b.role),
+      () => undefined,
+    );
     api.get<unknown>('/api/cameras').then(
       (body) => setSt((s) => fold(s, listOf<StreamEvent>(body, 'cameras').filter((c) => c.kind === 'camera-status'))),
       () => undefined,
@@ -93,7 +120,7 @@ export function App({ api, alarm }: AppProps) {
     });
     feed.start();
     return () => feed.stop();
-  }, [api, alarm]);
+  }, [api, alarm, loadLists]);
 
   // An alert for someone not in the subject list (enrolled since): refresh it, at most every 5 s.
   useEffect(() => {
@@ -169,15 +196,40 @@ export function App({ api, alarm }: AppProps) {
         </button>
       </div>
     </header>
+    <nav class="tabs" aria-label="Pages">
+      ${(
+        [
+          ['alerts', 'Alerts'],
+          ['watchlist', 'Watchlist'],
+          ...(role === 'admin' ? [['sinks', 'Sinks']] : []),
+        ] as [Page, string][]
+      ).map(([p, text]) => html`<a href=${p === 'alerts' ? '#/' : `#/${p}`} class="tab" aria-current=${page === p ? 'page' : undefined}>${text}</a>`)}
+      ${role && html`<span class="muted role">signed in as ${role}</span>`}
+    </nav>
     <${CameraStrip} cameras=${cameras} now=${now} />
     ${degraded.length > 0 &&
     html`<div class="banner" role="alert">
       <strong>Monitoring degraded:</strong>
       ${` ${degraded.map((c) => `${c.camera} (${c.state})`).join(', ')}: alerts from ${degraded.length === 1 ? 'this camera' : 'these cameras'} may be missed.`}
     </div>`}
-    <${FilterBar} filters=${filters} set=${setFilters} st=${st} subjects=${subjects} />
     <p class="sr-only" aria-live="polite">${announce}</p>
-    <main>
+    ${page === 'watchlist' &&
+    html`<main>
+      <${WatchlistPage}
+        api=${api}
+        admin=${role === 'admin'}
+        thumbs=${subjects}
+        lists=${lists}
+        changed=${() => {
+          loadSubjects();
+          loadLists();
+        }}
+      />
+    </main>`}
+    ${page === 'sinks' && html`<main><${SinksPanel} api=${api} now=${now} /></main>`}
+    ${page === 'alerts' && html`<${FilterBar} filters=${filters} set=${setFilters} st=${st} subjects=${subjects} />`}
+    ${page === 'alerts' &&
+    html`<main>
       <h2 class="queue-title">
         Alerts <span class="count">${shown.length}${shown.length !== st.alerts.size ? ` of ${st.alerts.size}` : ''}</span>
       </h2>
@@ -189,12 +241,13 @@ export function App({ api, alarm }: AppProps) {
               key=${a.id}
               alert=${a}
               subject=${subjects.get(a.latest.subject.id)}
+              list=${a.latest.list ? (lists.get(a.latest.list) ?? { name: a.latest.list, colour: null }) : undefined}
               now=${now}
               acknowledge=${acknowledge}
               markSeen=${() => setSt((s) => seen(s, a.id))}
             />`,
         )}
       </ol>
-    </main>
+    </main>`}
   `;
 }
