@@ -70,7 +70,7 @@ export async function buildScene(o: SceneOptions): Promise<Scene> {
   let t = 1;
   for (const [i, [person, files]] of chosen.entries()) {
     const enrolled = i < o.enrolled;
-    const photo = files[1];
+    const photo = files[1]!; // people with at least two photos only
     if (enrolled) enroll.set(person, files.filter((f) => f !== photo));
     const duration = 4 + rand() * 4;
     // Face width ~ 0.6 of the patch: patch size from the wanted face size.

@@ -79,7 +79,7 @@ export function galleryRecords(gallery: ReadonlyMap<string, readonly string[]>, 
     let vectors = paths.map((p) => ({ image: p, v: emb(p) }));
     if (combine === 'mean' && vectors.length > 1) {
       const sum = new Float32Array(vectors[0]!.v.length);
-      for (const { v } of vectors) for (let i = 0; i < sum.length; i++) sum[i] += v[i]!;
+      for (const { v } of vectors) for (let i = 0; i < sum.length; i++) sum[i]! += v[i]!;
       vectors = [{ image: 'mean', v: l2normalize(sum) }];
     }
     return {

@@ -91,9 +91,10 @@ async function procCpuS(pid: number | undefined): Promise<number> {
 }
 
 async function machineCpu(): Promise<{ busy: number; total: number }> {
-  const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0];
+  const [line = ''] = (await readFile('/proc/stat', 'utf8')).split('\n');
   const v = line.trim().split(/\s+/).slice(1).map(Number);
-  const idle = v[3] + (v[4] ?? 0);
+  const [, , , idleTime = NaN, iowait = 0] = v;
+  const idle = idleTime + iowait;
   const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
   return { busy: total - idle, total };
 }
@@ -209,11 +210,11 @@ async function step(v: IngestVariant, opts: DecodeOptions, n: number, o: BenchIn
   const lag = cams.map((c) => {
     const fs = c.frames.filter((f) => f.pts !== null);
     if (fs.length < 2) return Infinity;
-    const a = fs[0];
-    const b = fs[fs.length - 1];
+    const a = fs[0]!;
+    const b = fs[fs.length - 1]!;
     return (b.at - a.at) / 1000 - (b.pts! - a.pts!);
   });
-  const ffmpegCpu = cpu1.reduce((s, x, i) => s + (x - cpu0[i]), 0) / elapsed;
+  const ffmpegCpu = cpu1.reduce((s, x, i) => s + (x - cpu0[i]!), 0) / elapsed;
   const nodeCpu = (node1.user + node1.system) / 1e6 / elapsed;
   const fpsMin = Math.min(...fps);
   const lagGrowthS = Math.max(...lag);

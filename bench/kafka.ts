@@ -130,7 +130,10 @@ async function pass(bus: Bus, clock: Clock, cam: CameraConfig, log: Logger): Pro
   return r.frames;
 }
 
-function summarise(mode: ModeResult['mode'], threshold: number, frames: number, throughput: Clock, latency: Clock[]): ModeResult {
+/** `clocks`: the throughput pass, then the real-time passes that give the latencies. */
+function summarise(mode: ModeResult['mode'], threshold: number, frames: number, clocks: readonly Clock[]): ModeResult {
+  const [throughput, ...latency] = clocks;
+  if (!throughput) throw new Error(`bench ${mode}: no measured pass (runs must be 0 or more)`);
   return {
     mode,
     threshold,
@@ -161,7 +164,7 @@ export async function benchEmbedded(o: BusBenchOptions): Promise<ModeResult> {
       if (i >= 0) clocks.push(clock);
       o.progress(`embedded ${i < 0 ? 'warm-up' : throughputPass ? 'throughput' : `real-time ${i}/${o.runs}`}: ${frames} frames, ${clock.events} event(s)`);
     }
-    return summarise('embedded', runtime.threshold, frames, clocks[0], clocks.slice(1));
+    return summarise('embedded', runtime.threshold, frames, clocks);
   } finally {
     await runtime.close();
   }
@@ -198,7 +201,7 @@ export async function benchKafka(o: BusBenchOptions): Promise<ModeResult> {
   let threshold = NaN;
   const bus = new KafkaBus({ kafka, log: o.log.child({ component: 'kafka' }) });
   try {
-    const started = await Promise.all(['infer', 'match'].map((n) => startService(n, configFile, o.profile)));
+    const started = await Promise.all([startService('infer', configFile, o.profile), startService('match', configFile, o.profile)]);
     children.push(...started.map((x) => x.proc));
     threshold = Number(started[1].ready.threshold);
     o.progress(`kafka: vigil infer and vigil match are up (topics ${kafka.topicPrefix}*)`);
@@ -218,7 +221,7 @@ export async function benchKafka(o: BusBenchOptions): Promise<ModeResult> {
       if (i >= 0) clocks.push(clock);
       o.progress(`kafka ${i < 0 ? 'warm-up' : throughputPass ? 'throughput' : `real-time ${i}/${o.runs}`}: ${frames} frames, ${clock.events} event(s)`);
     }
-    return summarise('kafka', threshold, frames, clocks[0], clocks.slice(1));
+    return summarise('kafka', threshold, frames, clocks);
   } finally {
     await bus.close();
     await Promise.all(

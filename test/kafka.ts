@@ -207,7 +207,7 @@ export async function readRecords(client: KafkaClient, topic: string, atLeast: n
   await c.start({
     onBatch: async (b, ctl) => {
       got.push(...b.messages);
-      ctl.resolve(b.messages[b.messages.length - 1].offset);
+      ctl.resolve(b.messages[b.messages.length - 1]!.offset);
     },
     onAssigned: () => {},
     onFatal: () => {},

@@ -217,13 +217,13 @@ export class Subscription<T extends TopicName> {
       if (!ctl.active() || this.#stopped || this.#h.closed()) return;
       // A chunk: up to maxBatch messages, never straddling the end of a restore.
       const until = this.#restoreUntil.get(partition);
-      const replay = until !== undefined && BigInt(msgs[i].offset) < until;
+      const replay = until !== undefined && BigInt(msgs[i]!.offset) < until;
       let j = i + 1;
-      while (j < msgs.length && j - i < max && (until === undefined || BigInt(msgs[j].offset) < until === replay)) j++;
+      while (j < msgs.length && j - i < max && (until === undefined || BigInt(msgs[j]!.offset) < until === replay)) j++;
       const chunk = msgs.slice(i, j);
       i = j;
       if (!(await this.#handle(partition, chunk, replay))) return; // stopping: not committed, redelivered later
-      const last = chunk[chunk.length - 1].offset;
+      const last = chunk[chunk.length - 1]!.offset; // i < j: never empty
       const next = BigInt(last) + 1n;
       ctl.resolve(last);
       this.#position.set(partition, next);

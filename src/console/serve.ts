@@ -59,7 +59,8 @@ export function consoleBundle(): Promise<Asset> {
     legalComments: 'none',
     logLevel: 'silent',
   }).then(
-    (r) => ({ type: 'text/javascript; charset=utf-8', body: r.outputFiles[0].text }),
+    // write: false with one entry point: exactly one output file.
+    (r) => ({ type: 'text/javascript; charset=utf-8', body: r.outputFiles[0]!.text }),
     (err: unknown) => {
       bundle = undefined; // a failed build is retried by the next request
       throw err;

@@ -20,8 +20,11 @@ export class Embedder {
     this.#model = model;
     this.size = model.embeddingSize;
     this.#session = session;
-    this.#input = session.inputNames[0];
-    this.#output = session.outputNames[0];
+    const [input] = session.inputNames;
+    const [output] = session.outputNames;
+    if (input === undefined || output === undefined) throw new Error(`embedder ${id}: the model has no input or no output tensor`);
+    this.#input = input;
+    this.#output = output;
     this.#maxBatch = model.batch ? maxBatch : 1;
   }
 
@@ -43,9 +46,10 @@ export class Embedder {
     const b0 = base + (bgr ? 0 : 2) * plane;
     const d = face.data;
     for (let i = 0, p = 0; i < plane; i++, p += 3) {
-      out[r0 + i] = (d[p] - mean) * inv;
-      out[g0 + i] = (d[p + 1] - mean) * inv;
-      out[b0 + i] = (d[p + 2] - mean) * inv;
+      // p + 2 < 3 * plane: an RGB face of the size checked above
+      out[r0 + i] = (d[p]! - mean) * inv;
+      out[g0 + i] = (d[p + 1]! - mean) * inv;
+      out[b0 + i] = (d[p + 2]! - mean) * inv;
     }
   }
 
@@ -58,7 +62,7 @@ export class Embedder {
       const data = new Float32Array(chunk.length * 3 * w * h);
       chunk.forEach((f, i) => this.#fill(f, data, i));
       const res = await this.#session.run({ [this.#input]: new ort.Tensor('float32', data, [chunk.length, 3, h, w]) });
-      const emb = res[this.#output].data as Float32Array;
+      const emb = res[this.#output]!.data as Float32Array; // ort returns every requested output
       const dim = emb.length / chunk.length;
       for (let i = 0; i < chunk.length; i++) out.push(l2normalize(emb.slice(i * dim, (i + 1) * dim)));
     }
@@ -72,14 +76,14 @@ export class Embedder {
 
 export function l2normalize(v: Float32Array): Float32Array {
   let s = 0;
-  for (let i = 0; i < v.length; i++) s += v[i] * v[i];
+  for (let i = 0; i < v.length; i++) s += v[i]! * v[i]!;
   const inv = s > 0 ? 1 / Math.sqrt(s) : 0;
-  for (let i = 0; i < v.length; i++) v[i] *= inv;
+  for (let i = 0; i < v.length; i++) v[i]! *= inv;
   return v;
 }
 
 export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
   return s;
 }

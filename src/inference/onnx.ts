@@ -51,7 +51,7 @@ export async function openSession(file: string, opts: SessionOptions = defaultSe
 }
 
 function firstLine(s: string): string {
-  return s.split('\n')[0].slice(0, 300);
+  return (s.split('\n')[0] ?? '').slice(0, 300);
 }
 
 export { ort };

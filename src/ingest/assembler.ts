@@ -43,7 +43,7 @@ export function parseInputStream(line: string): StreamInfo | null {
   const s = inputStreamRe.exec(line);
   if (!s) return null;
   const fps = fpsRe.exec(line);
-  return { codec: s[1], width: Number(s[2]), height: Number(s[3]), fps: fps ? Number(fps[1]) : null };
+  return { codec: s[1]!, width: Number(s[2]), height: Number(s[3]), fps: fps ? Number(fps[1]) : null };
 }
 
 /** Splits text arriving in arbitrary chunks into lines ("\n", "\r\n" or ffmpeg's lone "\r"). */
@@ -138,7 +138,7 @@ export class FrameAssembler {
     const out = Buffer.allocUnsafe(n);
     let off = 0;
     while (off < n) {
-      const c = this.#chunks[0];
+      const c = this.#chunks[0]!; // n <= buffered bytes: a chunk is left while off < n
       const k = Math.min(c.length, n - off);
       c.copy(out, off, 0, k);
       off += k;

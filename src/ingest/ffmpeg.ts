@@ -74,7 +74,7 @@ function start(bin: string, cmd: InputCommand, before: string[], after: string[]
 
 function parseRate(r: string | undefined): number | null {
   if (!r) return null;
-  const [a, b] = r.split('/').map(Number);
+  const [a = NaN, b] = r.split('/').map(Number);
   const v = b ? a / b : a;
   return Number.isFinite(v) && v > 0 ? v : null;
 }

@@ -60,15 +60,16 @@ export function inputOf(url: string, allowed: readonly string[] = DEFAULT_PROTOC
   // A line break would start a new directive in the ffconcat list that carries a URL with credentials.
   if (/[\x00-\x1f\x7f]/.test(url)) throw new IngestFailure('protocol', 'the URL holds control characters (a line break, a tab)', null);
   const scheme = schemeOf(url);
-  const known = Object.hasOwn(UNDERNEATH, scheme);
-  if (!known || !allowed.includes(scheme)) {
-    const which = known ? `ingest.protocols allows only ${allowed.join(', ')}` : `Vigil reads ${allowed.join(', ')}`;
+  // The scheme comes from the user: an unknown one (or one named like an Object method) has no entry.
+  const whitelist = Object.hasOwn(UNDERNEATH, scheme) ? UNDERNEATH[scheme] : undefined;
+  if (whitelist === undefined || !allowed.includes(scheme)) {
+    const which = whitelist !== undefined ? `ingest.protocols allows only ${allowed.join(', ')}` : `Vigil reads ${allowed.join(', ')}`;
     throw new IngestFailure('protocol', `the "${scheme}:" protocol is not allowed (${which}); a local file whose name has a ":" can be given as ./name`, null);
   }
-  if (scheme !== 'file') return { scheme, arg: url, path: null, whitelist: UNDERNEATH[scheme] };
+  if (scheme !== 'file') return { scheme, arg: url, path: null, whitelist };
   // file:/x, file:///x and file:x name the path after "file:" (ffmpeg does not decode %xx there).
   const path = resolve(url.replace(/^file:/i, ''));
-  return { scheme, arg: path, path, whitelist: UNDERNEATH.file };
+  return { scheme, arg: path, path, whitelist };
 }
 
 /**
@@ -95,8 +96,8 @@ const idPart = (s: string): string => s.replace(/[^A-Za-z0-9_.-]/g, '_');
  * and a number after where that still collides (the same file twice) — never one camera for two files.
  */
 export function recordingIds(paths: readonly string[]): string[] {
-  const base = paths.map((p) => idPart(basename(p, extname(p))) || 'file');
-  const withDir = paths.map((p, i) => (base.filter((b) => b === base[i]).length > 1 ? `${idPart(basename(dirname(resolve(p)))) || 'root'}_${base[i]}` : base[i]));
+  const named = paths.map((p) => ({ p, base: idPart(basename(p, extname(p))) || 'file' }));
+  const withDir = named.map(({ p, base }) => (named.filter((n) => n.base === base).length > 1 ? `${idPart(basename(dirname(resolve(p)))) || 'root'}_${base}` : base));
   const seen = new Map<string, number>();
   return withDir.map((id) => {
     const n = (seen.get(id) ?? 0) + 1;

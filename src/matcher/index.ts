@@ -145,11 +145,11 @@ export class SubjectIndex {
     const best = new Map<string, number>();
     const now = Date.now();
     for (let i = 0; i < neighbors.length; i++) {
-      const id = this.#labels[neighbors[i]];
+      const id = this.#labels[neighbors[i]!];
       if (!id) continue;
       const exp = this.#info.get(id)?.expiresAt;
       if (exp !== undefined && exp <= now) continue; // expired: no longer on the watchlist
-      const sim = 1 - distances[i];
+      const sim = 1 - distances[i]!; // one distance per neighbour
       // Closer to a look-alike an operator dismissed for this subject than to the subject: not them.
       const neg = this.#negatives.get(id);
       if (neg && neg.some((n) => dot(n, vector) >= sim)) continue;

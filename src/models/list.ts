@@ -3,7 +3,7 @@
  * models. The license text is printed in full, never abbreviated: the InsightFace weights are
  * non-commercial research only, and the user must see that before choosing a profile.
  */
-import type { Manifest } from './manifest.js';
+import { modelOf, type Manifest } from './manifest.js';
 import { installedStatus } from './store.js';
 
 export type InstalledState = 'yes' | 'partial' | 'no';
@@ -40,7 +40,7 @@ export async function describeProfiles(manifest: Manifest, modelsDir: string, op
     const status = await installedStatus(manifest, modelsDir, name, { verify });
     const { resolved } = status;
     const ok = (id: string) => {
-      const m = status.models[id];
+      const m = status.models[id]!; // status covers every model of the profile, as roles does
       return m.present && (!verify || m.checksumOk === true);
     };
     const roles: [ModelRole, string | undefined][] = [
@@ -50,7 +50,7 @@ export async function describeProfiles(manifest: Manifest, modelsDir: string, op
     ];
     const models = roles
       .filter((r): r is [ModelRole, string] => r[1] !== undefined)
-      .map(([role, id]) => ({ role, id, license: manifest.models[id].license, installed: ok(id) }));
+      .map(([role, id]) => ({ role, id, license: modelOf(manifest, id).license, installed: ok(id) }));
     const count = models.filter((m) => m.installed).length;
     rows.push({
       profile: name,
@@ -89,7 +89,7 @@ export function formatProfilesTable(rows: readonly ProfileRow[]): string {
       ]);
     });
   }
-  const widths = HEADER.map((_, c) => Math.max(...lines.map((l) => l[c].length)));
+  const widths = HEADER.map((_, c) => Math.max(...lines.map((l) => l[c]!.length)));
   // The last column is not padded, so lines carry no trailing spaces.
-  return lines.map((l) => l.map((cell, c) => (c === l.length - 1 ? cell : cell.padEnd(widths[c]))).join('  ').trimEnd()).join('\n') + '\n';
+  return lines.map((l) => l.map((cell, c) => (c === l.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ').trimEnd()).join('\n') + '\n';
 }

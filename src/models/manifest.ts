@@ -137,6 +137,13 @@ export function embeddingModelId(recognizer: string, flip: boolean): string {
   return flip ? `${recognizer}+flip` : recognizer;
 }
 
+/** Model `id`'s manifest entry; a clear error when the manifest names no such model. */
+export function modelOf(m: Manifest, id: string): ModelEntry {
+  const entry = Object.hasOwn(m.models, id) ? m.models[id] : undefined;
+  if (!entry) throw new Error(`manifest: no model "${id}"`);
+  return entry;
+}
+
 /** Model ids a profile needs installed. */
 export function profileModelIds(p: ResolvedProfile): string[] {
   return [p.profile.detector, ...(p.detector.landmarker ? [p.detector.landmarker] : []), p.profile.recognizer];

@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { VigilError, isVigilError } from '../errors.js';
-import { profileModelIds, type Manifest } from './manifest.js';
+import { modelOf, profileModelIds, type Manifest } from './manifest.js';
 import { installedStatus, lookupProfile, recordVerified } from './store.js';
 import { npmPackExtract } from '../util/npm-pack.js';
 
@@ -77,7 +77,7 @@ export async function pullProfile(manifest: Manifest, opts: PullOptions): Promis
   const results = new Map<string, PullFileResult>();
   const todo: string[] = [];
   for (const id of profileModelIds(resolved)) {
-    const m = status.models[id];
+    const m = status.models[id]!; // installedStatus reports every model of the profile
     if (!opts.force && m.checksumOk === true) {
       results.set(id, { id, file: m.file, action: 'skipped', bytes: m.size ?? 0 });
       log(`${id}: ${m.file} already installed and verified, skipped`);
@@ -125,7 +125,7 @@ type PullErrorFn = (reason: string, cause?: unknown) => VigilError;
 function localSources(manifest: Manifest, ids: readonly string[], localDir: string | undefined, pullError: PullErrorFn): Record<string, string> {
   if (!localDir) throw pullError('no local source folder given (set models.source or VIGIL_SHARED_DIR)');
   const out: Record<string, string> = {};
-  for (const id of ids) out[id] = path.resolve(localDir, manifest.models[id].file);
+  for (const id of ids) out[id] = path.resolve(localDir, modelOf(manifest, id).file);
   return out;
 }
 
@@ -171,8 +171,8 @@ async function stageAll(
   const staged: Staged[] = [];
   try {
     for (const id of ids) {
-      const { file, sha256: expected } = manifest.models[id];
-      const src = sources[id];
+      const { file, sha256: expected } = modelOf(manifest, id);
+      const src = sources[id]!; // both sources give one path per id
       const tmp = path.join(modelsDir, `.${file}.${process.pid}.${randomBytes(4).toString('hex')}.part`);
       const { sha256, bytes } = await copyHashing(src, tmp, pullError);
       staged.push({ id, file, tmp, sha256, bytes });

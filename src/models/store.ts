@@ -17,7 +17,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { z } from 'zod';
 import { VigilError } from '../errors.js';
-import { profileModelIds, resolveProfile, type Manifest, type ResolvedProfile } from './manifest.js';
+import { modelOf, profileModelIds, resolveProfile, type Manifest, type ResolvedProfile } from './manifest.js';
 
 export const VERIFIED_CACHE_FILE = '.verified.json';
 
@@ -79,7 +79,7 @@ export async function installedStatus(
   let cacheChanged = false;
   const models: Record<string, ModelStatus> = {};
   for (const id of profileModelIds(resolved)) {
-    const entry = manifest.models[id];
+    const entry = modelOf(manifest, id);
     const base = { id, file: entry.file, path: path.join(dir, entry.file), expected: entry.sha256 };
     const st = await statFile(base.path);
     if (!st) {

@@ -52,7 +52,7 @@ export function secretsOf(url: string): string[] {
     const info = url.slice(span.start, span.end);
     if (info.includes(':')) add(info.slice(info.indexOf(':') + 1));
   }
-  for (const m of url.matchAll(PARAM)) if (SECRET_NAME.test(m[2])) add(m[3]);
+  for (const [, , name = '', value = ''] of url.matchAll(PARAM)) if (SECRET_NAME.test(name)) add(value);
   return [...out].sort((a, b) => b.length - a.length);
 }
 
@@ -97,8 +97,9 @@ export function redactConfigText(message: string, fileText: string): string {
   const urls = fileText.match(/[a-z][a-z0-9+.-]*:\/\/[^\s"'<>]+/gi) ?? [];
   for (const u of urls) out = redactSecrets(out, u);
   for (const m of fileText.matchAll(/^[\s-]*["']?([A-Za-z0-9_.-]+)["']?\s*:\s*["']?([^"'\n#]+?)["']?\s*(?:#.*)?$/gm)) {
-    const value = m[2].trim();
-    if (SECRET_NAME.test(m[1]) && value.length >= 3) out = out.split(value).join('***');
+    const [, key = '', raw = ''] = m;
+    const value = raw.trim();
+    if (SECRET_NAME.test(key) && value.length >= 3) out = out.split(value).join('***');
   }
   return redactUrls(out);
 }

@@ -8,7 +8,7 @@ describe('vigil bench alerts (small scene)', () => {
     expect(r.code, r.stderr).toBe(0);
     const rep = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, number>;
     expect(rep.profile).toBe('research');
-    expect(rep.enrolled_appearances + rep.enroll_failed).toBe(4);
+    expect(rep.enrolled_appearances! + rep.enroll_failed!).toBe(4);
     expect(rep.stranger_appearances).toBe(4);
     expect(rep.video_seconds).toBeGreaterThan(10);
     expect(rep.alerted_share).toBeGreaterThanOrEqual(0.5);

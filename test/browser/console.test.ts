@@ -49,7 +49,7 @@ async function startServer(): Promise<Pipeline> {
 
 /** Runs the clip through the pipeline as camera `camera` (every frame, nothing dropped) and waits until it has gone through every stage. */
 async function replayAs(p: Pipeline, camera: string): Promise<void> {
-  const [r] = await p.cameras.run([cameraSchema.parse({ id: camera, url: hamiltonClip(), realtime: false })]);
+  const r = (await p.cameras.run([cameraSchema.parse({ id: camera, url: hamiltonClip(), realtime: false })]))[0]!;
   expect('frames' in r && r.frames).toBe(50);
   await p.drain();
 }

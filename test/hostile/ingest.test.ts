@@ -197,9 +197,9 @@ describe('hostile credentials', () => {
   it('{VIGIL_*} placeholders are percent-encoded in a URL\'s user info and query, as they are elsewhere', () => {
     const env = { VIGIL_PW: PASS, VIGIL_HOST: 'cam.local:8554', VIGIL_TOKEN: 'a&b=c' };
     const cfg = parseConfig({ cameras: [{ id: 'door', url: 'rtsp://admin:{VIGIL_PW}@{VIGIL_HOST}/live?token={VIGIL_TOKEN}' }] }, env);
-    expect(cfg.cameras[0].url).toBe(`rtsp://admin:${encodeURIComponent(PASS)}@cam.local:8554/live?token=a%26b%3Dc`);
-    expect(new URL(cfg.cameras[0].url.replace('rtsp:', 'http:')).password).toBe(encodeURIComponent(PASS));
-    expect(safeUrl(cfg.cameras[0].url)).toBe('rtsp://admin:***@cam.local:8554/live?token=***');
+    expect(cfg.cameras[0]!.url).toBe(`rtsp://admin:${encodeURIComponent(PASS)}@cam.local:8554/live?token=a%26b%3Dc`);
+    expect(new URL(cfg.cameras[0]!.url.replace('rtsp:', 'http:')).password).toBe(encodeURIComponent(PASS));
+    expect(safeUrl(cfg.cameras[0]!.url)).toBe('rtsp://admin:***@cam.local:8554/live?token=***');
   });
 
   it('a YAML syntax error does not print the offending line\'s password', async () => {

@@ -21,7 +21,7 @@ describe('model checksum cache', () => {
     const old = new Date(Date.now() - 3600_000);
     await utimes(file, old, old);
     await requireProfile(manifest, modelsDir, 'permissive'); // hashed, and cached as good
-    expect((await installedStatus(manifest, modelsDir, 'permissive', { verify: true })).models.yunet_n.cached).toBe(true);
+    expect((await installedStatus(manifest, modelsDir, 'permissive', { verify: true })).models.yunet_n!.cached).toBe(true);
     const before = await stat(file, { bigint: true });
 
     // Later (a clock tick at least), someone edits one byte in place and restores the mtime.
@@ -29,7 +29,7 @@ describe('model checksum cache', () => {
     const fh = await open(file, 'r+');
     const b = Buffer.alloc(1);
     await fh.read(b, 0, 1, 4000);
-    b[0] ^= 0xff;
+    b[0]! ^= 0xff;
     await fh.write(b, 0, 1, 4000);
     await fh.close();
     await utimes(file, old, old);

@@ -76,7 +76,7 @@ describe('vigil doctor', () => {
     for (const f of await readdir(testModelsDir())) if (f.endsWith('.onnx')) await symlink(join(testModelsDir(), f), join(models, f));
     await rm(join(models, 'w600k_mbf_fp32.onnx'));
     const bytes = await readFile(join(testModelsDir(), 'w600k_mbf_fp32.onnx'));
-    bytes[bytes.length >> 1] ^= 0xff; // one byte flipped: same size, different sha256
+    bytes[bytes.length >> 1]! ^= 0xff; // one byte flipped: same size, different sha256
     await writeFile(join(models, 'w600k_mbf_fp32.onnx'), bytes);
     const r = await doctor({ dataDir, models: { profile: 'research' }, broadcast: { port: 0 } });
     expect(r.out).toMatch(/^PROBLEM models: profile "research": .*w600k_mbf_fp32\.onnx has sha256 [0-9a-f]{12}…, the manifest expects [0-9a-f]{12}…/m);

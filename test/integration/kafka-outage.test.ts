@@ -34,7 +34,7 @@ describe('distributed mode: the broker stops for 10 s mid-stream', () => {
     const services = ['match', 'infer', 'broadcast'].map((n) => new ServiceProc(n, [], d.env));
     procs.push(...services);
     await Promise.all(services.map((p) => p.waitReady()));
-    const monitor = await Monitor.connect((await services[2].ready).port as number, TOKEN);
+    const monitor = await Monitor.connect((await services[2]!.ready).port as number, TOKEN);
     const ingest = new ServiceProc('ingest', [], d.env);
     procs.push(ingest);
     await ingest.waitReady();

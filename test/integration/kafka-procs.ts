@@ -73,7 +73,7 @@ export function unlikeEmbedded(reference: readonly MatchEvent[], got: readonly M
     for (const e of events) byAlert.set(e.id, [...(byAlert.get(e.id) ?? []), e]);
     for (const list of byAlert.values()) {
       list.sort((a, b) => a.revision - b.revision);
-      list.forEach((e, i) => out.set(key(e), i === 0 ? Infinity : e.similarity - list[i - 1].similarity));
+      list.forEach((e, i) => out.set(key(e), i === 0 ? Infinity : e.similarity - list[i - 1]!.similarity));
     }
     return out;
   };

@@ -45,7 +45,7 @@ describe('embedded pipeline: video file to a WebSocket client', () => {
     const broken = join(await tempDir(), 'broken.mp4');
     await writeFile(broken, Buffer.alloc(40_000, 3));
     const [bad] = await pipeline.cameras.run([cameraSchema.parse({ id: 'broken', url: broken, realtime: false })]);
-    expect(bad.error?.message).toMatch(/camera broken/);
+    expect(bad!.error?.message).toMatch(/camera broken/);
 
     const [ok] = await pipeline.cameras.run([cameraSchema.parse({ id: 'stage', url: hamiltonClip(), realtime: false })]);
     expect(ok).toMatchObject({ frames: 50, error: null });

@@ -39,7 +39,7 @@ describe('vigil replay (CLI, real models and ffmpeg)', () => {
     expect(events.length).toBeGreaterThanOrEqual(2);
     events.forEach((ev, i) => {
       expect(ev.subject).toEqual({ id: 'lin_manuel_miranda', name: 'Lin-Manuel Miranda' });
-      expect(ev.id).toBe(alerts[0].id);
+      expect(ev.id).toBe(alerts[0]!.id);
       expect(ev.revision).toBe(i);
       expect(ev.similarity).toBeGreaterThanOrEqual(ev.threshold);
       expect(ev.camera).toBe('short_hamilton_clip');
@@ -49,8 +49,8 @@ describe('vigil replay (CLI, real models and ffmpeg)', () => {
       expect(Buffer.from(ev.crop!, 'base64').subarray(0, 2)).toEqual(Buffer.from([0xff, 0xd8])); // a JPEG
     });
     // He is on stage from the start: alerted within the first second of video; the close-up (3.6-7.6 s) improves it.
-    expect(alerts[0].mediaTime).toBeLessThan(1);
-    expect(Date.parse(alerts[0].alertAt) - Date.parse(alerts[0].firstSeenAt)).toBeLessThanOrEqual(1000);
+    expect(alerts[0]!.mediaTime).toBeLessThan(1);
+    expect(Date.parse(alerts[0]!.alertAt) - Date.parse(alerts[0]!.firstSeenAt)).toBeLessThanOrEqual(1000);
     expect(events.at(-1)!.similarity).toBeGreaterThan(0.55);
     expect(events.at(-1)!.mediaTime).toBeGreaterThan(3.5);
     expect(r.stderr).toMatch(/done in .* s: \d+ event\(s\) \(1 alert\(s\), \d+ update\(s\)\), 0 file\(s\) failed/);
@@ -63,7 +63,7 @@ describe('vigil replay (CLI, real models and ffmpeg)', () => {
       ['Joe Biden', 'biden', 'biden.jpg'],
       ['Kit Harington', 'kit_harington', 'john1.jpeg'],
       ['Rose Leslie', 'rose_leslie', 'rose_leslie_img1.jpg'],
-    ]) {
+    ] as const) {
       const e = await vigil(['enroll', '--name', name, photo(who, file)], env);
       expect(e.code, e.stderr).toBe(0);
     }

@@ -41,18 +41,18 @@ describe('RTSP ingest on a real server', () => {
       await rig.until(() => rig.count('door') >= 8, 5000, '8 frames');
       const fs = rig.frames.get('door')!;
       expect(fs.map((f) => f.seq)).toEqual([...fs.keys()]);
-      expect(fs[0].image).toMatchObject({ width: 320, height: 180 });
-      expect(fs[0].capturedAt).toBeGreaterThanOrEqual(t0);
+      expect(fs[0]!.image).toMatchObject({ width: 320, height: 180 });
+      expect(fs[0]!.capturedAt).toBeGreaterThanOrEqual(t0);
       expect(fs.at(-1)!.capturedAt).toBeLessThanOrEqual(Date.now());
       for (let i = 1; i < fs.length; i++) {
-        expect(fs[i].capturedAt).toBeGreaterThan(fs[i - 1].capturedAt);
-        expect(fs[i].streamTime!).toBeGreaterThan(fs[i - 1].streamTime!);
+        expect(fs[i]!.capturedAt).toBeGreaterThan(fs[i - 1]!.capturedAt);
+        expect(fs[i]!.streamTime!).toBeGreaterThan(fs[i - 1]!.streamTime!);
       }
       // 5 fps: the stream's clock spaces samples ~0.2 s apart, whatever the delivery jitter.
-      const span = fs.at(-1)!.streamTime! - fs[0].streamTime!;
+      const span = fs.at(-1)!.streamTime! - fs[0]!.streamTime!;
       expect(span / (fs.length - 1)).toBeGreaterThan(0.15);
       expect(span / (fs.length - 1)).toBeLessThan(0.3);
-      expect(fs[0].mediaTime).toBeNull();
+      expect(fs[0]!.mediaTime).toBeNull();
       expect(rig.statesOf('door').slice(0, 2)).toEqual(['connecting', 'live']);
       expect(await rig.metric('vigil_camera_up', { camera: 'door' })).toBe(1);
       expect(await rig.metric('vigil_camera_state', { camera: 'door', state: 'live' })).toBe(1);

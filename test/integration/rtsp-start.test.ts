@@ -67,7 +67,7 @@ describe('vigil start with RTSP cameras', () => {
     const states = (id: string) => statuses.filter((s) => s.camera === id).map((s) => s.state);
     try {
       await until(() => states('door').includes('live'), 60_000, 'door live on the WebSocket');
-      expect(statuses[0].url).toBe(`rtsp://viewer:***@127.0.0.1:${server.port}/door`);
+      expect(statuses[0]!.url).toBe(`rtsp://viewer:***@127.0.0.1:${server.port}/door`);
       const metrics = await (await fetch(`http://${base}/metrics`)).text();
       expect(metrics).toMatch(/vigil_camera_up\{camera="door"\} 1/);
       expect(metrics).toMatch(/vigil_camera_state\{camera="door",state="live"\} 1/);

@@ -25,6 +25,12 @@ interface Service {
 
 const read = (f: string): string => readFileSync(join(repoRoot, f), 'utf8');
 const compose = parse(read('docker-compose.yml'), { merge: true }) as { services: Record<string, Service>; volumes: Record<string, unknown> };
+/** A service the compose file must define. */
+function service(name: string): Service {
+  const s = compose.services[name];
+  if (!s) throw new Error(`docker-compose.yml has no "${name}" service`);
+  return s;
+}
 const vigilServices = Object.entries(compose.services).filter(([name]) => name !== 'kafka');
 const cli = new Command('vigil').option('-c, --config <file>');
 register(cli);
@@ -37,7 +43,7 @@ function configOf(s: Service): ReturnType<typeof parseConfig> {
   const file = String(env.VIGIL_CONFIG);
   const mount = s.volumes!.map((v) => v.split(':')).find(([, target]) => file.startsWith(`${target}/`));
   expect(mount, `a volume provides ${file}`).toBeDefined();
-  const local = join(repoRoot, mount![0], file.slice(mount![1].length + 1));
+  const local = join(repoRoot, mount![0]!, file.slice(mount![1]!.length + 1));
   expect(existsSync(local), local).toBe(true);
   return parseConfig(parse(readFileSync(local, 'utf8')), env);
 }
@@ -45,11 +51,11 @@ function configOf(s: Service): ReturnType<typeof parseConfig> {
 describe('docker-compose.yml', () => {
   it('runs Kafka (KRaft, the tests\' version) and one container per stage', () => {
     expect(Object.keys(compose.services)).toEqual(expect.arrayContaining(['kafka', 'ingest', 'infer', 'match', 'broadcast']));
-    const kafka = compose.services.kafka;
+    const kafka = service('kafka');
     const pomVersion = /<kafka.version>([^<]+)</.exec(read('scripts/kafka/pom.xml'))![1];
     expect(kafka.image).toBe(`apache/kafka:${pomVersion}`);
     expect(kafka.environment!.KAFKA_PROCESS_ROLES).toBe('broker,controller');
-    for (const stage of ['ingest', 'infer', 'match', 'broadcast']) expect(compose.services[stage].command![0]).toBe(stage);
+    for (const stage of ['ingest', 'infer', 'match', 'broadcast']) expect(service(stage).command![0]).toBe(stage);
   });
 
   it('starts only commands and options the CLI has', () => {
@@ -74,32 +80,32 @@ describe('docker-compose.yml', () => {
         expect(readByCode || placeholder, `${name}: ${key} is read by the CLI or the config`).toBe(true);
       }
       // The brokers the services bootstrap from are the address Kafka advertises.
-      expect(String(compose.services.kafka.environment!.KAFKA_ADVERTISED_LISTENERS)).toContain(`PLAINTEXT://${env.KAFKA_BROKERS}`);
+      expect(String(service('kafka').environment!.KAFKA_ADVERTISED_LISTENERS)).toContain(`PLAINTEXT://${env.KAFKA_BROKERS}`);
       // State lives on the volume at VIGIL_DATA_DIR.
       expect(s.volumes).toContain(`vigil-state:${env.VIGIL_DATA_DIR}`);
       expect(Object.keys(compose.volumes)).toContain('vigil-state');
-      expect(s.depends_on?.kafka.condition).toBe('service_healthy');
+      expect(s.depends_on?.kafka?.condition).toBe('service_healthy');
       const cfg = configOf(s);
       expect(cfg.dataDir).toBe(String(env.VIGIL_DATA_DIR));
     }
   });
 
   it('publishes the port the broadcaster listens on (inside the container, on all interfaces) on the host\'s 127.0.0.1 unless VIGIL_PUBLISH_HOST says otherwise', () => {
-    const s = compose.services.broadcast;
+    const s = service('broadcast');
     const cfg = configOf(s);
     expect(cfg.broadcast.host).toBe('0.0.0.0');
     expect(s.ports).toEqual([`\${VIGIL_PUBLISH_HOST:-127.0.0.1}:${cfg.broadcast.port}:${cfg.broadcast.port}`]);
     expect(cfg.bus.kafka?.brokers).toEqual([String(s.environment!.KAFKA_BROKERS)]);
-    expect(configOf(compose.services.ingest).cameras.length).toBeGreaterThan(0);
+    expect(configOf(service('ingest')).cameras.length).toBeGreaterThan(0);
   });
 
   it('reserves a GPU only for the optional GPU inference replica, which runs the CUDA provider', () => {
-    const gpu = compose.services['infer-gpu'];
+    const gpu = service('infer-gpu');
     expect(gpu.profiles).toEqual(['gpu']);
-    expect(gpu.deploy!.resources.reservations.devices[0].capabilities).toContain('gpu');
+    expect(gpu.deploy!.resources.reservations.devices[0]!.capabilities).toContain('gpu');
     expect(configOf(gpu).inference.provider).toBe('cuda');
     // Same topics as the CPU replicas: they share one consumer group.
-    expect(configOf(gpu).bus.kafka?.topicPrefix).toBe(configOf(compose.services.infer).bus.kafka?.topicPrefix);
+    expect(configOf(gpu).bus.kafka?.topicPrefix).toBe(configOf(service('infer')).bus.kafka?.topicPrefix);
     for (const [name, s] of vigilServices) if (name !== 'infer-gpu') expect(s.deploy, name).toBeUndefined();
   });
 });
@@ -107,7 +113,7 @@ describe('docker-compose.yml', () => {
 describe('Dockerfile', () => {
   const dockerfile = read('Dockerfile');
   it('copies files that exist, keeps them out of .dockerignore, and runs the CLI', () => {
-    const copies = [...dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) => m[1].split(/\s+/));
+    const copies = [...dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) => m[1]!.split(/\s+/));
     expect(copies).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', 'bin', 'src', 'models']));
     const ignored = read('.dockerignore').split('\n').filter((l) => l && !l.startsWith('#'));
     for (const c of copies) {

@@ -6,7 +6,9 @@ function headersOf(h: IHeaders | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(h ?? {})) {
     if (v === undefined) continue;
-    out[k] = (Array.isArray(v) ? v[v.length - 1] : v).toString();
+    // A repeated header keeps its last value; an empty list is no header.
+    const s = (Array.isArray(v) ? v.at(-1) : v)?.toString();
+    if (s !== undefined) out[k] = s;
   }
   return out;
 }

@@ -49,8 +49,8 @@ export function register(program: Command): void {
       err(`replaying ${videos.length} file(s) with profile "${runtime.engine.profile.name}" (threshold ${rt.threshold}); watchlist: ${runtime.store.count()} subject(s)`);
       const t0 = Date.now();
       // Two files of one name in different folders are two cameras (north_door, south_door).
-      const ids = recordingIds(videos);
-      const results = await pipeline.cameras.run(videos.map((v, i) => ({ id: ids[i], url: v, fps: opts.fps ?? 5, maxWidth: 1280, realtime: false, loop: false, enabled: true, transport: 'tcp' })));
+      const ids = recordingIds(videos); // one per file, in order
+      const results = await pipeline.cameras.run(videos.map((v, i) => ({ id: ids[i]!, url: v, fps: opts.fps ?? 5, maxWidth: 1280, realtime: false, loop: false, enabled: true, transport: 'tcp' })));
       await pipeline.drain();
       await audit.finish(pipeline, runtime, rt.threshold, videos, results, out, err);
       await pipeline.stop();

@@ -168,7 +168,8 @@ export function App({ api, alarm }: AppProps) {
 
   const cameras = [...st.cameras.values()].sort((a, b) => a.camera.localeCompare(b.camera));
   const degraded = degradedCameras(st);
-  const shownOp = op?.threshold != null ? op : (st.alerts.size ? { threshold: [...st.alerts.values()][0].latest.threshold, fpir: null } : null);
+  const anyAlert = op?.threshold != null ? undefined : [...st.alerts.values()][0];
+  const shownOp = op?.threshold != null ? op : (anyAlert ? { threshold: anyAlert.latest.threshold, fpir: null } : null);
 
   return html`
     <header class="top">

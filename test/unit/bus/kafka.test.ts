@@ -106,7 +106,7 @@ describe('KafkaBus on a real broker', () => {
     for (const cam of ['c1', 'c2', 'c3']) {
       expect(got.faces.filter((f) => f.camera === cam).map((f) => f.seq)).toEqual([...Array(10).keys()]);
     }
-    expect(Array.from(got.faces[0].faces[0].embedding)).toEqual([Math.fround(0.6), Math.fround(0.8)]);
+    expect(Array.from(got.faces[0]!.faces[0]!.embedding)).toEqual([Math.fround(0.6), Math.fround(0.8)]);
     expect(got.frames.map((f) => [f.seq, f.image.width, f.image.height])).toEqual([[0, 32, 16], [1, 32, 16], [2, 32, 16]]);
     expect(got.matches[0]).toEqual(await match('c1', 7));
     expect(got.watchlist[0]).toMatchObject({ op: 'upsert', subject: { id: 'ann' } });
@@ -164,7 +164,7 @@ describe('KafkaBus on a real broker', () => {
     await until(() => handled.includes(3), 20_000, 'seq 3');
     expect(handled).toEqual([1, 3]);
     const dead = await readAll(k, topicOf(k, DEAD_LETTER), 1);
-    expect(dead[0].headers[DLQ_HEADERS.reason]).toBe('handler failed: poison pill');
+    expect(dead[0]!.headers[DLQ_HEADERS.reason]).toBe('handler failed: poison pill');
   });
 
   it('commits only after the handler resolved: a consumer stopped mid-handler leaves the message to the next one', async () => {

@@ -64,8 +64,8 @@ describe('MemoryBus', () => {
       const a: string[] = [];
       const b: string[] = [];
       bus.subscribe('watchlist', { group: 'a' }, (m) => {
-        if (m[0].op === 'remove' && m[0].id === 'bad') throw new Error('boom');
-        a.push(m[0].op === 'remove' ? m[0].id : '');
+        if (m[0]!.op === 'remove' && m[0]!.id === 'bad') throw new Error('boom');
+        a.push(m[0]!.op === 'remove' ? m[0]!.id : '');
       });
       bus.subscribe('watchlist', { group: 'b' }, (m) => void b.push(...m.map((x) => (x.op === 'remove' ? x.id : ''))));
       for (const id of ['x', 'bad', 'y']) await bus.publish('watchlist', change(id));

@@ -33,7 +33,7 @@ describe('config', () => {
 
   it('substitutes only {VIGIL_*} placeholders, and names a missing variable', () => {
     const cfg = parseConfig({ cameras: [{ id: 'a', url: 'rtsp://u:{VIGIL_PW}@h/s' }] }, { VIGIL_PW: 's3cret' });
-    expect(cfg.cameras[0].url).toBe('rtsp://u:s3cret@h/s');
+    expect(cfg.cameras[0]!.url).toBe('rtsp://u:s3cret@h/s');
     expect(problems(() => parseConfig({ cameras: [{ id: 'a', url: 'rtsp://u:{VIGIL_NOPE}@h/s' }] }, {}))).toMatch(/cameras\[0\]\.url: environment variable VIGIL_NOPE/);
   });
 
@@ -41,7 +41,7 @@ describe('config', () => {
     const dir = await tempDir();
     const f = join(dir, 'vigil.yaml');
     await writeFile(f, 'cameras:\n  - id: door\n    url: rtsp://cam/1\n    fps: 2\n');
-    expect(loadConfig(f, {}).cameras[0].fps).toBe(2);
+    expect(loadConfig(f, {}).cameras[0]!.fps).toBe(2);
     expect(() => loadConfig(join(dir, 'nope.yaml'), {})).toThrow(/cannot read config file .*nope\.yaml/);
   });
 

@@ -36,13 +36,13 @@ describe('codecs', () => {
       faces: [{ box: [0, 0, 2, 2], score: 0.9, landmarks: [[1, 1]], embedding: new Float32Array([0.6, 0.8]), crop: new Uint8Array([1, 2, 3]) }],
     };
     const back = await codecs.faces.decode(await codecs.faces.encode(faces));
-    expect(Array.from(back.faces[0].embedding)).toEqual([Math.fround(0.6), Math.fround(0.8)]);
-    expect(Array.from(back.faces[0].crop)).toEqual([1, 2, 3]);
+    expect(Array.from(back.faces[0]!.embedding)).toEqual([Math.fround(0.6), Math.fround(0.8)]);
+    expect(Array.from(back.faces[0]!.crop)).toEqual([1, 2, 3]);
     const data = new Uint8Array(16 * 8 * 3).fill(128);
     const frame: FrameMsg = { kind: 'frame', v: 1, camera: 'c', seq: 2, capturedAt: 9, mediaTime: 0.4, image: { width: 16, height: 8, data } };
     const f2 = await codecs.frames.decode(await codecs.frames.encode(frame));
     expect(f2.image.width).toBe(16);
-    expect(Math.abs(f2.image.data[0] - 128)).toBeLessThan(4);
+    expect(Math.abs(f2.image.data[0]! - 128)).toBeLessThan(4);
     // The decoded messages are what the one schema per message describes (binary fields in memory).
     expect(frameV1.safeParse(f2).success).toBe(true);
     expect(facesV1.safeParse(back).success).toBe(true);

@@ -9,8 +9,8 @@ const model = () => join(testModelsDir(), 'mobilefacenet_128.onnx');
 
 async function embed(s: ort.InferenceSession): Promise<Float32Array> {
   const x = new Float32Array(3 * 112 * 112).map((_, i) => Math.sin(i) * 0.5);
-  const r = await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', x, [1, 3, 112, 112]) });
-  return r[s.outputNames[0]].data as Float32Array;
+  const r = await s.run({ [s.inputNames[0]!]: new ort.Tensor('float32', x, [1, 3, 112, 112]) });
+  return r[s.outputNames[0]!]!.data as Float32Array;
 }
 
 const isSession = (x: unknown): x is ort.InferenceSession => typeof x === 'object' && x !== null && 'run' in x;
@@ -33,9 +33,9 @@ describe('openSession', () => {
       let a = 0;
       let b = 0;
       for (let i = 0; i < out.length; i++) {
-        dot += out[i] * ref[i];
-        a += out[i] * out[i];
-        b += ref[i] * ref[i];
+        dot += out[i]! * ref[i]!;
+        a += out[i]! * out[i]!;
+        b += ref[i]! * ref[i]!;
       }
       expect(dot / Math.sqrt(a * b)).toBeGreaterThan(0.999);
     } else {

@@ -29,12 +29,12 @@ describe('ffmpeg decode', () => {
     expect(fs.length).toBeGreaterThanOrEqual(45);
     expect(fs.length).toBeLessThanOrEqual(46);
     for (let i = 1; i < fs.length; i++) {
-      const dt = fs[i].pts! - fs[i - 1].pts!;
+      const dt = fs[i]!.pts! - fs[i - 1]!.pts!;
       expect(dt).toBeGreaterThan(0.15);
       expect(dt).toBeLessThan(0.25);
     }
     expect(fs[0]).toMatchObject({ width: 320, height: 180, index: 0 });
-    expect(fs[0].data.length).toBe(320 * 180 * 3);
+    expect(fs[0]!.data.length).toBe(320 * 180 * 3);
   });
 
   it('outputs JPEGs when asked, one per frame, at the source size', async () => {

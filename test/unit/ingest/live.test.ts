@@ -15,7 +15,7 @@ describe('Camera, live policy', () => {
       const fs = rig.frames.get('loop')!;
       expect(fs.map((f) => f.seq)).toEqual([...fs.keys()]);
       expect(fs.every((f) => f.mediaTime !== null && f.mediaTime >= 0 && f.mediaTime < 10.1)).toBe(true);
-      expect(fs.some((f, i) => i > 0 && f.mediaTime! < fs[i - 1].mediaTime!)).toBe(true); // it wrapped
+      expect(fs.some((f, i) => i > 0 && f.mediaTime! < fs[i - 1]!.mediaTime!)).toBe(true); // it wrapped
       expect(fs.at(-1)!.streamTime!).toBeGreaterThan(10); // the stream clock did not
       expect(rig.statesOf('loop')).toEqual(['connecting', 'live']);
     } finally {
@@ -47,7 +47,7 @@ describe('Camera, live policy', () => {
       const backoffs = rig.statuses.filter((s) => s.state === 'backoff');
       expect(backoffs.map((s) => s.retryInMs).slice(0, 4)).toEqual([250, 500, 1000, 2000]);
       expect(backoffs.map((s) => s.attempt).slice(0, 4)).toEqual([1, 2, 3, 4]);
-      expect(backoffs[0].error).toEqual({ code: 'VIGIL_ERR_INGEST_NOT_FOUND', message: expect.stringContaining(`camera late: ${file} was not found`) });
+      expect(backoffs[0]!.error).toEqual({ code: 'VIGIL_ERR_INGEST_NOT_FOUND', message: expect.stringContaining(`camera late: ${file} was not found`) });
       expect(await rig.metric('vigil_camera_restarts_total', { camera: 'late', reason: 'not_found' })).toBeGreaterThanOrEqual(4);
       await copyFile(hamiltonClip(), file);
       await rig.until(() => rig.count('late') > 0, 10_000, 'frames once the file exists');

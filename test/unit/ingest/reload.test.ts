@@ -25,12 +25,12 @@ describe('config file watching', () => {
     try {
       await writeFile(file, 'cameras:\n  - { id: a, url: "rtsp://u:Topsecret1@h/a" }\n');
       await wait(() => seen.length === 1);
-      expect(seen[0].cameras.map((c) => c.id)).toEqual(['a']);
+      expect(seen[0]!.cameras.map((c) => c.id)).toEqual(['a']);
       // An editor's save: write a new file, rename it over the old one.
       await writeFile(join(dir, '.vigil.yaml.swp'), 'cameras:\n  - { id: b, url: "rtsp://u:Topsecret1@h/b" }\n');
       await rename(join(dir, '.vigil.yaml.swp'), file);
       await wait(() => seen.length === 2);
-      expect(seen[1].cameras.map((c) => c.id)).toEqual(['b']);
+      expect(seen[1]!.cameras.map((c) => c.id)).toEqual(['b']);
       // Invalid YAML quoting the URL: refused, nothing applied, no password in the error.
       await writeFile(file, 'cameras:\n  - { id: b, url: "rtsp://u:Topsecret1@h/b", fps: 2, fps: 3 }\n');
       await wait(() => errors.length === 1);

@@ -11,10 +11,10 @@ describe('Camera, replay policy', () => {
     expect(result).toMatchObject({ frames: 50, dropped: 0, error: null }); // 10 s at 5 fps
     expect(result.duration).toBeCloseTo(10, 0);
     expect(frames.map((f) => f.seq)).toEqual([...Array(50).keys()]);
-    expect(frames[0].image).toMatchObject({ width: 320, height: 180 });
-    expect(frames[0].image.data.length).toBe(320 * 180 * 3);
-    expect(frames[10].mediaTime).toBeCloseTo(2, 6);
-    expect(frames[10].capturedAt - frames[0].capturedAt).toBeCloseTo(2000, 0);
+    expect(frames[0]!.image).toMatchObject({ width: 320, height: 180 });
+    expect(frames[0]!.image.data.length).toBe(320 * 180 * 3);
+    expect(frames[10]!.mediaTime).toBeCloseTo(2, 6);
+    expect(frames[10]!.capturedAt - frames[0]!.capturedAt).toBeCloseTo(2000, 0);
   });
 
   it('gives a clear error naming the camera for a corrupt video and for a file that is not video, and goes on', async () => {
@@ -31,7 +31,7 @@ describe('Camera, replay policy', () => {
     for (const [f, code] of [
       [truncated, 'VIGIL_ERR_INGEST_TRUNCATED'],
       [text, 'VIGIL_ERR_INGEST_NOT_VIDEO'],
-    ]) {
+    ] as const) {
       const { result } = await replay(f);
       expect(result.error?.code).toBe(code);
       expect(result.error?.message).toContain('camera clip');

@@ -10,7 +10,7 @@ import { tempDir } from '../../helpers.js';
 function vec(dim: number, i: number, j = (i + 1) % dim, a = 0): number[] {
   const v = new Array<number>(dim).fill(0);
   v[i] = Math.cos(a);
-  v[j] += Math.sin(a);
+  v[j]! += Math.sin(a);
   return v;
 }
 
@@ -27,9 +27,9 @@ describe('SubjectIndex', () => {
       const q = vec(8, 1, 2, 0.3); // close to a's second embedding, then b
       const r = idx.search(q, 2);
       expect(r.map((c) => c.subject.id)).toEqual(['a', 'b']);
-      expect(r[0].similarity).toBeCloseTo(Math.cos(0.3), 4);
-      expect(r[1].similarity).toBeCloseTo(Math.sin(0.3), 4);
-      expect(r[0].subject.name).toBe('A');
+      expect(r[0]!.similarity).toBeCloseTo(Math.cos(0.3), 4);
+      expect(r[1]!.similarity).toBeCloseTo(Math.sin(0.3), 4);
+      expect(r[0]!.subject.name).toBe('A');
       expect(idx.search(q, 10)).toHaveLength(3);
     });
 
@@ -47,7 +47,7 @@ describe('SubjectIndex', () => {
       const idx = new SubjectIndex('m', 16, 4);
       for (let i = 0; i < 40; i++) idx.upsert(subject(`s${i}`, [vec(16, i % 16, (i + 3) % 16, i / 40)]));
       expect(idx.size).toBe(40);
-      expect(idx.search(vec(16, 5, 8, 5 / 40), 1)[0].subject.id).toBe('s5');
+      expect(idx.search(vec(16, 5, 8, 5 / 40), 1)[0]!.subject.id).toBe('s5');
     });
   });
 

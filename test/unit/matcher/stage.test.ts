@@ -40,7 +40,7 @@ describe('MatcherStage', () => {
     // 10 frames of a face at 0.05 rad from a (similarity .999): one track, one strong alert
     const { events } = await run(0.8, Array.from({ length: 10 }, (_, s) => facesMsg(s, [0.05])));
     expect(events).toHaveLength(1);
-    const [e] = events;
+    const e = events[0]!;
     expect(e).toMatchObject({ type: 'alert', revision: 0, rule: 'strong', subject: { id: 'a' }, camera: 'cam', seq: 0, mediaTime: 0, box: [1, 2, 30, 40], crop: '/9g=' });
     expect(e.candidates.map((c) => c.subject.id)).toEqual(['a', 'b']);
     expect(e.margin).toBeCloseTo(Math.cos(0.05) - Math.cos(0.45), 3);
@@ -56,10 +56,10 @@ describe('MatcherStage', () => {
   it('saves the best face of an unknown appearance only when configured', async () => {
     const dir = await tempDir();
     const { stage } = await run(0.99, Array.from({ length: 3 }, (_, s) => facesMsg(s, [1.2])), 2, dir);
-    expect(stage.unknown().cam.tracks).toBe(1);
+    expect(stage.unknown().cam?.tracks).toBe(1);
     const files = await readdir(join(dir, 'cam'));
     expect(files).toHaveLength(1);
-    expect([...(await readFile(join(dir, 'cam', files[0])))]).toEqual([0xff, 0xd8]);
+    expect([...(await readFile(join(dir, 'cam', files[0]!)))]).toEqual([0xff, 0xd8]);
   });
 
   it('never compares faces of another embedding model with the index', async () => {
@@ -68,8 +68,8 @@ describe('MatcherStage', () => {
 
   it('gives the same stream the same alert ids (redelivery is recognisable)', async () => {
     const msgs = () => [facesMsg(3, [0]), facesMsg(4, [0])];
-    const [a] = (await run(0.5, msgs())).events;
-    const [b] = (await run(0.5, msgs())).events;
+    const a = (await run(0.5, msgs())).events[0]!;
+    const b = (await run(0.5, msgs())).events[0]!;
     expect(a.id).toBe(b.id);
   });
 
@@ -103,7 +103,7 @@ describe('MatcherStage with faces of another model (infer and match on different
     const errors = lines.filter((l) => l.level === 50);
     expect(errors.map((l) => l.mismatched)).toEqual([1, 100, 200]);
     expect(errors[0]).toMatchObject({ faceProfile: 'p', faceModel: 'other-model', indexProfile: 'research', indexModel: 'm', camera: 'cam' });
-    expect(String(errors[0].msg)).toContain('profile mismatch');
+    expect(String(errors[0]!.msg)).toContain('profile mismatch');
     expect(events.map((e) => e.seq)).toEqual([1000]); // faces of the index's own model still alert
   });
 });

@@ -23,13 +23,13 @@ describe('models list', () => {
         ['permissive', 'no', 'local'],
         ['npm', 'no', 'npm'],
       ]);
-      const research = rows[0];
+      const research = rows[0]!;
       expect(research).toMatchObject({ detector: 'scrfd_2.5g_kps', recognizer: 'w600k_mbf_fp32', threshold: manifest.profiles.research!.threshold });
       expect(research.models.map((m) => m.license)).toEqual([
         'InsightFace model license: non-commercial research use only',
         'InsightFace model license: non-commercial research use only',
       ]);
-      const npm = rows[2];
+      const npm = rows[2]!;
       expect(npm.landmarker).toBe('faceplugin_landmark68');
       expect(npm.models.map((m) => m.role)).toEqual(['detector', 'landmarks', 'recognizer']);
     });
@@ -41,7 +41,7 @@ describe('models list', () => {
       await unlink(path.join(modelsDir, 'w600k_mbf_fp32.onnx'));
       const rows = await describeProfiles(manifest, modelsDir);
       expect(Object.fromEntries(rows.map((r) => [r.profile, r.installed]))).toEqual({ research: 'partial', permissive: 'yes', npm: 'no' });
-      expect(rows[0].models.map((m) => m.installed)).toEqual([true, false]);
+      expect(rows[0]!.models.map((m) => m.installed)).toEqual([true, false]);
     });
   });
 
@@ -52,22 +52,22 @@ describe('models list', () => {
       for (const id of ['scrfd_2.5g_kps', 'w600k_mbf_fp32', 'yunet_n', 'mobilefacenet_128', 'faceplugin_detect', 'faceplugin_landmark68', 'faceplugin_feature']) {
         const line = text.split('\n').find((l) => l.includes(` ${id} `));
         expect(line, id).toBeDefined();
-        expect(line).toContain(manifest.models[id].license);
+        expect(line).toContain(manifest.models[id]!.license);
       }
       expect(text).toContain('InsightFace model license: non-commercial research use only');
       expect(text).toContain('Apache-2.0');
 
       const lines = text.trimEnd().split('\n');
       expect(lines).toHaveLength(1 + 2 + 2 + 3);
-      const licenseCol = lines[0].indexOf('LICENSE');
-      const modelCol = lines[0].indexOf('MODEL');
+      const licenseCol = lines[0]!.indexOf('LICENSE');
+      const modelCol = lines[0]!.indexOf('MODEL');
       for (const l of lines.slice(1)) {
         expect(l.slice(licenseCol - 2, licenseCol)).toBe('  ');
         expect(l[licenseCol]).not.toBe(' ');
         expect(l[modelCol]).not.toBe(' ');
         expect(l).toBe(l.trimEnd());
       }
-      expect(lines[1].startsWith('research ')).toBe(true);
+      expect(lines[1]!.startsWith('research ')).toBe(true);
       expect(lines[1]).toContain(manifest.profiles.research!.threshold.toFixed(2));
     });
   });

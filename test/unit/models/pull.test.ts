@@ -51,7 +51,7 @@ describe('pullProfile', () => {
 
       const second = await pullProfile(manifest, { profile: 'permissive', modelsDir, localDir: sharedModels() });
       expect(second.models.map((m) => m.action)).toEqual(['skipped', 'skipped']);
-      expect(second.models[1].bytes).toBe(3998070);
+      expect(second.models[1]!.bytes).toBe(3998070);
 
       const forced = await pullProfile(manifest, { profile: 'permissive', modelsDir, localDir: sharedModels(), force: true });
       expect(forced.models.map((m) => m.action)).toEqual(['installed', 'installed']);
@@ -62,7 +62,7 @@ describe('pullProfile', () => {
       const summary = await pullProfile(manifest, { profile: 'research', modelsDir, from: 'local', localDir: sharedModels() });
       expect(summary.models.map((m) => m.id)).toEqual(['scrfd_2.5g_kps', 'w600k_mbf_fp32']);
       const { files } = await requireProfile(manifest, modelsDir, 'research');
-      expect(await sha256File(files.w600k_mbf_fp32)).toBe(manifest.models.w600k_mbf_fp32.sha256);
+      expect(await sha256File(files.w600k_mbf_fp32!)).toBe(manifest.models.w600k_mbf_fp32!.sha256);
     });
 
     it('reinstalls a corrupt installed file without force', async () => {
@@ -94,7 +94,7 @@ describe('pullProfile', () => {
       // Same inodes: neither file was replaced (all-or-nothing per profile).
       expect((await stat(path.join(modelsDir, 'yunet_n.onnx'))).ino).toBe(before.yunet.ino);
       expect((await stat(path.join(modelsDir, 'mobilefacenet_128.onnx'))).ino).toBe(before.mfn.ino);
-      expect(await sha256File(path.join(modelsDir, 'mobilefacenet_128.onnx'))).toBe(manifest.models.mobilefacenet_128.sha256);
+      expect(await sha256File(path.join(modelsDir, 'mobilefacenet_128.onnx'))).toBe(manifest.models.mobilefacenet_128!.sha256);
       await requireProfile(manifest, modelsDir, 'permissive');
     });
 

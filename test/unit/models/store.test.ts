@@ -23,7 +23,7 @@ async function flipByte(file: string, at = 1000): Promise<void> {
   try {
     const b = Buffer.alloc(1);
     await fh.read(b, 0, 1, at);
-    b[0] ^= 0xff;
+    b[0]! ^= 0xff;
     await fh.write(b, 0, 1, at);
   } finally {
     await fh.close();
@@ -57,7 +57,7 @@ describe('models store', () => {
       expect(err.code).toBe('VIGIL_ERR_MODEL_CHECKSUM');
       expect(err.message).toContain('"permissive"');
       expect(err.message).toContain(path.join(modelsDir, 'yunet_n.onnx'));
-      expect(err.message).toContain(manifest.models.yunet_n.sha256);
+      expect(err.message).toContain(manifest.models.yunet_n!.sha256);
       expect(err.hint).toContain('vigil models pull permissive');
     });
 
@@ -68,7 +68,7 @@ describe('models store', () => {
       await utimes(file, old, old);
       await requireProfile(manifest, modelsDir, 'permissive'); // hashes and caches a non-racy entry
       const again = await installedStatus(manifest, modelsDir, 'permissive', { verify: true });
-      expect(again.models.yunet_n.cached).toBe(true);
+      expect(again.models.yunet_n!.cached).toBe(true);
       await flipByte(file);
       const err = await caught(requireProfile(manifest, modelsDir, 'permissive'));
       expect(err.code).toBe('VIGIL_ERR_MODEL_CHECKSUM');
@@ -109,7 +109,7 @@ describe('models store', () => {
       const s = await installedStatus(manifest, modelsDir, 'permissive', { verify: false });
       expect(s.complete).toBe(true);
       expect(s.models.yunet_n).toMatchObject({ present: true, size: 322906 });
-      expect(s.models.yunet_n.checksumOk).toBeUndefined();
+      expect(s.models.yunet_n!.checksumOk).toBeUndefined();
       expect(existsSync(path.join(modelsDir, VERIFIED_CACHE_FILE))).toBe(false);
     });
 
@@ -122,15 +122,15 @@ describe('models store', () => {
       const old = new Date(Date.now() - 3600_000);
       for (const f of ['yunet_n.onnx', 'mobilefacenet_128.onnx']) await utimes(path.join(modelsDir, f), old, old);
       const first = await installedStatus(manifest, modelsDir, 'permissive', { verify: true });
-      expect(first.models.yunet_n.cached).toBe(false);
+      expect(first.models.yunet_n!.cached).toBe(false);
       const second = await installedStatus(manifest, modelsDir, 'permissive', { verify: true });
       expect(second.complete).toBe(true);
-      expect(second.models.yunet_n).toMatchObject({ checksumOk: true, cached: true, sha256: manifest.models.yunet_n.sha256 });
+      expect(second.models.yunet_n).toMatchObject({ checksumOk: true, cached: true, sha256: manifest.models.yunet_n!.sha256 });
       const forced = await installedStatus(manifest, modelsDir, 'permissive', { verify: true, trustCache: false });
-      expect(forced.models.yunet_n.cached).toBe(false);
+      expect(forced.models.yunet_n!.cached).toBe(false);
 
       const cache = JSON.parse(await readFile(path.join(modelsDir, VERIFIED_CACHE_FILE), 'utf8')) as Record<string, { sha256: string }>;
-      expect(cache['yunet_n.onnx'].sha256).toBe(manifest.models.yunet_n.sha256);
+      expect(cache['yunet_n.onnx']!.sha256).toBe(manifest.models.yunet_n!.sha256);
     });
 
     it('ignores a malformed cache file', async () => {
