@@ -109,7 +109,7 @@ export class MemoryBus implements Bus {
     try {
       while (q.depth > 0 && q.handlers.length > 0 && !this.#closed) {
         // Members of one group take turns (round robin), as consumers of one Kafka group share partitions.
-        const { handler, opts } = q.handlers[q.next++ % q.handlers.length];
+        const { handler, opts } = q.handlers[q.next++ % q.handlers.length]!; // length > 0: checked by the loop
         const max = opts.maxBatch ?? 1;
         if (max > 1 && q.depth < max && (opts.maxWaitMs ?? 0) > 0) {
           await new Promise((r) => setTimeout(r, opts.maxWaitMs));
