@@ -11,7 +11,7 @@ import type { Logger } from './log.js';
 import { ingestMetrics, registry } from './metrics.js';
 import { MatcherStage } from './matcher/stage.js';
 import type { Runtime } from './runtime.js';
-import { inferenceStage, matcherStage } from './stages.js';
+import { identifyBy, inferenceStage, matcherStage } from './stages.js';
 
 export interface PipelineOptions {
   readonly cfg: Config;
@@ -50,7 +50,7 @@ export class Pipeline {
         ? undefined
         : new BroadcastServer({ bus: this.bus, ...cfg.broadcast, token: o.broadcastToken, log: log.child({ stage: 'broadcast' }), metrics: registry });
     this.matcher = matcherStage(cfg, this.bus, runtime.index, runtime.threshold, undefined, log);
-    this.inference = inferenceStage(cfg, this.bus, runtime.engine, log);
+    this.inference = inferenceStage(cfg, this.bus, runtime.engine, log, { workers: runtime.workers, identify: identifyBy(runtime.index, runtime.threshold) });
     this.cameras = new CameraSet({ bus: this.bus, log: log.child({ stage: 'ingest' }), metrics: ingestMetrics(), timing: cfg.ingest, decoderThreads: cfg.ingest.decoderThreads });
   }
 

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from './config/schema.js';
 import { isVigilError, VigilError } from './errors.js';
@@ -41,6 +42,8 @@ export async function chooseProfile(cfg: Config, log: Logger, opts: { profile?: 
 /** Everything that needs the models: the face engine, the watchlist store and its index. */
 export interface Runtime {
   readonly engine: FaceEngine;
+  /** Extra engines for the embedded mode's inference workers (config inference.workers); closed with the runtime. */
+  readonly workers?: readonly FaceEngine[];
   readonly store: WatchlistStore;
   readonly index: SubjectIndex;
   readonly threshold: number;
@@ -49,10 +52,24 @@ export interface Runtime {
 }
 
 export async function openEngine(cfg: Config, log: Logger, opts: { profile?: string; fetch: boolean }): Promise<FaceEngine> {
+  return (await openEngines(cfg, log, opts, 1))[0]!;
+}
+
+/** Inference workers the config asks for: inference.workers, or one per core when 0. */
+export const workerCount = (cfg: Config): number => cfg.inference.workers || availableParallelism();
+
+/** `n` engines of the same profile (each its own sessions): the first is the runtime's engine, the rest its workers. */
+export async function openEngines(cfg: Config, log: Logger, opts: { profile?: string; fetch: boolean }, n: number): Promise<FaceEngine[]> {
   const { manifest, name } = await chooseProfile(cfg, log, opts);
   const { resolved, files } = await requireProfile(manifest, modelsDirOf(cfg), name);
-  const engine = await FaceEngine.open(resolved, files, { provider: cfg.inference.provider, threads: cfg.inference.threads }, { flip: cfg.inference.flip });
-  return engine;
+  const engines: FaceEngine[] = [];
+  try {
+    for (let i = 0; i < n; i++) engines.push(await FaceEngine.open(resolved, files, { provider: cfg.inference.provider, threads: cfg.inference.threads }, { flip: cfg.inference.flip }));
+  } catch (err) {
+    await Promise.all(engines.map((e) => e.close()));
+    throw err;
+  }
+  return engines;
 }
 
 /** Licenses of the models a profile runs, one line each (shown at start: InsightFace weights are non-commercial). */
@@ -67,7 +84,8 @@ export function licenseLines(engine: FaceEngine): string[] {
 
 export async function openRuntime(cfg: Config, log: Logger, opts: { profile?: string; fetch: boolean }): Promise<Runtime> {
   const store = await new WatchlistStore(cfg.dataDir).load();
-  const engine = await openEngine(cfg, log, opts);
+  const [engine, ...workers] = await openEngines(cfg, log, opts, workerCount(cfg));
+  const closeAll = async (): Promise<void> => void (await Promise.all([engine, ...workers].map((e) => e!.close())));
   try {
     const redone = await reembed(engine, store).catch((err: unknown) => {
       if (isVigilError(err)) log.warn({ err: err.message }, 're-embedding a stored enrollment image failed');
@@ -77,9 +95,9 @@ export async function openRuntime(cfg: Config, log: Logger, opts: { profile?: st
     const index = await openIndex(join(cfg.dataDir, 'index', engine.model), engine.model, engine.embedder.size, store.list());
     const { threshold, from } = matchThreshold(engine.profile.profile, cfg.matcher);
     if (from !== 'profile default') log.info({ threshold, from }, 'match threshold');
-    return { engine, store, index, threshold, licenses: licenseLines(engine), close: () => engine.close() };
+    return { engine: engine!, workers, store, index, threshold, licenses: licenseLines(engine!), close: closeAll };
   } catch (err) {
-    await engine.close();
+    await closeAll();
     throw err;
   }
 }

@@ -1,5 +1,5 @@
 import type { Box } from '../contracts/messages.js';
-import { iou } from '../inference/detect/nms.js';
+import { boxWidth as width, centreDistance, dot, iou } from '../util/boxes.js';
 
 /** One face of one frame, as the tracker sees it. */
 export interface TrackInput {
@@ -117,14 +117,4 @@ function absorb(t: Track, f: TrackInput, at: number): void {
   }
   const inv = n > 0 ? 1 / Math.sqrt(n) : 0;
   for (let i = 0; i < t.embedding.length; i++) t.embedding[i] *= inv;
-}
-
-const width = (b: Box): number => b[2] - b[0];
-function centreDistance(a: Box, b: Box): number {
-  return Math.hypot((a[0] + a[2]) / 2 - (b[0] + b[2]) / 2, (a[1] + a[3]) / 2 - (b[1] + b[3]) / 2);
-}
-function dot(a: Float32Array, b: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
 }
