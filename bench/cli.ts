@@ -3,6 +3,7 @@ import { register as registerAlerts } from './commands/alerts.js';
 import { register as registerFace } from './commands/face.js';
 import { register as registerIngest } from './commands/ingest.js';
 import { register as registerKafka } from './commands/kafka.js';
+import { register as registerThroughput } from './commands/throughput.js';
 
 /**
  * `vigil bench ...`: the benchmarks live outside the product (bench/) and add their own commands
@@ -14,4 +15,5 @@ export function registerBenchCommands(program: Command): void {
   registerFace(bench);
   registerIngest(bench);
   registerKafka(bench);
+  registerThroughput(bench);
 }

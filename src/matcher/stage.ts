@@ -38,6 +38,8 @@ export class MatcherStage {
   readonly decider: AlertDecider;
   #modelMismatch = 0;
   faces = 0;
+  /** Wall time spent matching since start, ms (bench throughput's per-stage table). */
+  busyMs = 0;
   alerts = 0;
   updates = 0;
 
@@ -50,7 +52,9 @@ export class MatcherStage {
     const { bus, index, log } = this.#o;
     this.#unsubs.push(
       bus.subscribe('faces', { group: 'matcher' }, async (msgs) => {
+        const t0 = performance.now();
         for (const m of msgs) await this.#match(m);
+        this.busyMs += performance.now() - t0;
       }),
       bus.subscribe('watchlist', { group: `matcher-${this.#o.replicaId ?? 'embedded'}` }, (changes) => {
         for (const c of changes) {
