@@ -62,7 +62,7 @@ export class FaceEngine {
     const detector = await detectorAt(detectSize);
     try {
       const embedder = await Embedder.open(p.recognizer, profile.recognizer, files[p.recognizer], session);
-      return new FaceEngine(profile, detector, embedder, flip, () => detectorAt(o.regionSize ?? 256));
+      return new FaceEngine(profile, detector, embedder, flip, () => detectorAt(o.regionSize ?? 192));
     } catch (err) {
       await detector.close();
       throw err;

@@ -10,8 +10,8 @@ import type { Detection } from './types.js';
  * - Detect less: the whole frame is detected on a schedule (every `fullEvery` frames), when something
  *   moves away from the live tracks (frame difference on a coarse luma grid) or when there is no track;
  *   in between, only regions around the live tracks are detected, at native resolution (a small
- *   detector input, so small faces get more pixels than in the 640 px full-frame pass). A still frame
- *   with no track is not detected at all.
+ *   detector input, so small faces get more pixels than in the 640 px full-frame pass). A frame where
+ *   nothing moved is not detected at all: the tracks' last detections stand.
  * - Embed less: a track's face is embedded when the track is new, when a clearly better face arrives
  *   (bigger, more frontal, more confident), every `reembedEvery` frames, and on every frame while its
  *   identity is undecided (best watchlist similarity within `decidedMargin` of the threshold). A
@@ -33,13 +33,18 @@ export interface ScheduleOptions {
   readonly roiScale: number;
 }
 
-export const defaultScheduleOptions: ScheduleOptions = { enabled: true, fullEvery: 10, reembedEvery: 10, betterFace: 1.3, decidedMargin: 0.15, motionLevel: 8, roiScale: 3 };
+export const defaultScheduleOptions: ScheduleOptions = { enabled: true, fullEvery: 10, reembedEvery: 10, betterFace: 1.3, decidedMargin: 0.15, motionLevel: 8, roiScale: 2.5 };
 
 /** How one frame is detected. */
-export type DetectPlan = { readonly kind: 'skip' } | { readonly kind: 'full' } | { readonly kind: 'rois'; readonly rois: readonly Box[] };
+export type DetectPlan =
+  | { readonly kind: 'full' }
+  | { readonly kind: 'rois'; readonly rois: readonly Box[] }
+  /** nothing moved since the last frame: the live tracks' last detections stand (none: nothing to see) */
+  | { readonly kind: 'still'; readonly detections: readonly Detection[] };
 
 export interface FaceTrack {
   box: Box;
+  detection: Detection;
   /** px per ms, from the last two sightings */
   vx: number;
   vy: number;
@@ -102,7 +107,7 @@ export class CameraSchedule {
       this.#sinceFull = 0;
       return { kind: 'full' };
     }
-    if (live.length === 0) return { kind: 'skip' };
+    if (moving.length === 0) return { kind: 'still', detections: live.map((t) => t.detection) };
     return { kind: 'rois', rois: mergeOverlapping(rois) };
   }
 
@@ -188,6 +193,7 @@ export class CameraSchedule {
       t.vx = cx / dt;
       t.vy = cy / dt;
       t.box = d.box;
+      t.detection = d;
       t.lastAt = at;
       t.lastSeq = seq;
       const embed = !t.decided || !t.embedding || seq - t.embeddedSeq >= this.#o.reembedEvery || faceScore(d) >= this.#o.betterFace * t.quality;
@@ -196,7 +202,7 @@ export class CameraSchedule {
     for (let i = 0; i < dets.length; i++) {
       if (out[i]) continue;
       const d = dets[i]!;
-      const t: FaceTrack = { box: d.box, vx: 0, vy: 0, lastAt: at, lastSeq: seq, quality: 0, embeddedSeq: -Infinity, decided: false };
+      const t: FaceTrack = { box: d.box, detection: d, vx: 0, vy: 0, lastAt: at, lastSeq: seq, quality: 0, embeddedSeq: -Infinity, decided: false };
       this.#tracks.push(t);
       out[i] = { detection: d, track: t, embed: true };
     }

@@ -158,9 +158,9 @@ export class InferenceStage {
   async #detect(engine: FaceEngine, f: FrameMsg, plan: DetectPlan): Promise<Detection[]> {
     const { minFaceSize, log } = this.#o;
     try {
-      if (plan.kind === 'skip') {
+      if (plan.kind === 'still') {
         this.timing.skippedFrames++;
-        return [];
+        return [...plan.detections];
       }
       if (plan.kind === 'rois') this.timing.regionDetections++;
       else this.timing.fullDetections++;
