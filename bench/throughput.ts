@@ -31,6 +31,8 @@ export interface ThroughputOptions {
   readonly enrolled: number;
   readonly strangers: number;
   readonly seed: number;
+  /** Face widths of the scene's walkers, px (default the scene's 44-90). */
+  readonly faceSize?: readonly [number, number];
   readonly fps: number;
   /** Worker counts to compare (pipeline variants are run for each). */
   readonly workers: readonly number[];
@@ -112,7 +114,7 @@ export async function benchThroughput(o: ThroughputOptions): Promise<ThroughputR
   const loadBefore = loadavg();
   const maxWorkers = Math.max(...o.workers, 1);
   o.progress('preparing the scene and its watchlist');
-  const prep = await prepareScene({ cfg: o.cfg, log: o.log, workDir: o.workDir, profile: o.profile, enrolled: o.enrolled, strangers: o.strangers, seed: o.seed });
+  const prep = await prepareScene({ cfg: o.cfg, log: o.log, workDir: o.workDir, profile: o.profile, enrolled: o.enrolled, strangers: o.strangers, seed: o.seed, scene: o.faceSize ? { faceSize: o.faceSize } : undefined });
   const video = o.video ?? prep.scene.video;
   const extra = await openEngines(prep.cfg, o.log, { profile: o.profile, fetch: false }, maxWorkers - 1 - (prep.runtime.workers?.length ?? 0));
   const engines: FaceEngine[] = [prep.runtime.engine, ...(prep.runtime.workers ?? []), ...extra];

@@ -1,9 +1,16 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { setup } from '../../src/cli/setup.js';
+import { VigilError } from '../../src/errors.js';
 import { benchThroughput, line, liveLine } from '../throughput.js';
 
 const list = (v: string): number[] => v.split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0);
+
+function faceRange(v: string): [number, number] {
+  const [a, b] = v.split(',').map(Number);
+  if (!(a! > 0 && b! >= a!)) throw new VigilError('VIGIL_ERR_BENCH_ARGS', { bench: 'throughput', reason: `--face-size wants "min,max" px, got "${v}"` });
+  return [a!, b!];
+}
 
 export function register(bench: Command): void {
   bench
@@ -17,10 +24,11 @@ export function register(bench: Command): void {
     .option('--enrolled <n>', 'scene: people on the watchlist who walk through', (v) => Number(v), 6)
     .option('--strangers <n>', 'scene: people never enrolled who walk through', (v) => Number(v), 6)
     .option('--seed <n>', 'scene random seed', (v) => Number(v), 1)
+    .option('--face-size <min,max>', 'scene: face widths, px (e.g. 27,50 for small CCTV faces)', '44,90')
     .option('--fps <n>', 'frames sampled per second', (v) => Number(v), 5)
     .option('--profile <name>', 'model profile')
     .option('--json', 'print the report as one JSON line on stdout')
-    .action(async (opts: { video?: string; workers: string; cameras: string; liveSeconds: number; rounds: number; enrolled: number; strangers: number; seed: number; fps: number; profile?: string; json?: boolean }, cmd: Command) => {
+    .action(async (opts: { video?: string; workers: string; cameras: string; liveSeconds: number; rounds: number; enrolled: number; strangers: number; seed: number; faceSize: string; fps: number; profile?: string; json?: boolean }, cmd: Command) => {
       const { cfg, log } = setup(cmd, 'warn');
       const out = (l: string): void => void process.stdout.write(`${l}\n`);
       const r = await benchThroughput({
@@ -32,6 +40,7 @@ export function register(bench: Command): void {
         enrolled: opts.enrolled,
         strangers: opts.strangers,
         seed: opts.seed,
+        faceSize: faceRange(opts.faceSize),
         fps: opts.fps,
         workers: list(opts.workers),
         rounds: Math.max(1, opts.rounds),
