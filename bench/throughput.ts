@@ -1,4 +1,8 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { rename } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import type { CameraConfig, Config } from '../src/config/schema.js';
 import { cameraSchema } from '../src/config/schema.js';
@@ -36,6 +40,7 @@ export interface ThroughputOptions {
   readonly fps: number;
   /** Worker counts to compare (pipeline variants are run for each). */
   readonly workers: readonly number[];
+  /** Replay rounds; 0: live part only. */
   readonly rounds: number;
   /** Live camera counts to try, ascending (empty: no live part). */
   readonly cameras: readonly number[];
@@ -88,6 +93,7 @@ interface Variant {
   readonly schedule: boolean;
 }
 
+const run = promisify(execFile);
 const round1 = (v: number): number => Math.round(v * 10) / 10;
 const round2 = (v: number): number => Math.round(v * 100) / 100;
 
@@ -121,8 +127,8 @@ export async function benchThroughput(o: ThroughputOptions): Promise<ThroughputR
   try {
     // Decoding alone, for the per-stage table (ffmpeg runs in its own process, overlapped with inference).
     let t0 = performance.now();
-    const decoded = await eachFrame(video, o.fps, async () => undefined);
-    const decodeFps = decoded / ((performance.now() - t0) / 1000);
+    const decoded = o.rounds > 0 ? await eachFrame(video, o.fps, async () => undefined) : 0;
+    const decodeFps = decoded / Math.max(1e-3, (performance.now() - t0) / 1000);
     const videoSeconds = decoded / o.fps;
     o.progress(`video: ${video} (${round1(videoSeconds)} s, ${decoded} frames at ${o.fps} fps); decoding alone ${round1(decodeFps)} frames/s`);
     const variants: Variant[] = o.workers.flatMap((w) => [
@@ -199,8 +205,17 @@ async function replayPipeline(o: ThroughputOptions, prep: Awaited<ReturnType<typ
   };
 }
 
+/** The clip as a camera sends it: 25 fps, a key frame every 2 s, no B-frames (as `bench ingest`'s source), made once. */
+async function cameraClip(video: string): Promise<string> {
+  const out = video.replace(/\.mp4$/, '-cam25-gop50.mp4');
+  if (existsSync(out)) return out;
+  await run('ffmpeg', ['-y', '-v', 'error', '-i', video, '-an', '-vf', 'fps=25', '-c:v', 'libx264', '-preset', 'veryfast', '-g', '50', '-keyint_min', '50', '-sc_threshold', '0', '-bf', '0', '-b:v', '2M', `${out}.partial.mp4`]);
+  await rename(`${out}.partial.mp4`, out);
+  return out;
+}
+
 async function liveStep(o: ThroughputOptions, prep: Awaited<ReturnType<typeof prepareScene>>, engines: readonly FaceEngine[], workers: number, n: number): Promise<LiveStep> {
-  const { server, pub } = await startRtspCamera({ binary: await ensureRtspServerBinary(), path: 'cam', file: prep.scene.video });
+  const { server, pub } = await startRtspCamera({ binary: await ensureRtspServerBinary(), path: 'cam', file: await cameraClip(o.video ?? prep.scene.video) });
   const pipeline = new Pipeline({ cfg: variantConfig(prep.cfg, { workers, schedule: prep.cfg.inference.schedule.enabled }), log: o.log, runtime: runtimeWith(prep.runtime, engines, workers), live: true });
   try {
     await pipeline.start();
@@ -247,6 +262,9 @@ async function liveStep(o: ThroughputOptions, prep: Awaited<ReturnType<typeof pr
       kept_up: fpsMin >= 0.9 * o.fps && p95 !== null && p95 <= 1000,
     };
   } finally {
+    // Cameras off, queued frames through, then stop: the engines outlive this step.
+    await pipeline.cameras.apply([]);
+    await pipeline.drain();
     await pipeline.stop();
     await stopRtspCamera(server, pub);
   }

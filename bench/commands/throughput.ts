@@ -20,7 +20,7 @@ export function register(bench: Command): void {
     .option('--workers <list>', 'inference worker counts to compare', '1,2')
     .option('--cameras <list>', 'live camera counts to try, ascending ("" or 0: no live part)', '2,4,8')
     .option('--live-seconds <n>', 'measuring window per live step, s', (v) => Number(v), 10)
-    .option('--rounds <n>', 'replay rounds (variants interleaved within each round)', (v) => Number(v), 1)
+    .option('--rounds <n>', 'replay rounds (variants interleaved within each round); 0: live part only', (v) => Number(v), 1)
     .option('--enrolled <n>', 'scene: people on the watchlist who walk through', (v) => Number(v), 6)
     .option('--strangers <n>', 'scene: people never enrolled who walk through', (v) => Number(v), 6)
     .option('--seed <n>', 'scene random seed', (v) => Number(v), 1)
@@ -43,7 +43,7 @@ export function register(bench: Command): void {
         faceSize: faceRange(opts.faceSize),
         fps: opts.fps,
         workers: list(opts.workers),
-        rounds: Math.max(1, opts.rounds),
+        rounds: Math.max(0, opts.rounds),
         cameras: list(opts.cameras),
         liveSeconds: opts.liveSeconds,
         progress: (l) => process.stderr.write(`${l}\n`),
