@@ -93,7 +93,7 @@ export interface PreparedScene {
 export async function prepareScene(o: Omit<AlertBenchOptions, 'fps'> & { readonly scene?: Partial<SceneOptions> }): Promise<PreparedScene> {
   const lfwDir = join(o.cfg.sharedDir, 'data', 'lfw');
   await mkdir(o.workDir, { recursive: true });
-  const scene = await buildScene({ lfwDir, out: join(o.workDir, `scene-${o.seed}${o.scene?.faceSize ? `-${o.scene.faceSize.join('-')}px` : ''}.mp4`), enrolled: o.enrolled, strangers: o.strangers, seed: o.seed, ...o.scene });
+  const scene = await buildScene({ lfwDir, out: join(o.workDir, `scene-${o.seed}-${o.enrolled}+${o.strangers}${o.scene?.faceSize ? `-${o.scene.faceSize.join('-')}px` : ''}.mp4`), enrolled: o.enrolled, strangers: o.strangers, seed: o.seed, ...o.scene });
   o.log.info({ video: scene.video, seconds: scene.duration, appearances: scene.appearances.length }, 'scene built');
   const dataDir = join(o.workDir, `data-${o.seed}-${Date.now()}`);
   await mkdir(dataDir, { recursive: true });
