@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { CameraConfig, Config } from '../src/config/schema.js';
 import { cameraSchema } from '../src/config/schema.js';
 import type { MatchEvent, RgbImage } from '../src/contracts/messages.js';
-import type { FaceEngine } from '../src/inference/engine.js';
+import type { FaceWorker } from '../src/inference/remote-engine.js';
 import type { StageTiming } from '../src/inference/stage.js';
 import { decode } from '../src/ingest/ffmpeg.js';
 import type { Logger } from '../src/log.js';
@@ -122,8 +122,15 @@ export async function benchThroughput(o: ThroughputOptions): Promise<ThroughputR
   o.progress('preparing the scene and its watchlist');
   const prep = await prepareScene({ cfg: o.cfg, log: o.log, workDir: o.workDir, profile: o.profile, enrolled: o.enrolled, strangers: o.strangers, seed: o.seed, scene: o.faceSize ? { faceSize: o.faceSize } : undefined });
   const video = o.video ?? prep.scene.video;
-  const extra = await openEngines(prep.cfg, o.log, { profile: o.profile, fetch: false }, maxWorkers - 1 - (prep.runtime.workers?.length ?? 0));
-  const engines: FaceEngine[] = [prep.runtime.engine, ...(prep.runtime.workers ?? []), ...extra];
+  const have = prep.runtime.workers ?? [];
+  const extra: FaceWorker[] = [];
+  if (have.length + 1 < maxWorkers) {
+    // More worker threads than the config's: openEngines gives n - 1 of them beside a main engine we do not need.
+    const more = await openEngines(prep.cfg, o.log, { profile: o.profile, fetch: false }, maxWorkers - have.length);
+    await more.engine.close();
+    extra.push(...more.workers);
+  }
+  const engines: FaceWorker[] = [prep.runtime.engine, ...have, ...extra];
   try {
     // Decoding alone, for the per-stage table (ffmpeg runs in its own process, overlapped with inference).
     let t0 = performance.now();
@@ -174,11 +181,11 @@ function variantConfig(cfg: Config, v: { workers: number; schedule: boolean }): 
   return { ...cfg, inference: { ...cfg.inference, workers: v.workers, schedule: { ...cfg.inference.schedule, enabled: v.schedule, flipBand: v.schedule ? cfg.inference.schedule.flipBand : 0 } } };
 }
 
-function runtimeWith(rt: Runtime, engines: readonly FaceEngine[], workers: number): Runtime {
-  return { ...rt, engine: engines[0]!, workers: engines.slice(1, workers) };
+function runtimeWith(rt: Runtime, engines: readonly FaceWorker[], workers: number): Runtime {
+  return { ...rt, workers: engines.slice(1, workers) };
 }
 
-async function replayPipeline(o: ThroughputOptions, prep: Awaited<ReturnType<typeof prepareScene>>, engines: readonly FaceEngine[], v: Variant, round: number, video: string, videoSeconds: number): Promise<ReplayRun> {
+async function replayPipeline(o: ThroughputOptions, prep: Awaited<ReturnType<typeof prepareScene>>, engines: readonly FaceWorker[], v: Variant, round: number, video: string, videoSeconds: number): Promise<ReplayRun> {
   // A fresh index copy is not needed: the pipeline only reads the watchlist.
   const pipeline = new Pipeline({ cfg: variantConfig(prep.cfg, v), log: o.log, runtime: runtimeWith(prep.runtime, engines, v.workers), live: false });
   await pipeline.start();
@@ -214,7 +221,7 @@ async function cameraClip(video: string): Promise<string> {
   return out;
 }
 
-async function liveStep(o: ThroughputOptions, prep: Awaited<ReturnType<typeof prepareScene>>, engines: readonly FaceEngine[], workers: number, n: number): Promise<LiveStep> {
+async function liveStep(o: ThroughputOptions, prep: Awaited<ReturnType<typeof prepareScene>>, engines: readonly FaceWorker[], workers: number, n: number): Promise<LiveStep> {
   const { server, pub } = await startRtspCamera({ binary: await ensureRtspServerBinary(), path: 'cam', file: await cameraClip(o.video ?? prep.scene.video) });
   const pipeline = new Pipeline({ cfg: variantConfig(prep.cfg, { workers, schedule: prep.cfg.inference.schedule.enabled }), log: o.log, runtime: runtimeWith(prep.runtime, engines, workers), live: true });
   try {

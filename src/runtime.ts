@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Config } from './config/schema.js';
 import { isVigilError, VigilError } from './errors.js';
 import { FaceEngine } from './inference/engine.js';
+import { RemoteEngine, type FaceWorker } from './inference/remote-engine.js';
 import type { Logger } from './log.js';
 import { openIndex, type SubjectIndex } from './matcher/index.js';
 import { reembed } from './matcher/enroll.js';
@@ -43,7 +44,7 @@ export async function chooseProfile(cfg: Config, log: Logger, opts: { profile?: 
 export interface Runtime {
   readonly engine: FaceEngine;
   /** Extra engines for the embedded mode's inference workers (config inference.workers); closed with the runtime. */
-  readonly workers?: readonly FaceEngine[];
+  readonly workers?: readonly FaceWorker[];
   readonly store: WatchlistStore;
   readonly index: SubjectIndex;
   readonly threshold: number;
@@ -52,24 +53,30 @@ export interface Runtime {
 }
 
 export async function openEngine(cfg: Config, log: Logger, opts: { profile?: string; fetch: boolean }): Promise<FaceEngine> {
-  return (await openEngines(cfg, log, opts, 1))[0]!;
+  return (await openEngines(cfg, log, opts, 1)).engine;
 }
 
 /** Inference workers the config asks for: inference.workers, or one per core when 0. */
 export const workerCount = (cfg: Config): number => cfg.inference.workers || availableParallelism();
 
-/** `n` engines of the same profile (each its own sessions): the first is the runtime's engine, the rest its workers. */
-export async function openEngines(cfg: Config, log: Logger, opts: { profile?: string; fetch: boolean }, n: number): Promise<FaceEngine[]> {
+/**
+ * The engine (main thread: enrollment, alignment, and a share of the frames) and `n - 1` more in
+ * worker threads (the embedded mode's inference workers), all of the same profile.
+ */
+export async function openEngines(cfg: Config, log: Logger, opts: { profile?: string; fetch: boolean }, n: number): Promise<{ engine: FaceEngine; workers: RemoteEngine[] }> {
   const { manifest, name } = await chooseProfile(cfg, log, opts);
   const { resolved, files } = await requireProfile(manifest, modelsDirOf(cfg), name);
-  const engines: FaceEngine[] = [];
+  const session = { provider: cfg.inference.provider, threads: cfg.inference.threads };
+  const options = { flip: cfg.inference.flip };
+  const engine = await FaceEngine.open(resolved, files, session, options);
+  const workers: RemoteEngine[] = [];
   try {
-    for (let i = 0; i < n; i++) engines.push(await FaceEngine.open(resolved, files, { provider: cfg.inference.provider, threads: cfg.inference.threads }, { flip: cfg.inference.flip }));
+    for (let i = 1; i < n; i++) workers.push(await RemoteEngine.open(resolved, files, session, options, engine.flip));
   } catch (err) {
-    await Promise.all(engines.map((e) => e.close()));
+    await Promise.all([engine, ...workers].map((e) => e.close()));
     throw err;
   }
-  return engines;
+  return { engine, workers };
 }
 
 /** Licenses of the models a profile runs, one line each (shown at start: InsightFace weights are non-commercial). */
@@ -84,8 +91,8 @@ export function licenseLines(engine: FaceEngine): string[] {
 
 export async function openRuntime(cfg: Config, log: Logger, opts: { profile?: string; fetch: boolean }): Promise<Runtime> {
   const store = await new WatchlistStore(cfg.dataDir).load();
-  const [engine, ...workers] = await openEngines(cfg, log, opts, workerCount(cfg));
-  const closeAll = async (): Promise<void> => void (await Promise.all([engine, ...workers].map((e) => e!.close())));
+  const { engine, workers } = await openEngines(cfg, log, opts, workerCount(cfg));
+  const closeAll = async (): Promise<void> => void (await Promise.all([engine, ...workers].map((e) => e.close())));
   try {
     const redone = await reembed(engine, store).catch((err: unknown) => {
       if (isVigilError(err)) log.warn({ err: err.message }, 're-embedding a stored enrollment image failed');
@@ -95,7 +102,7 @@ export async function openRuntime(cfg: Config, log: Logger, opts: { profile?: st
     const index = await openIndex(join(cfg.dataDir, 'index', engine.model), engine.model, engine.embedder.size, store.list());
     const { threshold, from } = matchThreshold(engine.profile.profile, cfg.matcher);
     if (from !== 'profile default') log.info({ threshold, from }, 'match threshold');
-    return { engine: engine!, workers, store, index, threshold, licenses: licenseLines(engine!), close: closeAll };
+    return { engine, workers, store, index, threshold, licenses: licenseLines(engine), close: closeAll };
   } catch (err) {
     await closeAll();
     throw err;

@@ -4,6 +4,7 @@ import type { Config } from './config/schema.js';
 import type { FaceEngine } from './inference/engine.js';
 import { qualityLimits } from './inference/quality.js';
 import { defaultScheduleOptions } from './inference/schedule.js';
+import type { FaceWorker } from './inference/remote-engine.js';
 import { InferenceStage } from './inference/stage.js';
 import type { Logger } from './log.js';
 import { faceMetrics } from './metrics.js';
@@ -18,7 +19,7 @@ import { defaultTrackerOptions } from './matcher/tracker.js';
  */
 /** What only the embedded mode has for the inference stage: more engines, and the watchlist to tell decided identities. */
 export interface EmbeddedExtras {
-  readonly workers?: readonly FaceEngine[];
+  readonly workers?: readonly FaceWorker[];
   readonly identify?: (embedding: Float32Array) => number;
 }
 

@@ -3,6 +3,7 @@ import type { FaceRecord, FrameMsg, RgbImage } from '../contracts/messages.js';
 import type { Logger } from '../log.js';
 import { cropRgb, encodeJpeg } from './image-io.js';
 import { faceSize, type FaceEngine } from './engine.js';
+import type { FaceWorker } from './remote-engine.js';
 import { emptyGateCounts, failedDetectionGate, sharpness, type GateCounts, type QualityGateName, type QualityLimits } from './quality.js';
 import { CameraSchedule, type DetectPlan, type FaceTask, type ScheduleOptions } from './schedule.js';
 import type { Detection } from './types.js';
@@ -10,8 +11,8 @@ import type { Detection } from './types.js';
 export interface InferenceOptions {
   readonly bus: Bus;
   readonly engine: FaceEngine;
-  /** More engines (own onnxruntime sessions) working beside `engine`: frames and faces are spread over all. */
-  readonly workers?: readonly FaceEngine[];
+  /** Engines in worker threads (remote-engine.ts) working beside `engine`: frames and faces are spread over all. */
+  readonly workers?: readonly FaceWorker[];
   readonly batchSize: number;
   readonly batchWaitMs: number;
   readonly minFaceSize: number;
@@ -55,7 +56,7 @@ export interface StageTiming {
 export class InferenceStage {
   readonly name = 'inference';
   readonly #o: InferenceOptions;
-  readonly #engines: readonly FaceEngine[];
+  readonly #engines: readonly FaceWorker[];
   readonly #schedules = new Map<string, CameraSchedule>();
   #unsub: (() => void) | undefined;
   frames = 0;
@@ -155,7 +156,7 @@ export class InferenceStage {
     t.publishMs += performance.now() - t0;
   }
 
-  async #detect(engine: FaceEngine, f: FrameMsg, plan: DetectPlan): Promise<Detection[]> {
+  async #detect(engine: FaceWorker, f: FrameMsg, plan: DetectPlan): Promise<Detection[]> {
     const { minFaceSize, log } = this.#o;
     try {
       if (plan.kind === 'still') {
@@ -199,7 +200,7 @@ export class InferenceStage {
   }
 
   /** Runs fn(engine, i) for i < n, each engine on one item at a time; results in order. */
-  async #spread<T>(n: number, fn: (e: FaceEngine, i: number) => Promise<T>): Promise<T[]> {
+  async #spread<T>(n: number, fn: (e: FaceWorker, i: number) => Promise<T>): Promise<T[]> {
     const out: T[] = new Array(n);
     let next = 0;
     await Promise.all(
