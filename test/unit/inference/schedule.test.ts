@@ -71,14 +71,18 @@ describe('CameraSchedule', () => {
     const s = new CameraSchedule({ ...defaultScheduleOptions, reembedEvery: 5 });
     const [a] = s.assign([det(100, 100, 60)], 0, 0);
     expect(a!.embed).toBe(true);
-    s.embedded(a!.track!, a!.detection, 0, emb, new Uint8Array(1), 0.3); // far above the threshold: decided
+    s.embedded(a!.track!, a!.detection, 0, emb, new Uint8Array(1), 0.3); // far above the threshold, once: not yet decided
+    expect(s.assign([det(102, 100, 60)], 1, 100)[0]!.embed).toBe(true);
+    s.embedded(a!.track!, a!.detection, 1, emb, new Uint8Array(1), 0.35); // twice in a row: decided
     const [b] = s.assign([det(104, 100, 60)], 1, 200);
     expect(b!.track).toBe(a!.track);
     expect(b!.embed).toBe(false);
     expect(CameraSchedule.followed(b!)?.embedding).toBe(emb);
     s.embedded(a!.track!, a!.detection, 1, emb, new Uint8Array(1), 0.05); // near the threshold: undecided
     expect(s.assign([det(108, 100, 60)], 2, 400)[0]!.embed).toBe(true);
-    s.embedded(a!.track!, det(108, 100, 60), 2, emb, new Uint8Array(1), -0.4); // far below: decided
+    s.embedded(a!.track!, det(108, 100, 60), 2, emb, new Uint8Array(1), -0.4); // far below, once
+    expect(s.assign([det(110, 100, 60)], 2, 500)[0]!.embed).toBe(true);
+    s.embedded(a!.track!, det(110, 100, 60), 2, emb, new Uint8Array(1), -0.4); // twice: decided
     expect(s.assign([det(112, 100, 60)], 3, 600)[0]!.embed).toBe(false);
     // A clearly bigger face of the same track.
     expect(s.assign([det(112, 100, 90)], 4, 800)[0]!.embed).toBe(true);
@@ -112,7 +116,7 @@ describe('track-driven inference (real models)', () => {
     expect(Math.hypot(found[0]!.landmarks[0][0] - full!.landmarks[0][0], found[0]!.landmarks[0][1] - full!.landmarks[0][1])).toBeLessThan(4);
   });
 
-  it('embeds a decided still face once, then sends its embedding on with each frame', async () => {
+  it('embeds a still face until its identity is decided (twice), then sends its embedding on with each frame', async () => {
     const bus = new MemoryBus(embeddedPolicies({ frames: 8, faces: 64, matches: 64 }, false));
     const got: FacesMsg[] = [];
     bus.subscribe('faces', { group: 't' }, (m) => void got.push(...m));
@@ -122,10 +126,10 @@ describe('track-driven inference (real models)', () => {
     for (let i = 0; i < 4; i++) await stage.process([f(i)]);
     await bus.idle();
     expect(got.map((m) => m.faces.length)).toEqual([1, 1, 1, 1]);
-    expect(stage.timing.embedded).toBe(1);
-    expect(stage.timing.followed).toBe(3);
+    expect(stage.timing.embedded).toBe(2);
+    expect(stage.timing.followed).toBe(2);
     expect(stage.timing.fullDetections).toBe(1);
-    expect(got[3]!.faces[0]!.embedding).toBe(got[0]!.faces[0]!.embedding);
+    expect(got[3]!.faces[0]!.embedding).toBe(got[1]!.faces[0]!.embedding);
     await bus.close();
   });
 });
