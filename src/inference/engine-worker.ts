@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import type { Box, RgbImage } from '../contracts/messages.js';
+import type { RgbImage } from '../contracts/messages.js';
 import { FaceEngine } from './engine.js';
 import type { WorkerRequest, WorkerResponse, WorkerSetup } from './remote-engine.js';
 
@@ -16,8 +16,8 @@ async function handle(r: WorkerRequest): Promise<unknown> {
   switch (r.op) {
     case 'detect':
       return engine.detect(r.image);
-    case 'detectRegions':
-      return engine.detectRegions(r.image, r.regions as Box[]);
+    case 'detectCrops':
+      return engine.detectCrops(r.crops);
     case 'embed':
       return engine.embed(r.aligned as RgbImage[]);
     case 'embedPlain':

@@ -84,14 +84,14 @@ export class FaceEngine {
    * full-frame pass shrinks a 720p frame to 640 px). Regions should not overlap (a face would come twice).
    */
   async detectRegions(img: RgbImage, regions: readonly Box[]): Promise<Detection[]> {
+    return this.detectCrops(cropRegions(img, regions));
+  }
+
+  /** Faces in cut-out regions ({@link cropRegions}), moved to the frame's coordinates. */
+  async detectCrops(crops: readonly RegionCrop[]): Promise<Detection[]> {
     const det = await (this.#region ??= this.#openRegion());
     const out: Detection[] = [];
-    for (const r of regions) {
-      const crop = cropRgb(img, r);
-      const x0 = Math.max(0, Math.floor(r[0]));
-      const y0 = Math.max(0, Math.floor(r[1]));
-      for (const d of await det.detect(crop)) out.push(offsetDetection(d, x0, y0));
-    }
+    for (const c of crops) for (const d of await det.detect(c.image)) out.push(offsetDetection(d, c.x0, c.y0));
     return out;
   }
 
@@ -155,6 +155,18 @@ export function fuseFlip(a: Float32Array, b: Float32Array): Float32Array {
   const out = new Float32Array(a.length);
   for (let i = 0; i < a.length; i++) out[i] = a[i]! + b[i]!;
   return l2normalize(out);
+}
+
+/** A region of a frame, cut out, and where it was. */
+export interface RegionCrop {
+  readonly image: RgbImage;
+  readonly x0: number;
+  readonly y0: number;
+}
+
+/** The regions' pixels (what a worker thread needs of the frame for region detection: far less than the frame). */
+export function cropRegions(img: RgbImage, regions: readonly Box[]): RegionCrop[] {
+  return regions.map((r) => ({ image: cropRgb(img, r), x0: Math.max(0, Math.floor(r[0])), y0: Math.max(0, Math.floor(r[1])) }));
 }
 
 /** A detection made in a cut-out region, moved to the frame's coordinates. */

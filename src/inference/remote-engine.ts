@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Box, RgbImage } from '../contracts/messages.js';
 import type { ResolvedProfile } from '../models/manifest.js';
-import type { EngineOptions, FaceEngine } from './engine.js';
+import { cropRegions, type EngineOptions, type FaceEngine, type RegionCrop } from './engine.js';
 import type { SessionOptions } from './onnx.js';
 import type { Detection } from './types.js';
 
@@ -17,7 +17,7 @@ export interface WorkerSetup {
 
 export type WorkerRequest = { readonly id: number } & (
   | { readonly op: 'detect'; readonly image: RgbImage }
-  | { readonly op: 'detectRegions'; readonly image: RgbImage; readonly regions: readonly Box[] }
+  | { readonly op: 'detectCrops'; readonly crops: readonly RegionCrop[] }
   | { readonly op: 'embed' | 'embedPlain'; readonly aligned: readonly RgbImage[] }
   | { readonly op: 'addFlip'; readonly aligned: readonly RgbImage[]; readonly plain: readonly Float32Array[] }
   | { readonly op: 'close' }
@@ -84,8 +84,9 @@ export class RemoteEngine implements FaceWorker {
     return this.#call('detect', { image });
   }
 
+  /** Only the regions' pixels cross to the thread, not the frame. */
   detectRegions(image: RgbImage, regions: readonly Box[]): Promise<Detection[]> {
-    return this.#call('detectRegions', { image, regions });
+    return this.#call('detectCrops', { crops: cropRegions(image, regions) });
   }
 
   embed(aligned: readonly RgbImage[]): Promise<Float32Array[]> {

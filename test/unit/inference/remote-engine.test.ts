@@ -28,6 +28,10 @@ describe('RemoteEngine (a face engine in a worker thread)', () => {
     const [[e1], [e2]] = await Promise.all([local.embed([aligned]), remote.embed([aligned])]);
     expect(e2).toBeInstanceOf(Float32Array);
     expect(dot(e1!, e2!)).toBeCloseTo(1, 5);
+    // Regions: only the cut-outs cross to the thread; the faces come back in frame coordinates.
+    const box = a[0]!.box;
+    const region = [[box[0] - 30, box[1] - 30, box[2] + 30, box[3] + 30] as const];
+    expect(await remote.detectRegions(img, region)).toEqual(await local.detectRegions(img, region));
   });
 
   it('rejects a bad request with the engine\'s error and keeps serving', async () => {
