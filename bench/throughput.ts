@@ -122,15 +122,15 @@ export async function benchThroughput(o: ThroughputOptions): Promise<ThroughputR
   o.progress('preparing the scene and its watchlist');
   const prep = await prepareScene({ cfg: o.cfg, log: o.log, workDir: o.workDir, profile: o.profile, enrolled: o.enrolled, strangers: o.strangers, seed: o.seed, scene: o.faceSize ? { faceSize: o.faceSize } : undefined });
   const video = o.video ?? prep.scene.video;
+  // Worker threads for the largest count asked for (a variant with w > 1 uses the first w; w = 1 the main engine).
   const have = prep.runtime.workers ?? [];
   const extra: FaceWorker[] = [];
-  if (have.length + 1 < maxWorkers) {
-    // More worker threads than the config's: openEngines gives n - 1 of them beside a main engine we do not need.
-    const more = await openEngines(prep.cfg, o.log, { profile: o.profile, fetch: false }, maxWorkers - have.length);
+  if (maxWorkers > 1 && have.length < maxWorkers) {
+    const more = await openEngines(prep.cfg, o.log, { profile: o.profile, fetch: false }, Math.max(2, maxWorkers - have.length));
     await more.engine.close();
     extra.push(...more.workers);
   }
-  const engines: FaceWorker[] = [prep.runtime.engine, ...have, ...extra];
+  const threads: FaceWorker[] = [...have, ...extra];
   try {
     // Decoding alone, for the per-stage table (ffmpeg runs in its own process, overlapped with inference).
     let t0 = performance.now();
@@ -150,7 +150,7 @@ export async function benchThroughput(o: ThroughputOptions): Promise<ThroughputR
       replay.push(rate('engine alone (detect+align+embed every frame)', round, n, (performance.now() - t0) / 1000, videoSeconds));
       o.progress(line(replay[replay.length - 1]!));
       for (const v of variants) {
-        replay.push(await replayPipeline(o, prep, engines, v, round, video, videoSeconds));
+        replay.push(await replayPipeline(o, prep, threads, v, round, video, videoSeconds));
         o.progress(line(replay[replay.length - 1]!));
       }
     }
@@ -158,7 +158,7 @@ export async function benchThroughput(o: ThroughputOptions): Promise<ThroughputR
     if (o.cameras.length) {
       // With the most workers asked for: the machine's capacity (the replay shows how it grows with workers).
       for (const n of o.cameras) {
-        const step = await liveStep(o, prep, engines, maxWorkers, n);
+        const step = await liveStep(o, prep, threads, maxWorkers, n);
         live.push(step);
         o.progress(liveLine(step));
         if (!step.kept_up) break;
@@ -180,13 +180,13 @@ function variantConfig(cfg: Config, v: { workers: number; schedule: boolean }): 
   return { ...cfg, inference: { ...cfg.inference, workers: v.workers, schedule: { ...cfg.inference.schedule, enabled: v.schedule, flipBand: v.schedule ? cfg.inference.schedule.flipBand : 0 } } };
 }
 
-function runtimeWith(rt: Runtime, engines: readonly FaceWorker[], workers: number): Runtime {
-  return { ...rt, workers: engines.slice(1, workers) };
+function runtimeWith(rt: Runtime, threads: readonly FaceWorker[], workers: number): Runtime {
+  return { ...rt, workers: workers > 1 ? threads.slice(0, workers) : [] };
 }
 
-async function replayPipeline(o: ThroughputOptions, prep: Awaited<ReturnType<typeof prepareScene>>, engines: readonly FaceWorker[], v: Variant, round: number, video: string, videoSeconds: number): Promise<ReplayRun> {
+async function replayPipeline(o: ThroughputOptions, prep: Awaited<ReturnType<typeof prepareScene>>, threads: readonly FaceWorker[], v: Variant, round: number, video: string, videoSeconds: number): Promise<ReplayRun> {
   // A fresh index copy is not needed: the pipeline only reads the watchlist.
-  const pipeline = new Pipeline({ cfg: variantConfig(prep.cfg, v), log: o.log, runtime: runtimeWith(prep.runtime, engines, v.workers), live: false });
+  const pipeline = new Pipeline({ cfg: variantConfig(prep.cfg, v), log: o.log, runtime: runtimeWith(prep.runtime, threads, v.workers), live: false });
   await pipeline.start();
   const events: MatchEvent[] = [];
   pipeline.onMatch('bench', (e) => void events.push(e));
@@ -220,9 +220,9 @@ async function cameraClip(video: string): Promise<string> {
   return out;
 }
 
-async function liveStep(o: ThroughputOptions, prep: Awaited<ReturnType<typeof prepareScene>>, engines: readonly FaceWorker[], workers: number, n: number): Promise<LiveStep> {
+async function liveStep(o: ThroughputOptions, prep: Awaited<ReturnType<typeof prepareScene>>, threads: readonly FaceWorker[], workers: number, n: number): Promise<LiveStep> {
   const { server, pub } = await startRtspCamera({ binary: await ensureRtspServerBinary(), path: 'cam', file: await cameraClip(o.video ?? prep.scene.video) });
-  const pipeline = new Pipeline({ cfg: variantConfig(prep.cfg, { workers, schedule: prep.cfg.inference.schedule.enabled }), log: o.log, runtime: runtimeWith(prep.runtime, engines, workers), live: true });
+  const pipeline = new Pipeline({ cfg: variantConfig(prep.cfg, { workers, schedule: prep.cfg.inference.schedule.enabled }), log: o.log, runtime: runtimeWith(prep.runtime, threads, workers), live: true });
   try {
     await pipeline.start();
     const frameLat: number[] = [];

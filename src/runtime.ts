@@ -43,7 +43,7 @@ export async function chooseProfile(cfg: Config, log: Logger, opts: { profile?: 
 /** Everything that needs the models: the face engine, the watchlist store and its index. */
 export interface Runtime {
   readonly engine: FaceEngine;
-  /** Extra engines for the embedded mode's inference workers (config inference.workers); closed with the runtime. */
+  /** Engines in worker threads for the embedded mode's inference (config inference.workers > 1); closed with the runtime. */
   readonly workers?: readonly FaceWorker[];
   readonly store: WatchlistStore;
   readonly index: SubjectIndex;
@@ -60,8 +60,8 @@ export async function openEngine(cfg: Config, log: Logger, opts: { profile?: str
 export const workerCount = (cfg: Config): number => cfg.inference.workers || availableParallelism();
 
 /**
- * The engine (main thread: enrollment, alignment, and a share of the frames) and `n - 1` more in
- * worker threads (the embedded mode's inference workers), all of the same profile.
+ * The engine (main thread: enrollment, alignment; all inference when n is 1) and, for n > 1, n
+ * engines in worker threads that do the embedded mode's detection and embedding; one profile.
  */
 export async function openEngines(cfg: Config, log: Logger, opts: { profile?: string; fetch: boolean }, n: number): Promise<{ engine: FaceEngine; workers: RemoteEngine[] }> {
   const { manifest, name } = await chooseProfile(cfg, log, opts);
@@ -71,7 +71,7 @@ export async function openEngines(cfg: Config, log: Logger, opts: { profile?: st
   const engine = await FaceEngine.open(resolved, files, session, options);
   const workers: RemoteEngine[] = [];
   try {
-    for (let i = 1; i < n; i++) workers.push(await RemoteEngine.open(resolved, files, session, options, engine.flip));
+    for (let i = 0; n > 1 && i < n; i++) workers.push(await RemoteEngine.open(resolved, files, session, options, engine.flip));
   } catch (err) {
     await Promise.all([engine, ...workers].map((e) => e.close()));
     throw err;

@@ -11,7 +11,12 @@ import type { Detection } from './types.js';
 export interface InferenceOptions {
   readonly bus: Bus;
   readonly engine: FaceEngine;
-  /** Engines in worker threads (remote-engine.ts) working beside `engine`: frames and faces are spread over all. */
+  /**
+   * Engines in worker threads (remote-engine.ts): when given, they do all detection and embedding
+   * and `engine` only aligns. onnxruntime-node runs a session synchronously on the calling thread, so
+   * an engine on the main thread would block the event loop and leave the threads waiting for their
+   * next frame (measured: main thread + 1 thread was slower than the main thread alone).
+   */
   readonly workers?: readonly FaceWorker[];
   readonly batchSize: number;
   readonly batchWaitMs: number;
@@ -67,7 +72,7 @@ export class InferenceStage {
 
   constructor(o: InferenceOptions) {
     this.#o = o;
-    this.#engines = [o.engine, ...(o.workers ?? [])];
+    this.#engines = o.workers?.length ? o.workers : [o.engine];
   }
 
   async start(): Promise<void> {
