@@ -32,6 +32,7 @@ export function inferenceStage(cfg: Config, bus: Bus, engine: FaceEngine, log: L
     identify: extras.identify,
     schedule: { ...defaultScheduleOptions, enabled: s.enabled, fullEvery: s.fullEvery, reembedEvery: s.reembedEvery, decidedMargin: s.decidedMargin },
     flipBand: s.flipBand,
+    boundaries: [0, cfg.alerts.strongMargin],
     batchSize: cfg.inference.batchSize,
     batchWaitMs: cfg.inference.batchWaitMs,
     minFaceSize: cfg.inference.minFaceSize,

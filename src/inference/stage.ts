@@ -31,8 +31,10 @@ export interface InferenceOptions {
    * where flip TTA can change a decision. Without it every tracked face is embedded, TTA always on.
    */
   readonly identify?: (embedding: Float32Array) => number;
-  /** Flip TTA only for faces whose plain embedding is within this of the threshold (needs identify; 0: always). */
+  /** Flip TTA only for faces whose plain embedding is within this of a decision boundary (needs identify; 0: always). */
   readonly flipBand?: number;
+  /** Where a decision changes, as offsets from the threshold (the threshold itself, and the alert rules' strong margin). */
+  readonly boundaries?: readonly number[];
   /** Called for every dropped face (e.g. a Prometheus counter labelled by gate). */
   readonly onDrop?: (gate: QualityGateName) => void;
   readonly log: Logger;
@@ -193,7 +195,11 @@ export class InferenceStage {
         const e = this.#engines[i]!;
         if (!selective) return e.embed(c);
         const plain = await e.embedPlain(c);
-        const near = plain.map((p, j) => j).filter((j) => Math.abs(identify(plain[j]!)) < flipBand);
+        const bounds = this.#o.boundaries ?? [0];
+        const near = plain.map((_, j) => j).filter((j) => {
+          const m = identify(plain[j]!);
+          return bounds.some((b) => Math.abs(m - b) < flipBand);
+        });
         if (near.length === 0) return plain;
         const fused = await e.addFlip(near.map((j) => c[j]!), near.map((j) => plain[j]!));
         near.forEach((j, k) => (plain[j] = fused[k]!));
