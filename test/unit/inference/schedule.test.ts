@@ -116,6 +116,23 @@ describe('track-driven inference (real models)', () => {
     expect(Math.hypot(found[0]!.landmarks[0][0] - full!.landmarks[0][0], found[0]!.landmarks[0][1] - full!.landmarks[0][1])).toBeLessThan(4);
   });
 
+  it('adds flip TTA only near a decision boundary: the threshold, or the threshold plus the strong margin', async () => {
+    const bus = new MemoryBus(embeddedPolicies({ frames: 8, faces: 64, matches: 64 }, false));
+    const image = await smallFaceFrame(lfw('Aaron_Eckhart', 'Aaron_Eckhart_0001.jpg'), 0.4);
+    const f: FrameMsg = { kind: 'frame', v: 1, camera: 'c', seq: 0, capturedAt: 0, mediaTime: null, image };
+    const flipped = async (margin: number, boundaries: number[]): Promise<number> => {
+      const stage = new InferenceStage({ bus, engine, batchSize: 4, batchWaitMs: 0, minFaceSize: 0, quality: NO_GATES, identify: () => margin, flipBand: 0.05, boundaries, log: createLogger('silent') });
+      await stage.process([f]);
+      return stage.timing.flipped;
+    };
+    expect(engine.flip).toBe(true);
+    expect(await flipped(0.11, [0])).toBe(0);
+    expect(await flipped(0.11, [0, 0.1])).toBe(1);
+    expect(await flipped(0.02, [0, 0.1])).toBe(1);
+    expect(await flipped(-0.3, [0, 0.1])).toBe(0);
+    await bus.close();
+  });
+
   it('embeds a still face until its identity is decided (twice), then sends its embedding on with each frame', async () => {
     const bus = new MemoryBus(embeddedPolicies({ frames: 8, faces: 64, matches: 64 }, false));
     const got: FacesMsg[] = [];
