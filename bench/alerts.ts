@@ -6,8 +6,8 @@ import type { MatchEvent } from '../src/contracts/messages.js';
 import type { Logger } from '../src/log.js';
 import { enroll } from '../src/matcher/enroll.js';
 import { Pipeline } from '../src/pipeline.js';
-import { modelsDirOf, openRuntime } from '../src/runtime.js';
-import { buildScene, type Appearance } from './alerts-scene.js';
+import { modelsDirOf, openRuntime, type Runtime } from '../src/runtime.js';
+import { buildScene, type Appearance, type Scene, type SceneOptions } from './alerts-scene.js';
 import { percentile } from './metrics.js';
 
 export interface AlertBenchOptions {
@@ -50,7 +50,7 @@ export function scoreAlerts(appearances: readonly Appearance[], subjectOf: Reado
     const mine = alerts.filter((e) => e.subject.id === subjectOf.get(a.person) && e.mediaTime !== null && e.mediaTime >= a.start - 0.5 && e.mediaTime <= a.end + 1);
     mine.forEach((e) => claimed.add(e));
     if (mine.length === 0) missed.push(a.person);
-    else latencies.push(Math.max(0, mine[0].mediaTime! - a.start));
+    else latencies.push(Math.max(0, mine[0]!.mediaTime! - a.start));
     duplicates += Math.max(0, mine.length - 1);
   }
   const falseAlerts = alerts.filter((e) => !claimed.has(e)).length;
@@ -76,12 +76,25 @@ export function scoreAlerts(appearances: readonly Appearance[], subjectOf: Reado
  * `vigil bench alerts`: builds the LFW walking scene, enrolls its enrolled people (one photo each,
  * never the photo they walk with), replays the clip through the real pipeline and scores the alerts.
  */
-export async function benchAlerts(o: AlertBenchOptions): Promise<AlertBenchReport> {
+/** A scene with its enrolled people on a scratch watchlist, ready to replay (bench alerts and bench throughput). */
+export interface PreparedScene {
+  readonly scene: Scene;
+  readonly cfg: Config;
+  readonly runtime: Runtime;
+  /** LFW person -> subject id */
+  readonly subjectOf: Map<string, string>;
+  readonly enrollFailed: number;
+}
+
+/**
+ * Builds the LFW walking scene and enrolls its enrolled people (one photo each, never the photo they
+ * walk with) on a scratch watchlist beside the real models: the bench never touches the operator's.
+ */
+export async function prepareScene(o: Omit<AlertBenchOptions, 'fps'> & { readonly scene?: Partial<SceneOptions> }): Promise<PreparedScene> {
   const lfwDir = join(o.cfg.sharedDir, 'data', 'lfw');
   await mkdir(o.workDir, { recursive: true });
-  const scene = await buildScene({ lfwDir, out: join(o.workDir, `scene-${o.seed}.mp4`), enrolled: o.enrolled, strangers: o.strangers, seed: o.seed });
+  const scene = await buildScene({ lfwDir, out: join(o.workDir, `scene-${o.seed}-${o.enrolled}+${o.strangers}${o.scene?.faceSize ? `-${o.scene.faceSize.join('-')}px` : ''}.mp4`), enrolled: o.enrolled, strangers: o.strangers, seed: o.seed, ...o.scene });
   o.log.info({ video: scene.video, seconds: scene.duration, appearances: scene.appearances.length }, 'scene built');
-  // A scratch watchlist beside the real models: the bench never touches the operator's watchlist.
   const dataDir = join(o.workDir, `data-${o.seed}-${Date.now()}`);
   await mkdir(dataDir, { recursive: true });
   await symlink(modelsDirOf(o.cfg), join(dataDir, 'models'));
@@ -106,6 +119,11 @@ export async function benchAlerts(o: AlertBenchOptions): Promise<AlertBenchRepor
       o.log.warn({ person }, 'no usable enrollment photo; person left out of the score');
     }
   }
+  return { scene, cfg, runtime, subjectOf, enrollFailed };
+}
+
+export async function benchAlerts(o: AlertBenchOptions): Promise<AlertBenchReport> {
+  const { scene, cfg, runtime, subjectOf, enrollFailed } = await prepareScene(o);
   const pipeline = new Pipeline({ cfg, log: o.log, runtime, live: false });
   await pipeline.start();
   const events: MatchEvent[] = [];
@@ -114,7 +132,7 @@ export async function benchAlerts(o: AlertBenchOptions): Promise<AlertBenchRepor
   await pipeline.drain();
   await pipeline.stop();
   await runtime.close();
-  if (res.error) throw res.error;
+  if (!res || res.error) throw res?.error ?? new Error('the scene did not run');
   return {
     profile: runtime.engine.profile.name,
     seed: o.seed,

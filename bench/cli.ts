@@ -6,6 +6,7 @@ import { register as registerFeed } from './commands/feed.js';
 import { register as registerKafka } from './commands/kafka.js';
 import { register as registerIndex } from './commands/index.js';
 import { register as registerSearch } from './commands/search.js';
+import { register as registerThroughput } from './commands/throughput.js';
 
 /**
  * `vigil bench ...`: the benchmarks live outside the product (bench/) and add their own commands
@@ -20,4 +21,5 @@ export function registerBenchCommands(program: Command): void {
   registerFeed(bench);
   registerIndex(bench);
   registerSearch(bench);
+  registerThroughput(bench);
 }

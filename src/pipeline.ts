@@ -20,7 +20,7 @@ import { learnFromDismissal, watchlistApiDeps, watchlistRoutes } from './matcher
 import { auditLogOf } from './audit/log.js';
 import { auditRoutes } from './audit/routes.js';
 import type { Runtime } from './runtime.js';
-import { inferenceStage, matcherStage } from './stages.js';
+import { identifyBy, inferenceStage, matcherStage } from './stages.js';
 
 export interface PipelineOptions {
   readonly cfg: Config;
@@ -103,7 +103,7 @@ export class Pipeline {
           })
         : undefined;
     this.watchlist = new WatchlistFollower({ store: runtime.store, index: runtime.index, policy: runtime.policy, from: runtime.indexSeq, log: log.child({ stage: 'watchlist' }) });
-    this.inference = inferenceStage(cfg, this.bus, runtime.engine, log);
+    this.inference = inferenceStage(cfg, this.bus, runtime.engine, log, { workers: runtime.workers, identify: identifyBy(runtime.index, runtime.threshold) });
     this.#unwatch.push(watchQueues(() => this.bus.stats(), cfg.queues));
     this.cameras = cameraSetOf(cfg, this.bus, log, o.live ? 'live' : 'replay');
   }

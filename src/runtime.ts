@@ -1,7 +1,9 @@
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from './config/schema.js';
 import { isVigilError, VigilError } from './errors.js';
 import { FaceEngine } from './inference/engine.js';
+import { RemoteEngine, type FaceWorker } from './inference/remote-engine.js';
 import type { Logger } from './log.js';
 import { openIndex, type SubjectIndex } from './matcher/index.js';
 import { reembed } from './matcher/enroll.js';
@@ -42,6 +44,8 @@ export async function chooseProfile(cfg: Config, log: Logger, opts: { profile?: 
 /** Everything that needs the models: the face engine, the watchlist store and its index. */
 export interface Runtime {
   readonly engine: FaceEngine;
+  /** Engines in worker threads for the embedded mode's inference (config inference.workers > 1); closed with the runtime. */
+  readonly workers?: readonly FaceWorker[];
   readonly store: WatchlistStore;
   readonly index: SubjectIndex;
   /** the watchlist change the index includes (the pipeline's follower goes on from here) */
@@ -54,10 +58,30 @@ export interface Runtime {
 }
 
 export async function openEngine(cfg: Config, log: Logger, opts: { profile?: string; fetch: boolean; detectSize?: number }): Promise<FaceEngine> {
+  return (await openEngines(cfg, log, opts, 1)).engine;
+}
+
+/** Inference workers the config asks for: inference.workers, or one per core when 0. */
+export const workerCount = (cfg: Config): number => cfg.inference.workers || availableParallelism();
+
+/**
+ * The engine (main thread: enrollment, alignment; all inference when n is 1) and, for n > 1, n
+ * engines in worker threads that do the embedded mode's detection and embedding; one profile.
+ */
+export async function openEngines(cfg: Config, log: Logger, opts: { profile?: string; fetch: boolean; detectSize?: number }, n: number): Promise<{ engine: FaceEngine; workers: RemoteEngine[] }> {
   const { manifest, name } = await chooseProfile(cfg, log, opts);
   const { resolved, files } = await requireProfile(manifest, modelsDirOf(cfg), name);
-  const engine = await FaceEngine.open(resolved, files, { provider: cfg.inference.provider, threads: cfg.inference.threads }, { flip: cfg.inference.flip, detectSize: opts.detectSize });
-  return engine;
+  const session = { provider: cfg.inference.provider, threads: cfg.inference.threads };
+  const options = { flip: cfg.inference.flip, detectSize: opts.detectSize };
+  const engine = await FaceEngine.open(resolved, files, session, options);
+  const workers: RemoteEngine[] = [];
+  try {
+    for (let i = 0; n > 1 && i < n; i++) workers.push(await RemoteEngine.open(resolved, files, session, options, engine.flip));
+  } catch (err) {
+    await Promise.all([engine, ...workers].map((e) => e.close()));
+    throw err;
+  }
+  return { engine, workers };
 }
 
 /** Licenses of the models a profile runs, one line each (shown at start: InsightFace weights are non-commercial). */
@@ -72,7 +96,8 @@ export function licenseLines(engine: FaceEngine): string[] {
 
 export async function openRuntime(cfg: Config, log: Logger, opts: { profile?: string; fetch: boolean }): Promise<Runtime> {
   const store = await new WatchlistStore(cfg.dataDir).load();
-  const engine = await openEngine(cfg, log, opts);
+  const { engine, workers } = await openEngines(cfg, log, opts, workerCount(cfg));
+  const closeAll = async (): Promise<void> => void (await Promise.all([engine, ...workers].map((e) => e.close())));
   try {
     const redone = await reembed(engine, store).catch((err: unknown) => {
       if (isVigilError(err)) log.warn({ err: err.message }, 're-embedding a stored enrollment image failed');
@@ -89,14 +114,14 @@ export async function openRuntime(cfg: Config, log: Logger, opts: { profile?: st
     const policy = new ListPolicy(threshold, (targetFpir) => matchThreshold(profile, { targetFpir }).threshold);
     policy.update(store.lists());
     return {
-      engine, store, index, indexSeq: opened.seq, threshold, policy, licenses: licenseLines(engine),
+      engine, workers, store, index, indexSeq: opened.seq, threshold, policy, licenses: licenseLines(engine),
       close: async () => {
-        await engine.close();
+        await closeAll();
         store.close();
       },
     };
   } catch (err) {
-    await engine.close();
+    await closeAll();
     store.close();
     throw err;
   }

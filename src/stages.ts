@@ -3,6 +3,8 @@ import type { Bus } from './contracts/bus.js';
 import type { Config } from './config/schema.js';
 import type { FaceEngine } from './inference/engine.js';
 import { qualityLimits } from './inference/quality.js';
+import { defaultScheduleOptions } from './inference/schedule.js';
+import type { FaceWorker } from './inference/remote-engine.js';
 import { InferenceStage } from './inference/stage.js';
 import type { Logger } from './log.js';
 import { faceMetrics } from './metrics.js';
@@ -16,10 +18,22 @@ import { defaultTrackerOptions } from './matcher/tracker.js';
  * The inference and matcher stages built from the config, on whatever bus is given: the embedded
  * pipeline (src/pipeline.ts) and the distributed services (src/services/) run the very same code.
  */
-export function inferenceStage(cfg: Config, bus: Bus, engine: FaceEngine, log: Logger): InferenceStage {
+/** What only the embedded mode has for the inference stage: more engines, and the watchlist to tell decided identities. */
+export interface EmbeddedExtras {
+  readonly workers?: readonly FaceWorker[];
+  readonly identify?: (embedding: Float32Array) => number;
+}
+
+export function inferenceStage(cfg: Config, bus: Bus, engine: FaceEngine, log: Logger, extras: EmbeddedExtras = {}): InferenceStage {
+  const s = cfg.inference.schedule;
   return new InferenceStage({
     bus,
     engine,
+    workers: extras.workers,
+    identify: extras.identify,
+    schedule: { ...defaultScheduleOptions, enabled: s.enabled, fullEvery: s.fullEvery, reembedEvery: s.reembedEvery, decidedMargin: s.decidedMargin },
+    flipBand: s.flipBand,
+    boundaries: [0, cfg.alerts.strongMargin],
     batchSize: cfg.inference.batchSize,
     batchWaitMs: cfg.inference.batchWaitMs,
     minFaceSize: cfg.inference.minFaceSize,
@@ -51,4 +65,9 @@ export function matcherStage(cfg: Config, bus: Bus, index: SubjectIndex, thresho
 export function alertRules(cfg: Config, threshold: number): AlertRules {
   const a = cfg.alerts;
   return { threshold, strongMargin: a.strongMargin, k: a.k, n: a.n, cooldownMs: a.cooldownSeconds * 1000, updateMinGain: a.updateMinGain };
+}
+
+/** Best watchlist similarity minus the threshold (the inference stage's `identify`). */
+export function identifyBy(index: SubjectIndex, threshold: number): (embedding: Float32Array) => number {
+  return (e) => (index.search(e, 1)[0]?.similarity ?? -1) - threshold;
 }

@@ -3,7 +3,8 @@ import { alignFace } from './align.js';
 import { createDetector } from './detect/index.js';
 import { Embedder, l2normalize } from './embedder.js';
 import type { SessionOptions } from './onnx.js';
-import type { RgbImage } from '../contracts/messages.js';
+import type { Box, Point, RgbImage } from '../contracts/messages.js';
+import { cropRgb } from './image-io.js';
 import type { Detection, Detector } from './types.js';
 
 export interface EngineOptions {
@@ -15,6 +16,8 @@ export interface EngineOptions {
    * benchmarks embed alike (the profile's threshold was calibrated with its own setting).
    */
   readonly flip?: boolean;
+  /** Detector input for regions around tracks (longest side, px): small, so a region is seen at about native resolution. */
+  readonly regionSize?: number;
 }
 
 export interface AnalyzedFace {
@@ -32,12 +35,16 @@ export class FaceEngine {
   readonly detector: Detector;
   readonly embedder: Embedder;
   readonly flip: boolean;
+  /** Opens the region detector on first use (a second session of the same model, small input). */
+  readonly #openRegion: () => Promise<Detector>;
+  #region: Promise<Detector> | undefined;
 
-  private constructor(profile: ResolvedProfile, detector: Detector, embedder: Embedder, flip: boolean) {
+  private constructor(profile: ResolvedProfile, detector: Detector, embedder: Embedder, flip: boolean, openRegion: () => Promise<Detector>) {
     this.profile = profile;
     this.detector = detector;
     this.embedder = embedder;
     this.flip = flip;
+    this.#openRegion = openRegion;
   }
 
   /** `files`: model id -> installed path (from the model store). A number for `opts` is the detect size. */
@@ -46,14 +53,22 @@ export class FaceEngine {
     const o: EngineOptions = typeof opts === 'number' ? { detectSize: opts } : opts;
     const detectSize = o.detectSize ?? p.detectSize;
     const flip = o.flip ?? p.flip ?? false;
-    const detector = await createDetector(
-      profile.detector,
-      { detector: files[p.detector], landmarks: profile.detector.landmarker ? files[profile.detector.landmarker] : undefined },
-      { detectSize, session, landmarkModel: profile.landmarker },
-    );
+    // The model store resolves every model of the profile; a missing one is a caller's bug, said plainly.
+    const fileOf = (id: string): string => {
+      const f = files[id];
+      if (f === undefined) throw new Error(`FaceEngine.open: no installed file for model "${id}"`);
+      return f;
+    };
+    const detectorAt = (size: number): Promise<Detector> =>
+      createDetector(
+        profile.detector,
+        { detector: fileOf(p.detector), landmarks: profile.detector.landmarker ? fileOf(profile.detector.landmarker) : undefined },
+        { detectSize: size, session, landmarkModel: profile.landmarker },
+      );
+    const detector = await detectorAt(detectSize);
     try {
-      const embedder = await Embedder.open(p.recognizer, profile.recognizer, files[p.recognizer], session);
-      return new FaceEngine(profile, detector, embedder, flip);
+      const embedder = await Embedder.open(p.recognizer, profile.recognizer, fileOf(p.recognizer), session);
+      return new FaceEngine(profile, detector, embedder, flip, () => detectorAt(o.regionSize ?? 192));
     } catch (err) {
       await detector.close();
       throw err;
@@ -69,6 +84,23 @@ export class FaceEngine {
     return this.detector.detect(img);
   }
 
+  /**
+   * Faces inside `regions` of `img` (regions around live tracks), in frame coordinates. Each region
+   * is cut out and detected with the small-input detector, so a face keeps its native pixels (the
+   * full-frame pass shrinks a 720p frame to 640 px). Regions should not overlap (a face would come twice).
+   */
+  async detectRegions(img: RgbImage, regions: readonly Box[]): Promise<Detection[]> {
+    return this.detectCrops(cropRegions(img, regions));
+  }
+
+  /** Faces in cut-out regions ({@link cropRegions}), moved to the frame's coordinates. */
+  async detectCrops(crops: readonly RegionCrop[]): Promise<Detection[]> {
+    const det = await (this.#region ??= this.#openRegion());
+    const out: Detection[] = [];
+    for (const c of crops) for (const d of await det.detect(c.image)) out.push(offsetDetection(d, c.x0, c.y0));
+    return out;
+  }
+
   align(img: RgbImage, d: Detection): RgbImage {
     return alignFace(img, d.landmarks);
   }
@@ -78,7 +110,19 @@ export class FaceEngine {
     if (!this.flip || aligned.length === 0) return this.embedder.embed(aligned);
     const n = aligned.length;
     const both = await this.embedder.embed([...aligned, ...aligned.map(mirror)]);
-    return both.slice(0, n).map((e, i) => fuseFlip(e, both[n + i]));
+    return both.slice(0, n).map((e, i) => fuseFlip(e, both[n + i]!));
+  }
+
+  /** Embeddings without flip TTA (the first half of what embed() does with flip on). */
+  embedPlain(aligned: readonly RgbImage[]): Promise<Float32Array[]> {
+    return this.embedder.embed(aligned);
+  }
+
+  /** Flip TTA added to embeddings from embedPlain: `plain[i]` fused with the mirror of `aligned[i]`, in place of a second full pass. */
+  async addFlip(aligned: readonly RgbImage[], plain: readonly Float32Array[]): Promise<Float32Array[]> {
+    if (aligned.length === 0) return [];
+    const mirrored = await this.embedder.embed(aligned.map(mirror));
+    return plain.map((e, i) => fuseFlip(Float32Array.from(e), mirrored[i]!));
   }
 
   /** Every face in `img`, embedded (one batch). */
@@ -86,11 +130,12 @@ export class FaceEngine {
     const dets = (await this.detect(img)).filter((d) => faceSize(d) >= minFaceSize);
     const aligned = dets.map((d) => this.align(img, d));
     const embs = await this.embed(aligned);
-    return dets.map((detection, i) => ({ detection, aligned: aligned[i], embedding: embs[i] }));
+    return dets.map((detection, i) => ({ detection, aligned: aligned[i]!, embedding: embs[i]! }));
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.detector.close(), this.embedder.close()]);
+    const region = this.#region;
+    await Promise.all([this.detector.close(), this.embedder.close(), region?.then((d) => d.close(), () => undefined)]);
   }
 }
 
@@ -116,6 +161,25 @@ export function fuseFlip(a: Float32Array, b: Float32Array): Float32Array {
   const out = new Float32Array(a.length);
   for (let i = 0; i < a.length; i++) out[i] = a[i]! + b[i]!;
   return l2normalize(out);
+}
+
+/** A region of a frame, cut out, and where it was. */
+export interface RegionCrop {
+  readonly image: RgbImage;
+  readonly x0: number;
+  readonly y0: number;
+}
+
+/** The regions' pixels (what a worker thread needs of the frame for region detection: far less than the frame). */
+export function cropRegions(img: RgbImage, regions: readonly Box[]): RegionCrop[] {
+  return regions.map((r) => ({ image: cropRgb(img, r), x0: Math.max(0, Math.floor(r[0])), y0: Math.max(0, Math.floor(r[1])) }));
+}
+
+/** A detection made in a cut-out region, moved to the frame's coordinates. */
+function offsetDetection(d: Detection, dx: number, dy: number): Detection {
+  const p = (q: Point): Point => [q[0] + dx, q[1] + dy];
+  const l = d.landmarks;
+  return { box: [d.box[0] + dx, d.box[1] + dy, d.box[2] + dx, d.box[3] + dy], score: d.score, landmarks: [p(l[0]), p(l[1]), p(l[2]), p(l[3]), p(l[4])] };
 }
 
 /** Shorter side of the face box, px. */

@@ -4,38 +4,78 @@ import type { Logger } from '../log.js';
 import { stageTimes, timed } from '../metrics.js';
 import { cropRgb, encodeJpeg } from './image-io.js';
 import { faceSize, type FaceEngine } from './engine.js';
+import type { FaceWorker } from './remote-engine.js';
 import { emptyGateCounts, failedDetectionGate, sharpness, type GateCounts, type QualityGateName, type QualityLimits } from './quality.js';
+import { CameraSchedule, type DetectPlan, type FaceTask, type ScheduleOptions } from './schedule.js';
 import type { Detection } from './types.js';
 
 export interface InferenceOptions {
   readonly bus: Bus;
   readonly engine: FaceEngine;
+  /**
+   * Engines in worker threads (remote-engine.ts): when given, they do all detection and embedding
+   * and `engine` only aligns. onnxruntime-node runs a session synchronously on the calling thread, so
+   * an engine on the main thread would block the event loop and leave the threads waiting for their
+   * next frame (measured: main thread + 1 thread was slower than the main thread alone).
+   */
+  readonly workers?: readonly FaceWorker[];
   readonly batchSize: number;
   readonly batchWaitMs: number;
   readonly minFaceSize: number;
   /** Quality gates (config `quality`): faces failing one are dropped before embedding, counted in `dropped`. */
   readonly quality: QualityLimits;
+  /** Track-driven detection and embedding (schedule.ts); off: every frame detected whole, every face embedded. */
+  readonly schedule?: ScheduleOptions;
+  /**
+   * Best watchlist similarity of an embedding minus the match threshold (the embedded mode, which
+   * holds the index). Tells a decided identity (followed by box alone) from an undecided one, and
+   * where flip TTA can change a decision. Without it every tracked face is embedded, TTA always on.
+   */
+  readonly identify?: (embedding: Float32Array) => number;
+  /** Flip TTA only for faces whose plain embedding is within this of a decision boundary (needs identify; 0: always). */
+  readonly flipBand?: number;
+  /** Where a decision changes, as offsets from the threshold (the threshold itself, and the alert rules' strong margin). */
+  readonly boundaries?: readonly number[];
   /** Called for every dropped face (e.g. a Prometheus counter labelled by gate). */
   readonly onDrop?: (gate: QualityGateName) => void;
   readonly log: Logger;
 }
 
+/** Where the stage's time goes, ms since start (wall time of each step; steps on several workers overlap). */
+export interface StageTiming {
+  detectMs: number;
+  alignMs: number;
+  embedMs: number;
+  /** crop JPEGs and publishing */
+  publishMs: number;
+  fullDetections: number;
+  regionDetections: number;
+  skippedFrames: number;
+  embedded: number;
+  followed: number;
+  flipped: number;
+}
+
 /**
  * Frames in, embedded faces out. The bus hands over up to `batchSize` queued frames at once
- * (waiting at most `batchWaitMs` for more); each is detected and aligned, then the faces of all
- * of them - several frames, several cameras - are embedded in one model call.
+ * (waiting at most `batchWaitMs` for more). Frames are detected in parallel on the workers; the
+ * faces to embed - several frames, several cameras - are split over the workers, one model call each.
  */
 export class InferenceStage {
   readonly name = 'inference';
   readonly #o: InferenceOptions;
+  readonly #engines: readonly FaceWorker[];
+  readonly #schedules = new Map<string, CameraSchedule>();
   #unsub: (() => void) | undefined;
   frames = 0;
   faces = 0;
   /** Faces dropped by each quality gate since start. */
   readonly dropped: GateCounts = emptyGateCounts();
+  readonly timing: StageTiming = { detectMs: 0, alignMs: 0, embedMs: 0, publishMs: 0, fullDetections: 0, regionDetections: 0, skippedFrames: 0, embedded: 0, followed: 0, flipped: 0 };
 
   constructor(o: InferenceOptions) {
     this.#o = o;
+    this.#engines = o.workers?.length ? o.workers : [o.engine];
   }
 
   async start(): Promise<void> {
@@ -43,33 +83,69 @@ export class InferenceStage {
     this.#unsub = bus.subscribe('frames', { group: 'inference', maxBatch: batchSize, maxWaitMs: batchWaitMs }, (frames) => this.process(frames));
   }
 
+  #schedule(camera: string): CameraSchedule | undefined {
+    const o = this.#o.schedule;
+    if (!o?.enabled) return undefined;
+    let s = this.#schedules.get(camera);
+    if (!s) this.#schedules.set(camera, (s = new CameraSchedule(o)));
+    return s;
+  }
+
   async process(frames: readonly FrameMsg[]): Promise<void> {
-    const { engine, bus, minFaceSize, log } = this.#o;
-    const t = stageTimes(), endBatch = t.inferenceBatch.startTimer();
-    const perFrame: Detection[][] = [];
-    const aligned: RgbImage[] = [];
-    for (const f of frames) {
-      let dets: Detection[] = [];
-      try {
-        dets = (await timed(t.detect, () => engine.detect(f.image))).filter((d) => faceSize(d) >= minFaceSize);
-      } catch (err) {
-        log.error({ camera: f.camera, seq: f.seq, err: (err as Error).message }, 'detection failed; frame skipped');
-      }
-      perFrame.push(this.#gate(f.image, dets, aligned));
-    }
-    const embeddings = aligned.length ? await timed(t.embed, () => engine.embed(aligned)) : [];
-    let k = 0;
+    const { engine, bus } = this.#o;
+    const t = this.timing;
+    const st = stageTimes(), endBatch = st.inferenceBatch.startTimer();
+    // Plans first (in frame order: motion compares each frame with the one before), then all frames detected at once.
+    const plans: DetectPlan[] = frames.map((f) => this.#schedule(f.camera)?.plan(f.image, f.capturedAt) ?? { kind: 'full' });
+    let t0 = performance.now();
+    const dets = await this.#spread(frames.length, (e, i) => this.#detect(e, frames[i]!, plans[i]!));
+    t.detectMs += performance.now() - t0;
+
+    t0 = performance.now();
+    const perFrame: FaceTask[][] = [];
+    const toEmbed: { task: FaceTask; frame: number; aligned: RgbImage }[] = [];
     for (let i = 0; i < frames.length; i++) {
-      const f = frames[i];
+      const f = frames[i]!;
+      const sched = this.#schedule(f.camera);
+      const tasks = sched ? sched.assign(dets[i]!, f.seq, f.capturedAt) : dets[i]!.map((d): FaceTask => ({ detection: d, embed: true }));
+      const kept: FaceTask[] = [];
+      for (const task of tasks) {
+        if (!task.embed && CameraSchedule.followed(task)) {
+          kept.push(task);
+          continue;
+        }
+        const crop = this.#gate(f.image, task.detection);
+        if (!crop) continue;
+        kept.push(task);
+        toEmbed.push({ task, frame: i, aligned: crop });
+      }
+      perFrame.push(kept);
+    }
+    t.alignMs += performance.now() - t0;
+
+    t0 = performance.now();
+    const embeddings = toEmbed.length ? await timed(st.embed, () => this.#embed(toEmbed.map((x) => x.aligned))) : [];
+    t.embedMs += performance.now() - t0;
+    t.embedded += toEmbed.length;
+
+    t0 = performance.now();
+    const fresh = new Map<FaceTask, FaceRecord>();
+    for (let k = 0; k < toEmbed.length; k++) {
+      const { task, frame } = toEmbed[k]!;
+      const f = frames[frame]!;
+      const d = task.detection;
+      const rec: FaceRecord = { box: d.box, score: d.score, landmarks: d.landmarks, embedding: embeddings[k]!, crop: await encodeJpeg(cropRgb(f.image, d.box, 0.25), 85) };
+      fresh.set(task, rec);
+      if (task.track) this.#schedule(f.camera)?.embedded(task.track, d, f.seq, rec.embedding, rec.crop, this.#o.identify?.(rec.embedding));
+    }
+    for (let i = 0; i < frames.length; i++) {
+      const f = frames[i]!;
       const faces: FaceRecord[] = [];
-      for (const d of perFrame[i]) {
-        faces.push({
-          box: d.box,
-          score: d.score,
-          landmarks: d.landmarks,
-          embedding: embeddings[k++],
-          crop: await encodeJpeg(cropRgb(f.image, d.box, 0.25), 85),
-        });
+      for (const task of perFrame[i]!) {
+        const rec = fresh.get(task) ?? CameraSchedule.followed(task);
+        if (!rec) continue;
+        if (!fresh.has(task)) t.followed++;
+        faces.push(rec);
       }
       this.frames++;
       this.faces += faces.length;
@@ -86,29 +162,87 @@ export class InferenceStage {
         faces,
       });
     }
-    endBatch(), t.inferenceBatchSize.observe(frames.length);
+    t.publishMs += performance.now() - t0;
+    endBatch(), st.inferenceBatchSize.observe(frames.length);
   }
 
-  /** The detections that pass the quality gates; their aligned crops are appended to `aligned`. */
-  #gate(image: RgbImage, dets: readonly Detection[], aligned: RgbImage[]): Detection[] {
-    const { engine, quality } = this.#o;
-    const kept: Detection[] = [];
-    for (const d of dets) {
-      // Size, score and pose need only the landmarks: checked before the crop is made.
-      const failed = failedDetectionGate(d, quality);
-      if (failed) {
-        this.#drop(failed);
-        continue;
+  async #detect(engine: FaceWorker, f: FrameMsg, plan: DetectPlan): Promise<Detection[]> {
+    const { minFaceSize, log } = this.#o;
+    try {
+      if (plan.kind === 'still') {
+        this.timing.skippedFrames++;
+        return [...plan.detections];
       }
-      const crop = engine.align(image, d);
-      if (quality.enabled && sharpness(crop) < quality.minSharpness) {
-        this.#drop('sharpness');
-        continue;
-      }
-      kept.push(d);
-      aligned.push(crop);
+      if (plan.kind === 'rois') this.timing.regionDetections++;
+      else this.timing.fullDetections++;
+      const dets = await timed(stageTimes().detect, () => (plan.kind === 'full' ? engine.detect(f.image) : engine.detectRegions(f.image, plan.rois)));
+      return dets.filter((d) => faceSize(d) >= minFaceSize);
+    } catch (err) {
+      log.error({ camera: f.camera, seq: f.seq, err: (err as Error).message }, 'detection failed; frame skipped');
+      return [];
     }
-    return kept;
+  }
+
+  /**
+   * Embeddings of `aligned`, split over the workers. With identify and a flip band, flip TTA is
+   * added only where the plain embedding is near the threshold (elsewhere it cannot change a decision).
+   */
+  async #embed(aligned: readonly RgbImage[]): Promise<Float32Array[]> {
+    const { identify, flipBand = 0 } = this.#o;
+    const n = this.#engines.length;
+    const per = Math.ceil(aligned.length / n);
+    const chunks = Array.from({ length: n }, (_, i) => aligned.slice(i * per, (i + 1) * per));
+    const selective = identify !== undefined && flipBand > 0 && this.#o.engine.flip;
+    const parts = await Promise.all(
+      chunks.map(async (c, i) => {
+        const e = this.#engines[i]!;
+        if (!selective) return e.embed(c);
+        const plain = await e.embedPlain(c);
+        const bounds = this.#o.boundaries ?? [0];
+        const near = plain.map((_, j) => j).filter((j) => {
+          const m = identify(plain[j]!);
+          return bounds.some((b) => Math.abs(m - b) < flipBand);
+        });
+        if (near.length === 0) return plain;
+        const fused = await e.addFlip(near.map((j) => c[j]!), near.map((j) => plain[j]!));
+        near.forEach((j, k) => (plain[j] = fused[k]!));
+        this.timing.flipped += near.length;
+        return plain;
+      }),
+    );
+    return parts.flat();
+  }
+
+  /** Runs fn(engine, i) for i < n, each engine on one item at a time; results in order. */
+  async #spread<T>(n: number, fn: (e: FaceWorker, i: number) => Promise<T>): Promise<T[]> {
+    const out: T[] = new Array(n);
+    let next = 0;
+    await Promise.all(
+      this.#engines.map(async (e) => {
+        while (next < n) {
+          const i = next++;
+          out[i] = await fn(e, i);
+        }
+      }),
+    );
+    return out;
+  }
+
+  /** The aligned crop of `d` when it passes the quality gates, else undefined (counted as dropped). */
+  #gate(image: RgbImage, d: Detection): RgbImage | undefined {
+    const { engine, quality } = this.#o;
+    // Size, score and pose need only the landmarks: checked before the crop is made.
+    const failed = failedDetectionGate(d, quality);
+    if (failed) {
+      this.#drop(failed);
+      return undefined;
+    }
+    const crop = engine.align(image, d);
+    if (quality.enabled && sharpness(crop) < quality.minSharpness) {
+      this.#drop('sharpness');
+      return undefined;
+    }
+    return crop;
   }
 
   #drop(gate: QualityGateName): void {

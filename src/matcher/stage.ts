@@ -55,6 +55,8 @@ export class MatcherStage {
   readonly #sightings = new SightingAggregator();
   sightings = 0;
   faces = 0;
+  /** Wall time spent matching since start, ms (bench throughput's per-stage table). */
+  busyMs = 0;
   alerts = 0;
   updates = 0;
 
@@ -68,7 +70,9 @@ export class MatcherStage {
     const { bus, index, log } = this.#o;
     this.#unsubs.push(
       bus.subscribe('faces', { group: 'matcher' }, async (msgs) => {
+        const t0 = performance.now();
         for (const m of msgs) await this.#match(m);
+        this.busyMs += performance.now() - t0;
       }),
       bus.subscribe('watchlist', { group: `matcher-${this.#o.replicaId ?? 'embedded'}` }, (changes) => {
         for (const c of changes) {
@@ -108,24 +112,27 @@ export class MatcherStage {
     await this.#closeTracks(m.camera, closed);
     for (let i = 0; i < m.faces.length; i++) {
       this.faces++;
-      const candidates = timedSync(stageTimes().search, () => index.search(m.faces[i].embedding, topK));
-      const d = this.decider.observe(m.camera, assigned[i], candidates, m.capturedAt);
+      // The tracker assigns every face a track: assigned has one entry per face.
+      const face = m.faces[i]!;
+      const track = assigned[i]!;
+      const candidates = timedSync(stageTimes().search, () => index.search(face.embedding, topK));
+      const d = this.decider.observe(m.camera, track, candidates, m.capturedAt);
       const top = candidates[0];
       const threshold = top && this.#o.policy ? this.#o.policy.thresholdFor(index.info(top.subject.id)?.lists) : this.#o.rules.threshold;
-      if (top && top.similarity >= threshold) this.#sightings.observe(assigned[i].id, top.subject.id, top.similarity, m, m.faces[i]);
-      if (!(top?.similarity >= threshold)) this.#o.onUnknownFace?.(m.camera);
+      if (top && top.similarity >= threshold) this.#sightings.observe(track.id, top.subject.id, top.similarity, m, face);
+      if (!top || top.similarity < threshold) this.#o.onUnknownFace?.(m.camera);
       if (this.#o.unknownDir) {
-        const prev = this.#bestCrop.get(assigned[i].id);
-        if (!prev || m.faces[i].score > prev.score) this.#bestCrop.set(assigned[i].id, { score: m.faces[i].score, crop: m.faces[i].crop });
+        const prev = this.#bestCrop.get(track.id);
+        if (!prev || face.score > prev.score) this.#bestCrop.set(track.id, { score: face.score, crop: face.crop });
       }
       if (!d) continue;
       if (d.type === 'alert') this.alerts++;
       else this.updates++;
       this.#alertFaces.delete(d.alertId);
-      this.#alertFaces.set(d.alertId, { subject: d.subject.id, embedding: m.faces[i].embedding });
+      this.#alertFaces.set(d.alertId, { subject: d.subject.id, embedding: face.embedding });
       if (this.#alertFaces.size > RECENT_ALERT_FACES) this.#alertFaces.delete(this.#alertFaces.keys().next().value!);
       const listed = this.#o.policy?.match(index.info(d.subject.id)?.lists, d.similarity);
-      const ev = toEvent(d, m, m.faces[i], candidates, listed?.threshold ?? this.#o.rules.threshold, listed?.list);
+      const ev = toEvent(d, m, face, candidates, listed?.threshold ?? this.#o.rules.threshold, listed?.list);
       this.#o.onEvent?.(ev);
       await bus.publish('matches', ev);
       if (ev.type === 'alert') stageTimes().frameToAlert.observe({ camera: ev.camera }, secondsSince(ev.alertAt));

@@ -1,5 +1,5 @@
 import type { Box } from '../contracts/messages.js';
-import { iou } from '../inference/detect/nms.js';
+import { boxWidth as width, centreDistance, dot, iou } from '../util/boxes.js';
 
 /** One face of one frame, as the tracker sees it. */
 export interface TrackInput {
@@ -66,7 +66,7 @@ export class CameraTracker {
   update(faces: readonly TrackInput[], at: number): { assigned: Track[]; closed: Track[] } {
     const closed: Track[] = [];
     for (let i = this.#tracks.length - 1; i >= 0; i--) {
-      if (at - this.#tracks[i].lastSeenAt > this.#o.maxGapMs) closed.push(...this.#tracks.splice(i, 1));
+      if (at - this.#tracks[i]!.lastSeenAt > this.#o.maxGapMs) closed.push(...this.#tracks.splice(i, 1));
     }
     const pairs: { t: number; f: number; score: number }[] = [];
     this.#tracks.forEach((t, ti) => {
@@ -84,13 +84,13 @@ export class CameraTracker {
     for (const p of pairs) {
       if (usedTracks.has(p.t) || assigned[p.f]) continue;
       usedTracks.add(p.t);
-      const t = this.#tracks[p.t];
-      absorb(t, faces[p.f], at);
+      const t = this.#tracks[p.t]!;
+      absorb(t, faces[p.f]!, at);
       assigned[p.f] = t;
     }
     for (let fi = 0; fi < faces.length; fi++) {
       if (assigned[fi]) continue;
-      const f = faces[fi];
+      const f = faces[fi]!;
       const t: Track = { id: `${this.#camera}-${at.toString(36)}-${this.#next++}`, firstSeenAt: at, lastSeenAt: at, lastBox: f.box, embedding: Float32Array.from(f.embedding), faces: 1 };
       this.#tracks.push(t);
       assigned[fi] = t;
@@ -112,19 +112,10 @@ function absorb(t: Track, f: TrackInput, at: number): void {
   const w = 1 / Math.min(t.faces, 10);
   let n = 0;
   for (let i = 0; i < t.embedding.length; i++) {
-    t.embedding[i] = t.embedding[i] * (1 - w) + f.embedding[i] * w;
-    n += t.embedding[i] * t.embedding[i];
+    const v = t.embedding[i]! * (1 - w) + f.embedding[i]! * w;
+    t.embedding[i] = v;
+    n += v * v;
   }
   const inv = n > 0 ? 1 / Math.sqrt(n) : 0;
-  for (let i = 0; i < t.embedding.length; i++) t.embedding[i] *= inv;
-}
-
-const width = (b: Box): number => b[2] - b[0];
-function centreDistance(a: Box, b: Box): number {
-  return Math.hypot((a[0] + a[2]) / 2 - (b[0] + b[2]) / 2, (a[1] + a[3]) / 2 - (b[1] + b[3]) / 2);
-}
-function dot(a: Float32Array, b: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
+  for (let i = 0; i < t.embedding.length; i++) t.embedding[i]! *= inv;
 }

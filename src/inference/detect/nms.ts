@@ -1,15 +1,7 @@
-import type { Box } from '../../contracts/messages.js';
+import { iou } from '../../util/boxes.js';
 import type { Detection } from '../types.js';
 
-/** Intersection over union of two boxes (continuous coordinates: area = w * h). */
-export function iou(a: Box, b: Box): number {
-  const iw = Math.min(a[2], b[2]) - Math.max(a[0], b[0]);
-  const ih = Math.min(a[3], b[3]) - Math.max(a[1], b[1]);
-  if (iw <= 0 || ih <= 0) return 0;
-  const inter = iw * ih;
-  const union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
-  return union > 0 ? inter / union : 0;
-}
+export { iou };
 
 /**
  * Greedy non-maximum suppression: best score first, drop every box whose IoU with an already kept

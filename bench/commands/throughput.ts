@@ -1,0 +1,56 @@
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { setup } from '../../src/cli/setup.js';
+import { VigilError } from '../../src/errors.js';
+import { benchThroughput, line, liveLine } from '../throughput.js';
+
+const list = (v: string): number[] => v.split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0);
+
+function faceRange(v: string): [number, number] {
+  const [a, b] = v.split(',').map(Number);
+  if (!(a! > 0 && b! >= a!)) throw new VigilError('VIGIL_ERR_BENCH_ARGS', { bench: 'throughput', reason: `--face-size wants "min,max" px, got "${v}"` });
+  return [a!, b!];
+}
+
+export function register(bench: Command): void {
+  bench
+    .command('throughput')
+    .description('replay: real-time factor and frames/s of the pipeline vs the brute-force engine on the same frames, per-stage time, alerts; live: simulated RTSP cameras kept up with, frame-to-alert latency')
+    .option('--video <file>', 'replay this file instead of the LFW scene (alerts are then not scored)')
+    .option('--workers <list>', 'inference worker counts to compare', '1,2')
+    .option('--cameras <list>', 'live camera counts to try, ascending ("" or 0: no live part)', '2,4,8')
+    .option('--live-seconds <n>', 'measuring window per live step, s', (v) => Number(v), 10)
+    .option('--rounds <n>', 'replay rounds (variants interleaved within each round); 0: live part only', (v) => Number(v), 1)
+    .option('--enrolled <n>', 'scene: people on the watchlist who walk through', (v) => Number(v), 6)
+    .option('--strangers <n>', 'scene: people never enrolled who walk through', (v) => Number(v), 6)
+    .option('--seed <n>', 'scene random seed', (v) => Number(v), 1)
+    .option('--face-size <min,max>', 'scene: face widths, px (e.g. 27,50 for small CCTV faces)', '44,90')
+    .option('--fps <n>', 'frames sampled per second', (v) => Number(v), 5)
+    .option('--profile <name>', 'model profile')
+    .option('--json', 'print the report as one JSON line on stdout')
+    .action(async (opts: { video?: string; workers: string; cameras: string; liveSeconds: number; rounds: number; enrolled: number; strangers: number; seed: number; faceSize: string; fps: number; profile?: string; json?: boolean }, cmd: Command) => {
+      const { cfg, log } = setup(cmd, 'warn');
+      const out = (l: string): void => void process.stdout.write(`${l}\n`);
+      const r = await benchThroughput({
+        cfg,
+        log,
+        workDir: join(cfg.dataDir, 'bench', 'throughput'),
+        profile: opts.profile,
+        video: opts.video,
+        enrolled: opts.enrolled,
+        strangers: opts.strangers,
+        seed: opts.seed,
+        faceSize: faceRange(opts.faceSize),
+        fps: opts.fps,
+        workers: list(opts.workers),
+        rounds: Math.max(0, opts.rounds),
+        cameras: list(opts.cameras),
+        liveSeconds: opts.liveSeconds,
+        progress: (l) => process.stderr.write(`${l}\n`),
+      });
+      if (opts.json) return out(JSON.stringify(r));
+      out(`${r.cores} cores, load average before ${r.load_before.map((x) => x.toFixed(2)).join(' ')}; ${r.video} (${r.video_seconds} s at ${r.fps} fps); decoding alone ${r.decode_frames_per_s} frames/s`);
+      for (const x of r.replay) out(line(x));
+      for (const s of r.live) out(liveLine(s));
+    });
+}

@@ -1,0 +1,152 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryBus, embeddedPolicies } from '../../../src/bus/memory.js';
+import type { FacesMsg, FrameMsg, RgbImage } from '../../../src/contracts/messages.js';
+import { FaceEngine } from '../../../src/inference/engine.js';
+import { NO_GATES } from '../../../src/inference/quality.js';
+import { CameraSchedule, defaultScheduleOptions } from '../../../src/inference/schedule.js';
+import { InferenceStage } from '../../../src/inference/stage.js';
+import type { Detection } from '../../../src/inference/types.js';
+import { createLogger } from '../../../src/log.js';
+import { loadManifest } from '../../../src/models/manifest.js';
+import { requireProfile } from '../../../src/models/store.js';
+import { iou } from '../../../src/util/boxes.js';
+import { smallFaceFrame } from '../../support/frames.js';
+import { lfw, testModelsDir } from '../../helpers.js';
+
+const W = 640;
+const H = 360;
+/** A grey frame with a bright square (a "person") at x..x+s, y..y+s. */
+function frame(squares: readonly [number, number, number][] = []): RgbImage {
+  const data = new Uint8Array(W * H * 3).fill(100);
+  for (const [x0, y0, s] of squares) {
+    for (let y = y0; y < y0 + s; y++) for (let x = x0; x < x0 + s; x++) data.fill(230, (y * W + x) * 3, (y * W + x) * 3 + 3);
+  }
+  return { width: W, height: H, data };
+}
+
+/** A frontal-looking detection whose box is x..x+s, y..y+s. */
+function det(x: number, y: number, s: number, score = 0.9): Detection {
+  const p = (fx: number, fy: number): [number, number] => [x + fx * s, y + fy * s];
+  return { box: [x, y, x + s, y + s], score, landmarks: [p(0.3, 0.4), p(0.7, 0.4), p(0.5, 0.6), p(0.35, 0.8), p(0.65, 0.8)] };
+}
+
+const emb = new Float32Array(4).fill(0.5);
+
+describe('CameraSchedule', () => {
+  it('detects the whole first frame, nothing when nothing moves and nobody is tracked, whole again when something appears', () => {
+    const s = new CameraSchedule(defaultScheduleOptions);
+    expect(s.plan(frame(), 0).kind).toBe('full');
+    expect(s.plan(frame(), 200)).toEqual({ kind: 'still', detections: [] });
+    expect(s.plan(frame([[300, 100, 60]]), 400).kind).toBe('full');
+  });
+
+  it('detects regions around a moving tracked face, the whole frame when something moves elsewhere or the schedule says so', () => {
+    const o = { ...defaultScheduleOptions, fullEvery: 4 };
+    const s = new CameraSchedule(o);
+    s.plan(frame([[300, 100, 60]]), 0);
+    s.assign([det(300, 100, 60)], 0, 0);
+    const p1 = s.plan(frame([[310, 100, 60]]), 200);
+    expect(p1.kind).toBe('rois');
+    if (p1.kind !== 'rois') return;
+    expect(p1.rois).toHaveLength(1);
+    const [r] = p1.rois;
+    // The region holds the face where it is now, and is much smaller than the frame.
+    expect(r![0]).toBeLessThanOrEqual(310);
+    expect(r![2]).toBeGreaterThanOrEqual(370);
+    expect((r![2] - r![0]) * (r![3] - r![1])).toBeLessThan((W * H) / 4);
+    s.assign([det(310, 100, 60)], 1, 200);
+    // Something new far from the face: full pass.
+    expect(s.plan(frame([[320, 100, 60], [20, 250, 40]]), 400).kind).toBe('full');
+    s.assign([det(320, 100, 60), det(20, 250, 40)], 2, 400);
+    // Nothing moves: the last detections stand, no model call.
+    const still = s.plan(frame([[320, 100, 60], [20, 250, 40]]), 600);
+    expect(still.kind).toBe('still');
+    // fullEvery frames after the last full pass, a full pass whatever moved.
+    s.plan(frame([[330, 100, 60], [20, 250, 40]]), 800);
+    s.plan(frame([[340, 100, 60], [20, 250, 40]]), 1000);
+    expect(s.plan(frame([[350, 100, 60], [20, 250, 40]]), 1200).kind).toBe('full');
+  });
+
+  it('embeds a new face, follows a decided one by its box, embeds again when undecided, better, or due', () => {
+    const s = new CameraSchedule({ ...defaultScheduleOptions, reembedEvery: 5 });
+    const [a] = s.assign([det(100, 100, 60)], 0, 0);
+    expect(a!.embed).toBe(true);
+    s.embedded(a!.track!, a!.detection, 0, emb, new Uint8Array(1), 0.3); // far above the threshold, once: not yet decided
+    expect(s.assign([det(102, 100, 60)], 1, 100)[0]!.embed).toBe(true);
+    s.embedded(a!.track!, a!.detection, 1, emb, new Uint8Array(1), 0.35); // twice in a row: decided
+    const [b] = s.assign([det(104, 100, 60)], 1, 200);
+    expect(b!.track).toBe(a!.track);
+    expect(b!.embed).toBe(false);
+    expect(CameraSchedule.followed(b!)?.embedding).toBe(emb);
+    s.embedded(a!.track!, a!.detection, 1, emb, new Uint8Array(1), 0.05); // near the threshold: undecided
+    expect(s.assign([det(108, 100, 60)], 2, 400)[0]!.embed).toBe(true);
+    s.embedded(a!.track!, det(108, 100, 60), 2, emb, new Uint8Array(1), -0.4); // far below, once
+    expect(s.assign([det(110, 100, 60)], 2, 500)[0]!.embed).toBe(true);
+    s.embedded(a!.track!, det(110, 100, 60), 2, emb, new Uint8Array(1), -0.4); // twice: decided
+    expect(s.assign([det(112, 100, 60)], 3, 600)[0]!.embed).toBe(false);
+    // A clearly bigger face of the same track.
+    expect(s.assign([det(112, 100, 90)], 4, 800)[0]!.embed).toBe(true);
+    s.embedded(a!.track!, det(112, 100, 90), 4, emb, new Uint8Array(1), -0.4);
+    expect(s.assign([det(114, 100, 90)], 5, 1000)[0]!.embed).toBe(false);
+    expect(s.assign([det(116, 100, 90)], 9, 1800)[0]!.embed).toBe(true); // reembedEvery frames on
+    // Without identify (margin undefined) a track is never decided: every face embedded.
+    const t = new CameraSchedule(defaultScheduleOptions);
+    const [c] = t.assign([det(300, 100, 60)], 0, 0);
+    t.embedded(c!.track!, c!.detection, 0, emb, new Uint8Array(1), undefined);
+    expect(t.assign([det(302, 100, 60)], 1, 200)[0]!.embed).toBe(true);
+  });
+});
+
+describe('track-driven inference (real models)', () => {
+  let engine: FaceEngine;
+  beforeAll(async () => {
+    const r = await requireProfile(loadManifest(), testModelsDir(), 'research');
+    engine = await FaceEngine.open(r.resolved, r.files, { provider: 'cpu', threads: 1 });
+  });
+  afterAll(async () => engine?.close());
+
+  it('finds a face in a region around it where the full frame finds it, in frame coordinates', async () => {
+    const img = await smallFaceFrame(lfw('Aaron_Eckhart', 'Aaron_Eckhart_0001.jpg'), 0.4);
+    const [full] = await engine.detect(img);
+    const b = full!.box;
+    const region = [b[0] - 40, b[1] - 40, b[2] + 40, b[3] + 40] as const;
+    const found = await engine.detectRegions(img, [region]);
+    expect(found).toHaveLength(1);
+    expect(iou(found[0]!.box, b)).toBeGreaterThan(0.7);
+    expect(Math.hypot(found[0]!.landmarks[0][0] - full!.landmarks[0][0], found[0]!.landmarks[0][1] - full!.landmarks[0][1])).toBeLessThan(4);
+  });
+
+  it('adds flip TTA only near a decision boundary: the threshold, or the threshold plus the strong margin', async () => {
+    const bus = new MemoryBus(embeddedPolicies({ frames: 8, faces: 64, matches: 64 }, false));
+    const image = await smallFaceFrame(lfw('Aaron_Eckhart', 'Aaron_Eckhart_0001.jpg'), 0.4);
+    const f: FrameMsg = { kind: 'frame', v: 1, camera: 'c', seq: 0, capturedAt: 0, mediaTime: null, image };
+    const flipped = async (margin: number, boundaries: number[]): Promise<number> => {
+      const stage = new InferenceStage({ bus, engine, batchSize: 4, batchWaitMs: 0, minFaceSize: 0, quality: NO_GATES, identify: () => margin, flipBand: 0.05, boundaries, log: createLogger('silent') });
+      await stage.process([f]);
+      return stage.timing.flipped;
+    };
+    expect(engine.flip).toBe(true);
+    expect(await flipped(0.11, [0])).toBe(0);
+    expect(await flipped(0.11, [0, 0.1])).toBe(1);
+    expect(await flipped(0.02, [0, 0.1])).toBe(1);
+    expect(await flipped(-0.3, [0, 0.1])).toBe(0);
+    await bus.close();
+  });
+
+  it('embeds a still face until its identity is decided (twice), then sends its embedding on with each frame', async () => {
+    const bus = new MemoryBus(embeddedPolicies({ frames: 8, faces: 64, matches: 64 }, false));
+    const got: FacesMsg[] = [];
+    bus.subscribe('faces', { group: 't' }, (m) => void got.push(...m));
+    const image = await smallFaceFrame(lfw('Aaron_Eckhart', 'Aaron_Eckhart_0001.jpg'), 0.4);
+    const f = (seq: number): FrameMsg => ({ kind: 'frame', v: 1, camera: 'c', seq, capturedAt: seq * 200, mediaTime: null, image });
+    const stage = new InferenceStage({ bus, engine, batchSize: 4, batchWaitMs: 0, minFaceSize: 0, quality: NO_GATES, schedule: defaultScheduleOptions, identify: () => -0.5, log: createLogger('silent') });
+    for (let i = 0; i < 4; i++) await stage.process([f(i)]);
+    await bus.idle();
+    expect(got.map((m) => m.faces.length)).toEqual([1, 1, 1, 1]);
+    expect(stage.timing.embedded).toBe(2);
+    expect(stage.timing.followed).toBe(2);
+    expect(stage.timing.fullDetections).toBe(1);
+    expect(got[3]!.faces[0]!.embedding).toBe(got[1]!.faces[0]!.embedding);
+    await bus.close();
+  });
+});
