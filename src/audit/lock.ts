@@ -1,21 +1,13 @@
 import { closeSync, linkSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VigilError } from '../errors.js';
+import { alive } from '../util/process.js';
 
 export interface LockOptions {
   /** Give up after this long, ms. */
   readonly timeoutMs?: number;
   /** A lock held longer than this is taken as left behind by a crashed process, ms. */
   readonly staleMs?: number;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { openDatabase, type Db } from '../store/sqlite.js';
 import type { Cursor } from '../store/types.js';
+import { alive } from '../util/process.js';
 
 /**
  * The outbox's own state, in `<dataDir>/sinks.db`: each sink's delivery cursor into the event
@@ -40,16 +41,6 @@ const migrations = [
      heartbeat_ms INTEGER NOT NULL
    );`,
 ] as const;
-
-/** Whether process `pid` on this host is alive (signal 0 checks without signalling). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export interface DeadLetter {
   readonly seq: number;

@@ -2,30 +2,13 @@ import { html } from 'htm/preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import { type Api, ApiError } from './api.js';
 import { age } from './format.js';
+import type { SinkStatus as BaseStatus } from '../../sinks/dispatcher.js';
+import type { DeadLetter } from '../../sinks/state.js';
 
 /** The outbound sinks (admin): each one's delivery state, dead-letter count, and a retry of its dead letters. */
 
-interface DeadLetter {
-  readonly seq: number;
-  readonly eventId: string;
-  readonly kind: string;
-  readonly attempts: number;
-  readonly deadAt: string;
-  readonly lastError: string;
-}
-
-interface SinkStatus {
-  readonly id: string;
-  readonly type: string;
-  readonly state: string;
-  readonly delivered: number;
-  readonly consecutiveFailures: number;
-  readonly owner: string | null;
-  readonly lastError: string | null;
-  readonly lastDeliveredAt: string | null;
-  readonly deadLetters: number;
-  readonly recentDeadLetters: readonly DeadLetter[];
-}
+/** GET /api/sinks: each sink's status (src/sinks) with its latest dead letters. */
+type SinkStatus = BaseStatus & { readonly recentDeadLetters: readonly DeadLetter[] };
 
 /** How often the panel re-reads GET /api/sinks while shown, ms. */
 const POLL_MS = 3000;
