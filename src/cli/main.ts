@@ -80,6 +80,9 @@ export async function main(argv: string[]): Promise<void> {
       if (verbose && (e as Error).stack) err((e as Error).stack!);
       process.exitCode = 1;
     }
+    // A command that failed half-way may leave a handle open (an inference worker thread, a socket):
+    // the error is said, so end within 2 s rather than hang. Unref'd: a clean exit is not delayed.
+    setTimeout(() => process.exit(), 2000).unref();
   }
 }
 

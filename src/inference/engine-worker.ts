@@ -25,13 +25,23 @@ async function handle(r: WorkerRequest): Promise<unknown> {
     case 'addFlip':
       return engine.addFlip(r.aligned as RgbImage[], r.plain as Float32Array[]);
     case 'close':
+      // Never release the sessions under a running model: wait for the calls still in flight.
+      await Promise.allSettled([...inflight]);
       await engine.close();
       return null;
   }
 }
 
+/** Calls being served (messages are handled concurrently; close waits for these). */
+const inflight = new Set<Promise<unknown>>();
+
 port.on('message', (r: WorkerRequest) => {
-  handle(r).then(
+  const call = handle(r);
+  if (r.op !== 'close') {
+    inflight.add(call);
+    void call.finally(() => inflight.delete(call)).catch(() => undefined);
+  }
+  call.then(
     (result) => {
       const buffers = Array.isArray(result) ? result.filter((x): x is Float32Array => x instanceof Float32Array).map((x) => x.buffer as ArrayBuffer) : [];
       port.postMessage({ id: r.id, result } satisfies WorkerResponse, buffers);

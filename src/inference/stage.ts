@@ -67,6 +67,8 @@ export class InferenceStage {
   readonly #engines: readonly FaceWorker[];
   readonly #schedules = new Map<string, CameraSchedule>();
   #unsub: (() => void) | undefined;
+  /** The batch being processed: stop() waits for it, so the engines are never closed under a running model. */
+  #inflight: Promise<void> = Promise.resolve();
   frames = 0;
   faces = 0;
   /** Faces dropped by each quality gate since start. */
@@ -80,7 +82,11 @@ export class InferenceStage {
 
   async start(): Promise<void> {
     const { bus, batchSize, batchWaitMs } = this.#o;
-    this.#unsub = bus.subscribe('frames', { group: 'inference', maxBatch: batchSize, maxWaitMs: batchWaitMs }, (frames) => this.process(frames));
+    this.#unsub = bus.subscribe('frames', { group: 'inference', maxBatch: batchSize, maxWaitMs: batchWaitMs }, (frames) => {
+      const run = this.process(frames);
+      this.#inflight = run.catch(() => undefined);
+      return run;
+    });
   }
 
   #schedule(camera: string): CameraSchedule | undefined {
@@ -252,5 +258,6 @@ export class InferenceStage {
 
   async stop(): Promise<void> {
     this.#unsub?.();
+    await this.#inflight;
   }
 }

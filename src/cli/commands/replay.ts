@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { CameraResult } from '../../ingest/camera.js';
 import { recordingIds } from '../../ingest/input.js';
 import { Pipeline } from '../../pipeline.js';
 import { openRuntime, type Runtime } from '../../runtime.js';
@@ -39,22 +40,27 @@ export function register(program: Command): void {
       const runtime = await openRuntime(cfg, log, { profile: opts.profile, fetch: false });
       const rt: Runtime = opts.threshold === undefined ? runtime : { ...runtime, threshold: opts.threshold };
       const pipeline = new Pipeline({ cfg, log, runtime: rt, live: false });
-      await pipeline.start();
       let events = 0;
-      pipeline.onMatch('cli', (e) => {
-        events++;
-        out(opts.json ? eventJson(e, opts.crop) : alertLine(e));
-      });
-      await audit.attach(pipeline, videos);
-      err(`replaying ${videos.length} file(s) with profile "${runtime.engine.profile.name}" (threshold ${rt.threshold}); watchlist: ${runtime.store.count()} subject(s)`);
+      let results: CameraResult[];
       const t0 = Date.now();
-      // Two files of one name in different folders are two cameras (north_door, south_door).
-      const ids = recordingIds(videos); // one per file, in order
-      const results = await pipeline.cameras.run(videos.map((v, i) => ({ id: ids[i]!, url: v, fps: opts.fps ?? 5, maxWidth: 1280, realtime: false, loop: false, enabled: true, transport: 'tcp' })));
-      await pipeline.drain();
-      await audit.finish(pipeline, runtime, rt.threshold, videos, results, out, err);
-      await pipeline.stop();
-      await runtime.close();
+      // Stopped and closed whatever happens (a report that fails, say): worker threads would keep the process up.
+      try {
+        await pipeline.start();
+        pipeline.onMatch('cli', (e) => {
+          events++;
+          out(opts.json ? eventJson(e, opts.crop) : alertLine(e));
+        });
+        await audit.attach(pipeline, videos);
+        err(`replaying ${videos.length} file(s) with profile "${runtime.engine.profile.name}" (threshold ${rt.threshold}); watchlist: ${runtime.store.count()} subject(s)`);
+        // Two files of one name in different folders are two cameras (north_door, south_door).
+        const ids = recordingIds(videos); // one per file, in order
+        results = await pipeline.cameras.run(videos.map((v, i) => ({ id: ids[i]!, url: v, fps: opts.fps ?? 5, maxWidth: 1280, realtime: false, loop: false, enabled: true, transport: 'tcp' })));
+        await pipeline.drain();
+        await audit.finish(pipeline, runtime, rt.threshold, videos, results, out, err);
+      } finally {
+        await pipeline.stop();
+        await runtime.close();
+      }
       let failed = 0;
       for (const r of results) {
         if (r.error) {
