@@ -32,7 +32,7 @@ export class Serialised {
 
   /** UTF-8 JSON, encoded once: ws would otherwise encode a string again for every client. */
   json(crops: boolean): Buffer {
-    if (crops || this.event.kind !== 'match') return (this.#full ??= Buffer.from(JSON.stringify(this.event)));
+    if (crops || (this.event.kind !== 'match' && this.event.kind !== 'sighting')) return (this.#full ??= Buffer.from(JSON.stringify(this.event)));
     if (this.#lean === undefined) {
       const { crop: _crop, ...rest } = this.event;
       this.#lean = Buffer.from(JSON.stringify(rest));

@@ -39,7 +39,7 @@ function toQuery(o: Record<string, unknown>): URLSearchParams {
 /** Whether a stored event passes a filter (the store's SQL applies the same rules to reads). */
 export function passes(e: StoredEvent, f: EventFilter): boolean {
   const camera: string | undefined = e.camera;
-  const subject = e.kind === 'match' ? e.subject.id : e.kind === 'ack' ? e.subjectId : undefined;
+  const subject = e.kind === 'match' || e.kind === 'sighting' ? e.subject.id : e.kind === 'ack' ? e.subjectId : undefined;
   const type = e.kind === 'match' ? e.type : e.kind;
   if (f.cameras && !(camera !== undefined && f.cameras.includes(camera))) return false;
   if (f.subjects && !(subject !== undefined && f.subjects.includes(subject))) return false;

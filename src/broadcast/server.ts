@@ -86,8 +86,8 @@ function feedMetrics(reg: Registry | undefined): { cut: Counter<'reason'> | unde
 
 /**
  * The broadcast port: the HTTP API (token- and role-checked, src/broadcast/router.ts), the WebSocket
- * event feed (src/broadcast/feed.ts), the operator console, /healthz and /metrics. Match events and
- * camera status changes from the bus are written to the event store first; the store's listeners
+ * event feed (src/broadcast/feed.ts), the operator console, /healthz and /metrics. Match events,
+ * sightings and camera status changes from the bus are written to the event store first; the store's listeners
  * then fan them out, so the feed only ever sends what is stored (with its cursor).
  */
 export class BroadcastServer {
@@ -181,6 +181,10 @@ export class BroadcastServer {
       }),
       bus.subscribe('status', { group: 'broadcast' }, async (statuses) => {
         for (const st of statuses) await store.append(st);
+      }),
+      // Sightings (one per face track of a listed person) are stored and sent like match events: consoles show "last seen" from them.
+      bus.subscribe('sightings', { group: 'broadcast' }, async (sightings) => {
+        for (const g of sightings) await store.append(g);
       }),
     );
   }

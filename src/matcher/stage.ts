@@ -155,8 +155,9 @@ export class MatcherStage {
       this.#bestCrop.delete(t.id);
       if (!best || !unknown.includes(t)) continue;
       const dir = join(this.#o.unknownDir, camera);
-      await mkdir(dir, { recursive: true });
-      await writeFile(join(dir, `${t.id}.jpg`), best.crop);
+      // Faces are biometric data: owner-only folders (every level created here) and files.
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await writeFile(join(dir, `${t.id}.jpg`), best.crop, { mode: 0o600 });
     }
   }
 

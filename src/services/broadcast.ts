@@ -18,7 +18,7 @@ import { kafkaConfigOf } from './kafka-config.js';
 
 /**
  * `vigil broadcast`: matches topic to WebSocket clients, with the embedded mode's BroadcastServer.
- * Camera status from the live ingest goes to the clients too, and /metrics is served on the same port.
+ * Camera status from the live ingest and sightings from the matcher go to the clients too (stored first; a redelivered sighting is a no-op by its id), and /metrics is served on the same port.
  * Delivery through Kafka is at-least-once, so a match event can arrive twice (a stage restarted
  * before committing); the last `dedupeWindow` event ids are remembered and a repeat is not sent.
  * Several broadcasters may run, each with a consumer group of its own (--group), e.g. behind a load balancer.

@@ -54,6 +54,7 @@ const DEFAULT_TYPES: Record<SinkConfig['type'], readonly string[]> = { webhook: 
 function eventTime(e: StoredEvent): number {
   if (e.kind === 'match') return Date.parse(e.type === 'alert' ? e.alertAt : e.capturedAt);
   if (e.kind === 'camera-status') return Date.parse(e.at);
+  if (e.kind === 'sighting') return Date.parse(e.lastSeenAt);
   return Date.parse(e.at);
 }
 

@@ -4,7 +4,7 @@ import { Counter, type Registry } from 'prom-client';
 import type { CameraStatus, MatchEvent } from '../contracts/messages.js';
 import { isVigilError, VigilError } from '../errors.js';
 import { openDatabase, type Db } from './sqlite.js';
-import type { Cursor, EventFilter, EventPage, EventStore, OperatorAction, ReadOptions, StoredEvent, StoredPayload } from './types.js';
+import type { Cursor, EventFilter, EventPage, EventStore, OperatorAction, ReadOptions, SightingEvent, StoredEvent, StoredPayload } from './types.js';
 
 /**
  * The event store on SQLite (<dataDir>/events.db): one row per event, ordered by an AUTOINCREMENT
@@ -56,13 +56,14 @@ export interface SqliteEventStoreOptions {
   readonly now?: () => number;
 }
 
-export const EVENT_TYPES = ['alert', 'update', 'camera-status', 'ack'] as const;
+export const EVENT_TYPES = ['alert', 'update', 'camera-status', 'ack', 'sighting'] as const;
 
 const typeOf = (p: StoredPayload): string => (p.kind === 'match' ? p.type : p.kind);
 
-/** Keys that make a repeated delivery a no-op: a match event by (id, revision), a status by (camera, time, state). */
+/** Keys that make a repeated delivery a no-op: a match event by (id, revision), a sighting by id, a status by (camera, time, state). */
 function dedupeKeyOf(p: StoredPayload): string | null {
   if (p.kind === 'match') return `m\0${p.id}\0${p.revision}`;
+  if (p.kind === 'sighting') return `g\0${p.id}`;
   if (p.kind === 'camera-status') return `s\0${p.camera}\0${p.at}\0${p.state}`;
   return null;
 }
@@ -144,7 +145,7 @@ export class SqliteEventStore implements EventStore {
 
   #decode(r: Row, crops = true): StoredEvent {
     const p = JSON.parse(r.payload) as Record<string, unknown>;
-    if (p['kind'] === 'match') {
+    if (p['kind'] === 'match' || p['kind'] === 'sighting') {
       if (crops) p['crop'] = r.crop ? r.crop.toString('base64') : '';
       else delete p['crop'];
     }
@@ -174,6 +175,14 @@ export class SqliteEventStore implements EventStore {
       revision = m.revision;
       crop = m.crop ? Buffer.from(m.crop, 'base64') : null;
       body = JSON.stringify({ ...m, crop: '' });
+    } else if (payload.kind === 'sighting') {
+      // Stored like a match event (crop as a blob), filed under its alert's id so it is found with it.
+      const g = payload as SightingEvent;
+      ({ camera } = g);
+      subject = g.subject.id;
+      eventId = g.alertId;
+      crop = g.crop ? Buffer.from(g.crop, 'base64') : null;
+      body = JSON.stringify({ ...g, crop: '' });
     } else if (payload.kind === 'camera-status') {
       camera = (payload as CameraStatus).camera;
       body = JSON.stringify(payload);

@@ -1,7 +1,7 @@
-import type { CameraStatus, MatchEvent } from '../contracts/messages.js';
+import type { CameraStatus, MatchEvent, SightingMsg } from '../contracts/messages.js';
 
 /**
- * The event store's contract: every match event, camera status change and operator action is
+ * The event store's contract: every match event, sighting, camera status change and operator action is
  * appended here before it is broadcast. Readers (the HTTP API, the WebSocket feed, webhook/MQTT
  * sinks, audit reports) page through it by an opaque, monotonically ordered cursor.
  * Implementations: SQLite (embedded mode and one broadcast service), PostgreSQL (shared by replicas).
@@ -29,7 +29,10 @@ export interface OperatorAction {
   readonly subjectId?: string;
 }
 
-export type StoredPayload = MatchEvent | CameraStatus | OperatorAction;
+/** A sighting (one face track of a listed person, sent when it ends), filed under its alert (`alertId`): consoles show "last seen" from these. */
+export type SightingEvent = SightingMsg;
+
+export type StoredPayload = MatchEvent | CameraStatus | OperatorAction | SightingEvent;
 
 /** A payload as written, with its place in the store. */
 export type StoredEvent<T extends StoredPayload = StoredPayload> = T & { readonly cursor: Cursor };
@@ -37,7 +40,7 @@ export type StoredEvent<T extends StoredPayload = StoredPayload> = T & { readonl
 export interface EventFilter {
   readonly cameras?: readonly string[];
   readonly subjects?: readonly string[];
-  /** 'alert' | 'update' (match events), 'camera-status', 'ack'. */
+  /** 'alert' | 'update' (match events), 'camera-status', 'ack', 'sighting'. */
   readonly types?: readonly string[];
 }
 
@@ -49,7 +52,7 @@ export interface EventPage {
 
 /** Read options beyond the filter (additive). */
 export interface ReadOptions {
-  /** Match events carry their base64 crop (default true; lists leave it out). */
+  /** Match events and sightings carry their base64 crop (default true; lists leave it out). */
   readonly crops?: boolean;
 }
 

@@ -148,6 +148,10 @@ describe('operator console (chromium, real pipeline and server)', () => {
     expect(linRevisions).toBeGreaterThan(0);
     await expect.poll(() => lin.locator('.badge').textContent()).toBe(`${linRevisions} updates`);
     expect(await lin.locator('details').getAttribute('open')).toBeNull();
+    // Sightings (one per face track, sent when it ends; the clip's last tracks end with it): "last seen" on the card, live.
+    await pipeline.matcher.flush();
+    await pipeline.drain();
+    await expect.poll(() => lin.locator('.last-seen').textContent()).toMatch(/last seen \d[^·]* ago · 2 sightings/);
     // The camera strip and the degraded banner.
     await expect.poll(() => pageA.locator('.camera[data-camera=door] .pill').textContent()).toMatch(/backoff|connecting/);
     await expect.poll(() => pageA.locator('.banner[role=alert]').textContent()).toMatch(/Monitoring degraded: door/);
@@ -232,6 +236,8 @@ describe('operator console (chromium, real pipeline and server)', () => {
     await pageA.waitForSelector('.conn[data-phase=live]');
     await expect.poll(async () => (await cards(pageA)).length).toBe(latest.size);
     expect(new Map((await cards(pageA)).map((c) => [c.id, c.revision]))).toEqual(latest);
+    // The sightings come back with the history too: the first camera's Miranda alert still shows its 2.
+    await expect.poll(() => card(pageA, 'Lin-Manuel Miranda').locator('.last-seen').allTextContents()).toContainEqual(expect.stringMatching(/· 2 sightings/));
     // Names are text, never markup: the one that looks like HTML is shown as typed and runs nothing.
     // (the subject list arrives on its own request, after the stored alerts may already be shown)
     await expect.poll(() => pageA.getByLabel('Person').locator('option').allTextContents()).toContain(MARKUP_NAME);

@@ -2,7 +2,7 @@ import { html } from 'htm/preact';
 import { useState } from 'preact/hooks';
 import type { AckState } from '../../store/types.js';
 import { age, clock, fixed, jpeg } from './format.js';
-import type { AlertView, Subject } from './state.js';
+import type { AlertView, Sightings, Subject } from './state.js';
 
 /** One alert in the queue: both faces, the facts an operator decides on, and the decision. */
 
@@ -24,12 +24,14 @@ interface CardProps {
   /** The watchlist the alert matched through (its colour, when set). */
   readonly list?: { readonly name: string; readonly colour: string | null };
   readonly subject: Subject | undefined;
+  /** The alert's sightings (face tracks, each sent when it ends); undefined until the first one. */
+  readonly sightings?: Sightings;
   readonly now: number;
   acknowledge(id: string, state: AckState, note: string): Promise<void>;
   markSeen(): void;
 }
 
-export function AlertCard({ alert, subject, list, now, acknowledge, markSeen }: CardProps) {
+export function AlertCard({ alert, subject, list, sightings, now, acknowledge, markSeen }: CardProps) {
   const e = alert.latest;
   const [note, setNote] = useState('');
   const [busy, setBusy] = useState(false);
@@ -74,6 +76,10 @@ export function AlertCard({ alert, subject, list, now, acknowledge, markSeen }: 
         <div><dt>Camera</dt><dd>${e.camera}${e.related ? ` (seen before on ${e.related.camera})` : ''}</dd></div>
         <div><dt>Captured at</dt><dd><time datetime=${e.alertAt}>${clock(e.alertAt)}</time> <span class="muted">(${age(e.alertAt, now)} ago)</span></dd></div>
       </dl>
+      ${sightings &&
+      html`<p class="last-seen" data-sightings=${sightings.ids.size} title="A sighting is one continuous appearance (face track) of this person; several may belong to one alert">
+        last seen <time datetime=${sightings.lastSeenAt} title=${clock(sightings.lastSeenAt)}>${age(sightings.lastSeenAt, now)} ago</time> · ${sightings.ids.size} sighting${sightings.ids.size === 1 ? '' : 's'}
+      </p>`}
       <details>
         <summary>${e.candidates.length === 1 ? 'Top candidate' : `Top ${e.candidates.length} candidates`}</summary>
         <ol class="candidates">

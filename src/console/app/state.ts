@@ -1,9 +1,9 @@
-import type { CameraStatus, MatchEvent } from '../../contracts/messages.js';
+import type { CameraStatus, MatchEvent, SightingMsg } from '../../contracts/messages.js';
 import type { AckState, OperatorAction } from '../../store/types.js';
 
 /**
  * The console's model, rebuilt from the event stream alone: every stored event (match, camera
- * status, operator action) is folded in by cursor order, so a catch-up after a reconnect and the
+ * status, operator action, sighting) is folded in by cursor order, so a catch-up after a reconnect and the
  * live feed go through the same code, and an event seen twice changes nothing.
  * Pure (no DOM, no Preact) so it is unit-tested in Node.
  */
@@ -40,23 +40,40 @@ export interface OperatingPoint {
   readonly profile?: string | null;
 }
 
+/** The sightings (face tracks) of one alert: "last seen <age> · N sightings" on its card. */
+export interface Sightings {
+  /** Sighting ids folded in, so one seen twice (catch-up and live) counts once. */
+  readonly ids: ReadonlySet<string>;
+  /** ISO 8601: the latest lastSeenAt of them. */
+  readonly lastSeenAt: string;
+}
+
 export interface ConsoleState {
   readonly alerts: ReadonlyMap<string, AlertView>;
+  /**
+   * Alert id -> its sightings. Kept apart from `alerts` so a sighting folded before its alert (a
+   * history page boundary, an alert beyond the kept ones) still counts once the alert arrives.
+   */
+  readonly sightings: ReadonlyMap<string, Sightings>;
   readonly cameras: ReadonlyMap<string, CameraStatus>;
   /** The newest cursor folded in: where a reconnect resumes. */
   readonly cursor: string | null;
 }
 
-export const emptyState = (): ConsoleState => ({ alerts: new Map(), cameras: new Map(), cursor: null });
+export const emptyState = (): ConsoleState => ({ alerts: new Map(), sightings: new Map(), cameras: new Map(), cursor: null });
 
 /** Most alerts kept in memory; the oldest beyond it are dropped from the page (they stay in the store). */
 export const MAX_ALERTS = 500;
 
-type Incoming = Cursored<ConsoleMatch | CameraStatus | OperatorAction | { readonly kind: string }>;
+/** A sighting as the console holds it (the list API leaves the crop out; the card does not show it). */
+export type ConsoleSighting = Omit<SightingMsg, 'crop'> & { readonly crop?: string };
+
+type Incoming = Cursored<ConsoleMatch | CameraStatus | OperatorAction | ConsoleSighting | { readonly kind: string }>;
 
 const isMatch = (e: Incoming): e is Cursored<ConsoleMatch> => e.kind === 'match';
 const isCamera = (e: Incoming): e is Cursored<CameraStatus> => e.kind === 'camera-status';
 const isAck = (e: Incoming): e is Cursored<OperatorAction> => e.kind === 'ack';
+const isSighting = (e: Incoming): e is Cursored<ConsoleSighting> => e.kind === 'sighting';
 
 /**
  * Folds a batch of events into a new state (the old one is not modified). Events of unknown kinds
@@ -66,6 +83,7 @@ export function fold(state: ConsoleState, events: readonly Incoming[]): ConsoleS
   if (events.length === 0) return state;
   const alerts = new Map(state.alerts);
   const cameras = new Map(state.cameras);
+  const sightings = new Map(state.sightings);
   let cursor = state.cursor;
   for (const e of events) {
     if (isMatch(e)) {
@@ -86,13 +104,22 @@ export function fold(state: ConsoleState, events: readonly Incoming[]): ConsoleS
     } else if (isAck(e)) {
       const held = alerts.get(e.eventId);
       if (held && (!held.ack || held.ack.at <= e.at)) alerts.set(e.eventId, { ...held, ack: e });
+    } else if (isSighting(e)) {
+      const held = sightings.get(e.alertId);
+      if (!held) sightings.set(e.alertId, { ids: new Set([e.id]), lastSeenAt: e.lastSeenAt });
+      else if (!held.ids.has(e.id)) sightings.set(e.alertId, { ids: new Set([...held.ids, e.id]), lastSeenAt: held.lastSeenAt > e.lastSeenAt ? held.lastSeenAt : e.lastSeenAt });
     }
     if (e.cursor !== undefined) cursor = e.cursor;
   }
   if (alerts.size > MAX_ALERTS) {
-    for (const a of [...alerts.values()].sort(byNewest).slice(MAX_ALERTS)) alerts.delete(a.id);
+    for (const a of [...alerts.values()].sort(byNewest).slice(MAX_ALERTS)) alerts.delete(a.id), sightings.delete(a.id);
   }
-  return { alerts, cameras, cursor };
+  // Sightings of alerts not held (dropped, or older than the history read) are bounded too: the oldest folded go first.
+  for (const id of sightings.keys()) {
+    if (sightings.size <= MAX_ALERTS * 2) break;
+    if (!alerts.has(id)) sightings.delete(id);
+  }
+  return { alerts, sightings, cameras, cursor };
 }
 
 /** Sets the crop of an alert's newest revision (from GET /api/events/:id), if it is still that revision. */

@@ -242,6 +242,7 @@ export function App({ api, alarm }: AppProps) {
               key=${a.id}
               alert=${a}
               subject=${subjects.get(a.latest.subject.id)}
+              sightings=${st.sightings.get(a.id)}
               list=${a.latest.list ? (lists.get(a.latest.list) ?? { name: a.latest.list, colour: null }) : undefined}
               now=${now}
               acknowledge=${acknowledge}

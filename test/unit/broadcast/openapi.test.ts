@@ -15,7 +15,7 @@ import { Pipeline } from '../../../src/pipeline.js';
 import { openRuntime, type Runtime } from '../../../src/runtime.js';
 import { faces, hamiltonClip, repoRoot } from '../../helpers.js';
 import { dataDirWithModels } from '../../integration/cli.js';
-import { matchEvent } from '../store/fixtures.js';
+import { matchEvent, sighting } from '../store/fixtures.js';
 import { startServer, TOK, until } from './feed-helpers.js';
 
 /**
@@ -46,6 +46,7 @@ beforeAll(async () => {
   await s.bus.publish('matches', matchEvent('a1'));
   await s.bus.publish('matches', matchEvent('a1', { type: 'update', revision: 1, related: { id: 'x', camera: 'yard' } }));
   await s.bus.publish('status', { kind: 'camera-status', v: 1, camera: 'door', name: 'Door', state: 'backoff', previous: 'live', at: new Date().toISOString(), url: 'rtsp://u:***@h/x', attempt: 1, retryInMs: 1000, frames: 3, lastFrameAt: null, error: { code: 'VIGIL_ERR_INGEST_STALLED', message: 'm' } });
+  await s.bus.publish('sightings', sighting('g1', 'a1'));
   await until(() => s.server.sent === 2);
   await new Promise((r) => setTimeout(r, 50));
 });
@@ -96,6 +97,7 @@ describe('docs/openapi.yaml', () => {
       ['/api/events', 'get', '/api/events', {}, TOK.viewer, 200],
       ['/api/events', 'get', '/api/events?crops=true&limit=2', {}, TOK.viewer, 200],
       ['/api/events', 'get', '/api/events?newest=true&type=ack', {}, TOK.viewer, 200],
+      ['/api/events', 'get', '/api/events?type=sighting&crops=true', {}, TOK.viewer, 200],
       ['/api/events', 'get', '/api/events?after=bad', {}, TOK.viewer, 400],
       ['/api/events', 'get', '/api/events', {}, null, 401],
       ['/api/events/{id}', 'get', '/api/events/a1', {}, TOK.viewer, 200],

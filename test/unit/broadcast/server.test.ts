@@ -7,6 +7,8 @@ import type { MatchEvent } from '../../../src/contracts/messages.js';
 import { createLogger } from '../../../src/log.js';
 import { SqliteEventStore } from '../../../src/store/events.js';
 import { tempDir } from '../../helpers.js';
+import { sighting } from '../store/fixtures.js';
+import { connect as feed, startServer, TOK } from './feed-helpers.js';
 
 const TOKEN = 'test-token-0123456789';
 const ev = (id: string): MatchEvent => ({
@@ -64,6 +66,26 @@ describe('BroadcastServer', () => {
     expect(a.messages.slice(1).map((m) => (m as MatchEvent).id)).toEqual(['e1', 'e2', 'e3']);
     a.ws.close();
     await s.stop();
+  });
+
+  it('stores sightings from the bus and sends them on the feed (live and catch-up, crop only when asked) and GET /api/events?type=sighting', async () => {
+    const srv = await startServer();
+    const live = await feed(`${srv.ws}?token=${TOK.viewer}&crops=false`);
+    await until(() => live.messages.length === 1);
+    await srv.bus.publish('matches', ev('a1'));
+    await srv.bus.publish('sightings', sighting('g1', 'a1'));
+    await until(() => live.messages.length === 3);
+    expect(live.messages[2]).toMatchObject({ kind: 'sighting', id: 'g1', alertId: 'a1', faces: 3, lastSeenAt: '2026-01-01T00:00:02.000Z' });
+    expect('crop' in live.messages[2]!).toBe(false);
+    // Catch-up from the alert's cursor: the stored sighting, with its crop (crops default to true on the feed).
+    const back = await feed(`${srv.ws}?token=${TOK.viewer}&types=sighting&after=${String(live.messages[1]!['cursor'])}`);
+    await until(() => back.messages.length === 2);
+    expect(back.messages[1]).toMatchObject({ kind: 'sighting', id: 'g1', crop: sighting('g1', 'a1').crop });
+    const list = await srv.api('/api/events?type=sighting', TOK.viewer);
+    expect(list.body.events!.map((e) => [e['kind'], e['alertId'], 'crop' in e])).toEqual([['sighting', 'a1', false]]);
+    live.ws.close();
+    back.ws.close();
+    await srv.stop();
   });
 
   it('closes a client that sends an oversized frame (1009) and keeps serving the others', async () => {

@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import type { CameraStatus, MatchEvent } from '../../../src/contracts/messages.js';
 import { degradedCameras, emptyState, fold, noFilters, visible, withCrop } from '../../../src/console/app/state.js';
 import type { OperatorAction } from '../../../src/store/types.js';
+import { sighting as sightingOf } from '../store/fixtures.js';
+
+const sighting = (id: string, alertId: string, lastSeenAt: string, cursor: string) => ({ ...sightingOf(id, alertId, { lastSeenAt }), cursor });
 
 const match = (id: string, revision: number, alertAt: string, cursor: string, extra: Partial<MatchEvent> = {}): MatchEvent & { cursor: string } => ({
   kind: 'match',
@@ -100,5 +103,24 @@ describe('console state: folding the event stream', () => {
     const s = fold(emptyState(), [match('a', 2, '2026-11-27T10:00:00.000Z', 'c1', { crop: undefined as unknown as string })]);
     expect(withCrop(s, 'a', 1, 'old').alerts.get('a')!.latest.crop).toBeUndefined();
     expect(withCrop(s, 'a', 2, 'new').alerts.get('a')!.latest.crop).toBe('new');
+  });
+
+  it('counts each alert\'s sightings once and keeps the latest "last seen", live, after a catch-up, and before the alert itself', () => {
+    // A sighting folded before its alert (a history page boundary) still counts when the alert arrives.
+    let s = fold(emptyState(), [sighting('g1', 'a', '2026-11-27T10:00:05.000Z', 'c1')]);
+    s = fold(s, [match('a', 0, '2026-11-27T10:00:00.000Z', 'c2'), match('b', 0, '2026-11-27T10:01:00.000Z', 'c3')]);
+    // Live: a second sighting of a (a later track folded into the alert), one of b, then the catch-up replays all of them (plus one older).
+    const live = [sighting('g2', 'a', '2026-11-27T10:04:00.000Z', 'c4'), sighting('g3', 'b', '2026-11-27T10:01:10.000Z', 'c5')];
+    s = fold(s, live);
+    s = fold(s, [sighting('g1', 'a', '2026-11-27T10:00:05.000Z', 'c1'), ...live]);
+    expect(s.sightings.get('a')).toEqual({ ids: new Set(['g1', 'g2']), lastSeenAt: '2026-11-27T10:04:00.000Z' });
+    expect(s.sightings.get('b')).toEqual({ ids: new Set(['g3']), lastSeenAt: '2026-11-27T10:01:10.000Z' });
+    // A sighting arriving out of order never moves "last seen" back.
+    s = fold(s, [sighting('g0', 'a', '2026-11-27T10:00:01.000Z', 'c6')]);
+    expect(s.sightings.get('a')!.lastSeenAt).toBe('2026-11-27T10:04:00.000Z');
+    expect(s.sightings.get('a')!.ids.size).toBe(3);
+    expect(s.cursor).toBe('c6');
+    // Sightings never become cards.
+    expect([...s.alerts.keys()].sort()).toEqual(['a', 'b']);
   });
 });

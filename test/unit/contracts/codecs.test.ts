@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { codecs } from '../../../src/contracts/codecs.js';
 import { facesV1, frameV1, type FacesMsg, type FrameMsg, type MatchEvent } from '../../../src/contracts/messages.js';
 import { isVigilError } from '../../../src/errors.js';
+import { sighting } from '../store/fixtures.js';
 
 const v1 = {
   kind: 'match', v: 1, id: 'abc', subject: { id: 's', name: 'S' }, similarity: 0.7, threshold: 0.4,
@@ -47,6 +48,12 @@ describe('codecs', () => {
     expect(frameV1.safeParse(f2).success).toBe(true);
     expect(facesV1.safeParse(back).success).toBe(true);
     expect(facesV1.safeParse({ ...back, faces: [{ ...back.faces[0], embedding: [0.6, 0.8] }] }).success).toBe(false);
+  });
+
+  it('round-trips a sighting on the wire (the broadcast service stores what it decodes from the sightings topic)', async () => {
+    const g = sighting('g1', 'a1', { firstMediaTime: 3.6, lastMediaTime: 7.6, bestMediaTime: 5 });
+    expect(await codecs.sightings.decode(await codecs.sightings.encode(g))).toEqual(g);
+    expect(await rejects(codecs.sightings.decode(Buffer.from(JSON.stringify({ ...g, alertId: undefined }))))).toMatch(/sightings/);
   });
 
   it('rejects junk with a reason naming the topic: not JSON, wrong version, missing field, bad JPEG', async () => {

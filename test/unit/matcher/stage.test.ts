@@ -1,4 +1,4 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
@@ -60,6 +60,15 @@ describe('MatcherStage', () => {
     const files = await readdir(join(dir, 'cam'));
     expect(files).toHaveLength(1);
     expect([...(await readFile(join(dir, 'cam', files[0]!)))]).toEqual([0xff, 0xd8]);
+  });
+
+  it('keeps unknown faces owner-only: folders 0700, files 0600 (biometric data)', async () => {
+    const dir = join(await tempDir(), 'unknown');
+    await run(0.99, Array.from({ length: 3 }, (_, s) => facesMsg(s, [1.2])), 2, dir);
+    const [file] = await readdir(join(dir, 'cam'));
+    expect((await stat(dir)).mode & 0o777).toBe(0o700);
+    expect((await stat(join(dir, 'cam'))).mode & 0o777).toBe(0o700);
+    expect((await stat(join(dir, 'cam', file!))).mode & 0o777).toBe(0o600);
   });
 
   it('never compares faces of another embedding model with the index', async () => {

@@ -2,12 +2,12 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import type { CameraStatus, MatchEvent } from '../../../src/contracts/messages.js';
+import type { CameraStatus, MatchEvent, SightingMsg } from '../../../src/contracts/messages.js';
 import { isVigilError } from '../../../src/errors.js';
 import { SqliteEventStore } from '../../../src/store/events.js';
 import type { OperatorAction, StoredEvent } from '../../../src/store/types.js';
 import { tempDir } from '../../helpers.js';
-import { matchEvent } from './fixtures.js';
+import { matchEvent, sighting } from './fixtures.js';
 
 const status = (camera: string, state: CameraStatus['state'], at: string): CameraStatus => ({
   kind: 'camera-status', v: 1, camera, name: null, state, previous: null, at, url: 'rtsp://x', attempt: 0, retryInMs: null, frames: 0, lastFrameAt: null, error: null,
@@ -71,6 +71,25 @@ describe('SqliteEventStore', () => {
     await s.close();
   });
 
+  it('stores sightings like match events: under their alert, type "sighting", crop kept out of lists, once per id', async () => {
+    const s = await open();
+    const seen: StoredEvent[] = [];
+    s.subscribe((e) => seen.push(e));
+    await s.append(matchEvent('a'));
+    const g1 = await s.append(sighting('g1', 'a'));
+    expect((await s.append(sighting('g1', 'a'))).cursor).toBe(g1.cursor);
+    await s.append(sighting('g2', 'b', { camera: 'yard', subject: { id: 'bob', name: 'Bob' } }));
+    expect(seen.map((e) => e.kind)).toEqual(['match', 'sighting', 'sighting']);
+    const only = (await s.read(null, 10, { types: ['sighting'] })).events as StoredEvent<SightingMsg>[];
+    expect(only.map((e) => [e.id, e.alertId])).toEqual([['g1', 'a'], ['g2', 'b']]);
+    expect(only[0]!.crop).toBe(sighting('g1', 'a').crop);
+    const lean = (await s.read(null, 10, { types: ['sighting'], subjects: ['bob'], cameras: ['yard'] }, { crops: false })).events;
+    expect(lean.map((e) => [e.kind, 'crop' in e])).toEqual([['sighting', false]]);
+    // The alert itself is still its latest match event, not a sighting filed under its id.
+    expect(await s.get('a')).toMatchObject({ kind: 'match', id: 'a' });
+    await s.close();
+  });
+
   it('refuses a malformed cursor and one from another store with VIGIL_ERR_EVENTS_CURSOR', async () => {
     const s = await open();
     const other = await open();
@@ -97,6 +116,19 @@ describe('SqliteEventStore', () => {
     const next = await s.append(matchEvent('n4'));
     expect(s.compare(next.cursor, kept[2]!.cursor)).toBeGreaterThan(0);
     expect(await registry.getSingleMetricAsString('vigil_events_purged_total')).toMatch(/what="events"} 1[\s\S]*what="crops"} 1/);
+    await s.close();
+  });
+
+  it('purges sightings past retention, and their crops beyond maxCrops, like match events', async () => {
+    let now = Date.parse('2026-01-01T00:00:00Z');
+    const s = await open({ now: () => now, maxCrops: 1 });
+    await s.append(sighting('old', 'a'));
+    now += 2 * 86_400_000;
+    await s.append(sighting('n1', 'a'));
+    await s.append(sighting('n2', 'a'));
+    expect(s.purge()).toEqual({ events: 1, crops: 1 });
+    const rest = (await s.read(null, 10)).events as StoredEvent<SightingMsg>[];
+    expect(rest.map((e) => [e.id, e.crop !== ''])).toEqual([['n1', false], ['n2', true]]);
     await s.close();
   });
 
