@@ -1,5 +1,5 @@
 import { mkdir } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { freePort } from '../support/net.js';
 import { dirname, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -38,15 +38,6 @@ let base = '';
 let browser: Awaited<ReturnType<typeof launchChromium>>;
 let admin: Page;
 
-/** A port nothing listens on: the webhook sink's every try fails (connection refused). */
-async function closedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as { port: number };
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
 const subjectRow = (page: Page, name: string) => page.locator('li.subject').filter({ has: page.locator('.name', { hasText: new RegExp(`^${name}$`) }) });
 const alertCard = (page: Page, name: string) => page.locator('li.alert').filter({ has: page.locator('.name', { hasText: new RegExp(`^${name}$`) }) });
 
@@ -57,7 +48,7 @@ beforeAll(async () => {
       dataDir,
       models: { profile: 'research' },
       broadcast: { host: '127.0.0.1', port: 0 },
-      sinks: [{ type: 'webhook', id: 'vms', url: `http://127.0.0.1:${await closedPort()}/hook`, secret: '{VIGIL_TEST_HOOK_SECRET}', retry: { maxAttempts: 1, initialBackoffMs: 10, maxBackoffMs: 10 } }],
+      sinks: [{ type: 'webhook', id: 'vms', url: `http://127.0.0.1:${await freePort()}/hook`, secret: '{VIGIL_TEST_HOOK_SECRET}', retry: { maxAttempts: 1, initialBackoffMs: 10, maxBackoffMs: 10 } }],
     },
     { VIGIL_TEST_HOOK_SECRET: 'hook-secret-0123456789' },
   );

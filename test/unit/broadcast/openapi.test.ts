@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../../support/net.js';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
@@ -122,15 +122,6 @@ describe('docs/openapi.yaml', () => {
   });
 });
 
-/** A port nothing listens on: the webhook sink's deliveries fail at once (connection refused). */
-async function closedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as { port: number };
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
 describe('docs/openapi.yaml: the watchlist admin API and the sinks API of a real pipeline', () => {
   const T = { viewer: 'viewer-token-0123456789abcdef', operator: 'operator-token-0123456789abcdef', admin: 'admin-token-0123456789abcdef' } as const;
   let runtime: Runtime;
@@ -142,7 +133,7 @@ describe('docs/openapi.yaml: the watchlist admin API and the sinks API of a real
       dataDir,
       models: { profile: 'research' },
       broadcast: { host: '127.0.0.1', port: 0 },
-      sinks: [{ type: 'webhook', id: 'vms', url: `http://127.0.0.1:${await closedPort()}/hook`, secret: '{VIGIL_TEST_HOOK_SECRET}', retry: { maxAttempts: 1, initialBackoffMs: 10, maxBackoffMs: 10 } }],
+      sinks: [{ type: 'webhook', id: 'vms', url: `http://127.0.0.1:${await freePort()}/hook`, secret: '{VIGIL_TEST_HOOK_SECRET}', retry: { maxAttempts: 1, initialBackoffMs: 10, maxBackoffMs: 10 } }],
     };
     const cfg = parseConfig(raw, { VIGIL_TEST_HOOK_SECRET: 'hook-secret-0123456789' });
     const log = createLogger('silent');
