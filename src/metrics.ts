@@ -188,16 +188,6 @@ export async function timed<T>(h: Histogram, run: () => Promise<T>): Promise<T> 
   }
 }
 
-/** Runs `run` and observes its duration on `h` (synchronous work: an index search). */
-export function timedSync<T>(h: Histogram, run: () => T): T {
-  const end = h.startTimer();
-  try {
-    return run();
-  } finally {
-    end();
-  }
-}
-
 /** Seconds since an ISO time (0 when it lies ahead: clocks of two machines). */
 export const secondsSince = (iso: string): number => Math.max(0, Date.now() - Date.parse(iso)) / 1000;
 

@@ -73,6 +73,8 @@ export class InferenceStage {
   faces = 0;
   /** Faces dropped by each quality gate since start. */
   readonly dropped: GateCounts = emptyGateCounts();
+  /** Resolved once, not per frame. */
+  readonly #times = stageTimes();
   readonly timing: StageTiming = { detectMs: 0, alignMs: 0, embedMs: 0, publishMs: 0, fullDetections: 0, regionDetections: 0, skippedFrames: 0, embedded: 0, followed: 0, flipped: 0 };
 
   constructor(o: InferenceOptions) {
@@ -100,7 +102,7 @@ export class InferenceStage {
   async process(frames: readonly FrameMsg[]): Promise<void> {
     const { engine, bus } = this.#o;
     const t = this.timing;
-    const st = stageTimes(), endBatch = st.inferenceBatch.startTimer();
+    const st = this.#times, endBatch = st.inferenceBatch.startTimer();
     // Plans first (in frame order: motion compares each frame with the one before), then all frames detected at once.
     const plans: DetectPlan[] = frames.map((f) => this.#schedule(f.camera)?.plan(f.image, f.capturedAt) ?? { kind: 'full' });
     let t0 = performance.now();
@@ -181,7 +183,7 @@ export class InferenceStage {
       }
       if (plan.kind === 'rois') this.timing.regionDetections++;
       else this.timing.fullDetections++;
-      const dets = await timed(stageTimes().detect, () => (plan.kind === 'full' ? engine.detect(f.image) : engine.detectRegions(f.image, plan.rois)));
+      const dets = await timed(this.#times.detect, () => (plan.kind === 'full' ? engine.detect(f.image) : engine.detectRegions(f.image, plan.rois)));
       return dets.filter((d) => faceSize(d) >= minFaceSize);
     } catch (err) {
       log.error({ camera: f.camera, seq: f.seq, err: (err as Error).message }, 'detection failed; frame skipped');

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Bus } from '../contracts/bus.js';
 import type { Candidate, FaceRecord, FacesMsg, MatchEvent } from '../contracts/messages.js';
 import type { Logger } from '../log.js';
-import { secondsSince, stageTimes, timedSync } from '../metrics.js';
+import { secondsSince, stageTimes } from '../metrics.js';
 import { base64Of } from '../util/base64.js';
 import { AlertDecider, type AlertDecision, type AlertRules } from './alerts.js';
 import type { SubjectIndex } from './index.js';
@@ -48,6 +48,8 @@ export class MatcherStage {
   /** best crop so far of each open track, only when unknown faces are stored */
   readonly #bestCrop = new Map<string, { score: number; crop: Uint8Array }>();
   readonly decider: AlertDecider;
+  /** Resolved once: the search is timed per face, so no lookup or closure there. */
+  readonly #times = stageTimes();
   /** Face messages not matched because another model embedded them. */
   profileMismatches = 0;
   /** the face behind each recent alert (bounded), so an operator's dismissal can keep it as a negative example */
@@ -115,7 +117,9 @@ export class MatcherStage {
       // The tracker assigns every face a track: assigned has one entry per face.
       const face = m.faces[i]!;
       const track = assigned[i]!;
-      const candidates = timedSync(stageTimes().search, () => index.search(face.embedding, topK));
+      const t0 = performance.now();
+      const candidates = index.search(face.embedding, topK);
+      this.#times.search.observe((performance.now() - t0) / 1000);
       const d = this.decider.observe(m.camera, track, candidates, m.capturedAt);
       const top = candidates[0];
       const threshold = top && this.#o.policy ? this.#o.policy.thresholdFor(index.info(top.subject.id)?.lists) : this.#o.rules.threshold;
@@ -135,7 +139,7 @@ export class MatcherStage {
       const ev = toEvent(d, m, face, candidates, listed?.threshold ?? this.#o.rules.threshold, listed?.list);
       this.#o.onEvent?.(ev);
       await bus.publish('matches', ev);
-      if (ev.type === 'alert') stageTimes().frameToAlert.observe({ camera: ev.camera }, secondsSince(ev.alertAt));
+      if (ev.type === 'alert') this.#times.frameToAlert.observe({ camera: ev.camera }, secondsSince(ev.alertAt));
     }
   }
 
