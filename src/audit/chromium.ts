@@ -32,13 +32,3 @@ export async function htmlToPdf(html: string): Promise<Buffer> {
     return page.pdf({ format: 'A4', printBackground: true, tagged: true, margin: { top: '12mm', bottom: '12mm', left: '10mm', right: '10mm' } });
   });
 }
-
-/** A PNG screenshot of the HTML (full page), e.g. for docs. */
-export async function htmlToPng(html: string, width = 1100): Promise<Buffer> {
-  return withChromium(async (ctx) => {
-    const page = await ctx.newPage();
-    await page.setViewportSize({ width, height: 900 });
-    await page.setContent(html, { waitUntil: 'load' });
-    return page.screenshot({ fullPage: true, type: 'png' });
-  });
-}

@@ -23,19 +23,31 @@ export function register(program: Command): void {
       let cameras: CameraConfig[] = cfg.cameras.filter((c) => c.enabled);
       const demo = cameras.length === 0;
       const runtime = await openRuntime(cfg, log, { profile: opts.profile, fetch: true });
-      if (demo) {
-        const media = await ensureDemoMedia(cfg.dataDir, (m) => log.info(m));
-        if (!runtime.store.get(DEMO_SUBJECT.id)) {
-          const s = await enroll(runtime.engine, runtime.store, { ...DEMO_SUBJECT, files: media.stills });
-          runtime.index.upsert(s);
-          log.info({ subject: s.id }, 'demo subject enrolled');
+      // Until the pipeline runs, a failure (demo media, a port in use) closes what is open: the
+      // inference worker threads would otherwise keep the process alive.
+      const prepare = async () => {
+        if (demo) {
+          const media = await ensureDemoMedia(cfg.dataDir, (m) => log.info(m));
+          if (!runtime.store.get(DEMO_SUBJECT.id)) {
+            const s = await enroll(runtime.engine, runtime.store, { ...DEMO_SUBJECT, files: media.stills });
+            runtime.index.upsert(s);
+            log.info({ subject: s.id }, 'demo subject enrolled');
+          }
+          cameras = [demoCamera(media.video)];
         }
-        cameras = [demoCamera(media.video)];
-      }
-      const { tokens, generated, file } = await ensureTokens(cfg.dataDir, cfg.broadcast);
+        const t = await ensureTokens(cfg.dataDir, cfg.broadcast);
+        const p = new Pipeline({ cfg, log, runtime, live: true, broadcastTokens: t.tokens });
+        await p.start().catch(async (err: unknown) => {
+          await p.stop();
+          throw err;
+        });
+        return { ...t, pipeline: p };
+      };
+      const { pipeline, tokens, generated, file } = await prepare().catch(async (err: unknown) => {
+        await runtime.close();
+        throw err;
+      });
       const token = tokens.of('admin')!;
-      const pipeline = new Pipeline({ cfg, log, runtime, live: true, broadcastTokens: tokens });
-      await pipeline.start();
       pipeline.onMatch('console', (e) => out(alertLine(e)));
       banner(cfg, runtime, pipeline, { demo, cameras, token: generated.includes('admin') ? token : undefined, tokenFile: file, consoleToken: token });
       let unfollow: (() => void) | undefined;
