@@ -353,6 +353,18 @@ export const errors = {
     retriable: true,
     exitCode: 69,
   },
+  VIGIL_ERR_VISITOR_UNKNOWN: {
+    message: 'no visitor "{visitor}" (unknown #{visitor}): never seen, forgotten, promoted or purged by retention',
+    hint: 'GET /api/visitors (or the console\'s Visitors page) lists the visitors kept',
+    retriable: false,
+    exitCode: 65,
+  },
+  VIGIL_ERR_VISITOR_DISABLED: {
+    message: 'unknown visitors are off (config visitors.enabled: false): nothing about unknown faces is stored',
+    hint: 'set visitors.enabled: true in the config to cluster unknown faces into visitors (opt-in, with visitors.retentionDays)',
+    retriable: false,
+    exitCode: 78,
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errors;

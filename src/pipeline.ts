@@ -21,6 +21,8 @@ import { auditLogOf } from './audit/log.js';
 import { auditRoutes } from './audit/routes.js';
 import type { Runtime } from './runtime.js';
 import { identifyBy, inferenceStage, matcherStage } from './stages.js';
+import { Visitors } from './visitors/service.js';
+import { visitorRoutes } from './visitors/routes.js';
 
 export interface PipelineOptions {
   readonly cfg: Config;
@@ -63,6 +65,8 @@ export class Pipeline {
   /** The own /metrics listener (config metrics.port). */
   ops: { port: number; close(): Promise<void> } | undefined;
   readonly #unwatch: (() => void)[] = [];
+  /** Unknown visitors (config visitors.enabled; undefined when off: nothing about unknown faces is stored). */
+  readonly visitors: Visitors | undefined;
 
   constructor(o: PipelineOptions) {
     const { cfg, log, runtime } = o;
@@ -74,12 +78,15 @@ export class Pipeline {
     this.events = auth && openEventStore(cfg.dataDir, cfg.events, { registry, onListenerError: (err) => log.error({ err: (err as Error).message }, 'event listener failed') });
     const p = runtime.engine.profile;
     this.sinks = this.events && cfg.sinks.length ? new SinkService({ cfg, store: this.events, log }) : undefined;
-    this.matcher = matcherStage(cfg, this.bus, runtime.index, runtime.threshold, undefined, log, undefined, runtime.policy);
     // Operators' decisions and watchlist changes made through the API go into the tamper-evident audit log.
     const audit = auditLogOf(cfg);
     const recordAudit = (entry: Parameters<typeof audit.record>[0]): void => {
       audit.record(entry).catch((err: unknown) => log.error({ err: (err as Error).message, action: entry.action }, 'audit log write failed'));
     };
+    this.visitors = cfg.visitors.enabled
+      ? new Visitors(cfg, { model: runtime.engine.model, profile: p.profile, log: log.child({ stage: 'visitors' }), onPurge: (numbers) => recordAudit({ actor: 'system', action: 'visitor.purge', visitors: numbers, reason: `not seen for ${cfg.visitors.retentionDays} days` }) })
+      : undefined;
+    this.matcher = matcherStage(cfg, this.bus, runtime.index, runtime.threshold, undefined, log, undefined, runtime.policy, this.visitors?.tracks);
     const watchlistApi = watchlistRoutes(
       watchlistApiDeps({ cfg, log, store: runtime.store, engine: runtime.engine, threshold: runtime.threshold, matcher: this.matcher, onChange: (c) => recordAudit({ actor: c.actor, action: `subject.${c.op}`, subject: c.subject }) }),
     );
@@ -92,7 +99,10 @@ export class Pipeline {
             log: log.child({ stage: 'broadcast' }),
             metrics: cfg.metrics.port === undefined ? registry : undefined,
             metricsToken: cfg.metrics.token,
-            routes: [watchlistApi, auditRoutes(cfg.dataDir), ...(this.sinks ? [this.sinks.routes] : []), ...(o.apiRoutes ?? [])],
+            routes: [
+              watchlistApi,
+              visitorRoutes({ visitors: this.visitors?.store, watchlist: runtime.store, model: runtime.engine.model, onChange: (c) => recordAudit({ actor: c.actor, action: `visitor.${c.op}`, visitor: c.visitor, subject: c.subject ?? null }) }),
+              auditRoutes(cfg.dataDir), ...(this.sinks ? [this.sinks.routes] : []), ...(o.apiRoutes ?? [])],
             onAck: (a) => {
               recordAudit({ actor: a.actor, action: `alert.${a.state}`, alert: a.eventId, camera: a.camera ?? null, subject: a.subjectId ?? null, note: a.note });
               // A face dismissed as a false match becomes a negative example for that subject.
@@ -147,6 +157,7 @@ export class Pipeline {
     for (const u of this.#unwatch) u();
     await this.sinks?.stop();
     await this.events?.close();
+    this.visitors?.close();
     this.#state = 'stopped';
   }
 }

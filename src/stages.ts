@@ -13,6 +13,7 @@ import type { SubjectIndex } from './matcher/index.js';
 import type { ListPolicy } from './matcher/lists.js';
 import { MatcherStage } from './matcher/stage.js';
 import { defaultTrackerOptions } from './matcher/tracker.js';
+import type { VisitorTracks } from './visitors/tracks.js';
 
 /**
  * The inference and matcher stages built from the config, on whatever bus is given: the embedded
@@ -43,9 +44,10 @@ export function inferenceStage(cfg: Config, bus: Bus, engine: FaceEngine, log: L
   });
 }
 
-export function matcherStage(cfg: Config, bus: Bus, index: SubjectIndex, threshold: number, replicaId: string | undefined, log: Logger, profile?: string, policy?: ListPolicy): MatcherStage {
+export function matcherStage(cfg: Config, bus: Bus, index: SubjectIndex, threshold: number, replicaId: string | undefined, log: Logger, profile?: string, policy?: ListPolicy, visitors?: VisitorTracks): MatcherStage {
   return new MatcherStage({
     policy,
+    visitors,
     bus,
     index,
     profile,

@@ -24,6 +24,7 @@ const statusOf: Partial<Record<ErrorCode, number>> = {
   VIGIL_ERR_ENROLL_MANY_FACES: 422,
   VIGIL_ERR_IMAGE_DECODE: 422,
   VIGIL_ERR_SINK_UNKNOWN: 404,
+  VIGIL_ERR_VISITOR_UNKNOWN: 404,
 };
 
 export function errorBody(e: VigilError): { error: { code: string; message: string; hint: string } } {

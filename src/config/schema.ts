@@ -309,6 +309,18 @@ export const configSchema = z.strictObject({
       retentionDays: z.number().min(0).default(0).describe('appearances (crops and embeddings) older than this are deleted from the search index when `vigil index` or `vigil search` runs, days (0: kept until deleted)'),
     })
     .prefault({}),
+  visitors: z
+    .strictObject({
+      enabled: z.boolean().default(false).describe('opt-in: cluster faces that match nobody on the watchlist into pseudonymous visitors ("unknown #17") kept in <dataDir>/visitors.db; off: nothing about unknown faces is stored'),
+      retentionDays: z.number().positive().max(3650).default(7).describe('visitors not seen for this long are deleted with their crops and embeddings, days'),
+      threshold: z.number().gt(-1).lt(1).optional().describe('cosine similarity at which a face joins an existing visitor; default: the profile\'s calibrated threshold at a false-positive rate of 0.1% (stricter than the match threshold: a wrong merge mixes two people)'),
+      alertCameras: z.array(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'camera ids: letters, digits, "_", "." and "-" only')).default([]).describe('opt-in rule: an unknown face on one of these cameras raises an alert naming its visitor ("unknown #17 at door, 4 visits today"), once per face track'),
+      visitGapSeconds: z.number().min(0).default(120).describe('face tracks of one visitor at one camera this close together count as one visit, s'),
+      maxCrops: z.number().int().min(1).max(20).default(5).describe('best faces (crop and embedding) kept per visitor'),
+      purgeIntervalMinutes: z.number().positive().default(60).describe('how often retention runs (also at start), min'),
+    })
+    .refine((v) => v.enabled || v.alertCameras.length === 0, { message: 'alertCameras needs enabled: true (unknown visitors are opt-in)', path: ['alertCameras'] })
+    .prefault({}),
   cameras: z.array(cameraSchema).default([]),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
   sinks: z

@@ -102,6 +102,20 @@ export type SubjectRef = Msg<typeof subjectRef>;
 export const candidate = z.strictObject({ subject: subjectRef, similarity: num });
 export type Candidate = Msg<typeof candidate>;
 
+/** The pseudonymous visitor an unknown-visitor alert names (v1; see matchV2.visitor). */
+export const visitorRef = z.strictObject({
+  v: z.literal(1),
+  /** The pseudonym's number: "unknown #17"; never reused, even after the visitor is purged. */
+  number: z.number().int().positive(),
+  pseudonym: z.string(),
+  /** Visits (face tracks, those of one camera close together merged) since local midnight, this one included. */
+  visitsToday: count,
+  visits: count,
+  /** The visitor was first seen with this track. */
+  isNew: z.boolean(),
+});
+export type VisitorRef = Msg<typeof visitorRef>;
+
 /** Which rule raised an alert: one face well above the threshold, or k of a track's last n faces. */
 export const alertRule = z.enum(['strong', 'k-of-n']);
 export type AlertRule = Msg<typeof alertRule>;
@@ -159,6 +173,14 @@ export const matchV2 = z.strictObject({
   /** The most urgent of the subject's watchlists whose operating point the face met, and its priority (absent: on no list). */
   list: z.string().optional(),
   priority: z.number().int().optional(),
+  /**
+   * Additive (visitor v1, issue 13): set only on an unknown-visitor alert (config visitors.alertCameras):
+   * a face that matched nobody on the watchlist, named by its pseudonymous visitor. Then `subject` is
+   * `{ id: "visitor:<number>", name: "unknown #<number>" }`, `similarity` the face's similarity to that
+   * visitor (1 for a new one), `threshold` the visitor threshold, `candidates` the watchlist's best
+   * (all below their threshold), `rule` "k-of-n" (k of the track's last n faces matched nobody).
+   */
+  visitor: visitorRef.optional(),
 });
 export type MatchEvent = Msg<typeof matchV2>;
 

@@ -10,6 +10,7 @@ import type { SubjectIndex } from './index.js';
 import type { ListPolicy } from './lists.js';
 import { SightingAggregator } from './sightings.js';
 import { CameraTracker, defaultTrackerOptions, type Track, type TrackerOptions } from './tracker.js';
+import type { VisitorTracks } from '../visitors/tracks.js';
 
 export interface MatcherOptions {
   readonly bus: Bus;
@@ -31,6 +32,8 @@ export interface MatcherOptions {
   readonly unknownDir?: string;
   /** Per-list operating points and priorities (embedded mode, from watchlist.db); absent: rules.threshold for everyone. */
   readonly policy?: ListPolicy;
+  /** Unknown visitors (config visitors.enabled, embedded mode): tracks that matched nobody become pseudonymous visitors. */
+  readonly visitors?: VisitorTracks;
 }
 
 /** Faces of another model are logged (error) on the first message and then once every this many. */
@@ -123,8 +126,15 @@ export class MatcherStage {
       const d = this.decider.observe(m.camera, track, candidates, m.capturedAt);
       const top = candidates[0];
       const threshold = top && this.#o.policy ? this.#o.policy.thresholdFor(index.info(top.subject.id)?.lists) : this.#o.rules.threshold;
-      if (top && top.similarity >= threshold) this.#sightings.observe(track.id, top.subject.id, top.similarity, m, face);
-      if (!top || top.similarity < threshold) this.#o.onUnknownFace?.(m.camera);
+      const hit = top !== undefined && top.similarity >= threshold;
+      if (hit) this.#sightings.observe(track.id, top.subject.id, top.similarity, m, face);
+      if (!hit) this.#o.onUnknownFace?.(m.camera);
+      const visitorAlert = this.#o.visitors?.observe(m.camera, track, face, hit, m, candidates);
+      if (visitorAlert) {
+        this.alerts++;
+        this.#o.onEvent?.(visitorAlert);
+        await bus.publish('matches', visitorAlert);
+      }
       if (this.#o.unknownDir) {
         const prev = this.#bestCrop.get(track.id);
         if (!prev || face.score > prev.score) this.#bestCrop.set(track.id, { score: face.score, crop: face.crop });
@@ -153,6 +163,7 @@ export class MatcherStage {
       await this.#o.bus.publish('sightings', s);
     }
     const unknown = this.decider.close(camera, tracks);
+    this.#o.visitors?.close(camera, tracks, unknown);
     if (!this.#o.unknownDir) return;
     for (const t of tracks) {
       const best = this.#bestCrop.get(t.id);
@@ -202,21 +213,28 @@ function toEvent(d: AlertDecision, m: FacesMsg, f: FaceRecord, candidates: reado
     threshold,
     candidates: candidates.map((c) => ({ subject: c.subject, similarity: round(c.similarity) })),
     rule: d.rule,
-    camera: m.camera,
     trackId: d.track.id,
     firstSeenAt: iso(d.firstSeenAt),
     alertAt: iso(d.alertedAt),
-    capturedAt: iso(m.capturedAt),
+    ...faceFields(m, f),
+    related: d.related ?? null,
+    ...(list ? { list: list.name, priority: list.priority } : {}),
+  };
+}
+
+/** The fields of a match event that describe the face and its frame (shared with the unknown-visitor alert). */
+export function faceFields(m: FacesMsg, f: FaceRecord): Pick<MatchEvent, 'camera' | 'capturedAt' | 'mediaTime' | 'seq' | 'box' | 'frame' | 'detectorScore' | 'crop' | 'profile' | 'model'> {
+  return {
+    camera: m.camera,
+    capturedAt: new Date(m.capturedAt).toISOString(),
     mediaTime: m.mediaTime === null ? null : round(m.mediaTime),
     seq: m.seq,
     box: [Math.round(f.box[0]), Math.round(f.box[1]), Math.round(f.box[2]), Math.round(f.box[3])],
     frame: m.frame,
     detectorScore: round(f.score),
     crop: base64Of(f.crop),
-    related: d.related ?? null,
     profile: m.profile,
     model: m.model,
-    ...(list ? { list: list.name, priority: list.priority } : {}),
   };
 }
 

@@ -1,0 +1,120 @@
+import type { Candidate, FaceRecord, FacesMsg, MatchEvent, VisitorRef } from '../contracts/messages.js';
+import type { Logger } from '../log.js';
+import { alertId } from '../matcher/alerts.js';
+import type { Track } from '../matcher/tracker.js';
+import { faceFields } from '../matcher/stage.js';
+import { pseudonymOf, type Assignment, type VisitorStore } from './store.js';
+
+export interface VisitorTracksOptions {
+  readonly store: VisitorStore;
+  /** opt-in rule: cameras where an unknown face raises an alert naming its visitor */
+  readonly alertCameras: readonly string[];
+  /** the alert rules' k of n: k of a track's last n faces must have matched nobody */
+  readonly k: number;
+  readonly n: number;
+  readonly log: Logger;
+}
+
+/** A track shorter than this (faces) is not made a visitor: one-frame detections are mostly noise. */
+export const MIN_VISITOR_FACES = 2;
+
+interface TrackState {
+  /** best face so far (by detector score); references, never copied */
+  best?: FaceRecord;
+  /** last n faces: true = matched nobody */
+  readonly window: boolean[];
+  /** faces that matched a watchlist subject */
+  hits: number;
+  faces: number;
+  /** the visitor the track was given early (alert cameras) */
+  visitor?: number;
+  alerted: boolean;
+}
+
+/**
+ * The matcher's hook for unknown visitors (config `visitors`, embedded mode). Follows each face
+ * track: when a track that matched nobody on the watchlist ends, its best face joins the nearest
+ * visitor (or a new one) and counts as a visit. On an alert camera a track is given its visitor as
+ * soon as k of its last n faces matched nobody (and none matched anyone), and one alert names it.
+ */
+export class VisitorTracks {
+  readonly #o: VisitorTracksOptions;
+  readonly #alertCameras: ReadonlySet<string>;
+  readonly #tracks = new Map<string, TrackState>();
+  visitorAlerts = 0;
+
+  constructor(o: VisitorTracksOptions) {
+    this.#o = o;
+    this.#alertCameras = new Set(o.alertCameras);
+  }
+
+  /** One face of a track; `hit`: it matched a watchlist subject. Returns an alert to publish, at most once per track. */
+  observe(camera: string, track: Track, face: FaceRecord, hit: boolean, m: FacesMsg, candidates: readonly Candidate[]): MatchEvent | undefined {
+    let st = this.#tracks.get(track.id);
+    if (!st) this.#tracks.set(track.id, (st = { window: [], hits: 0, faces: 0, alerted: false }));
+    st.faces++;
+    if (hit) st.hits++;
+    else if (!st.best || face.score > st.best.score) st.best = face;
+    st.window.push(!hit);
+    if (st.window.length > this.#o.n) st.window.shift();
+    if (st.alerted || st.hits > 0 || !this.#alertCameras.has(camera) || st.faces < MIN_VISITOR_FACES) return undefined;
+    if (st.window.filter(Boolean).length < this.#o.k) return undefined;
+    st.alerted = true;
+    const a = this.#assign(camera, track, st.best!, m.capturedAt);
+    if (!a) return undefined;
+    st.visitor = a.number;
+    this.visitorAlerts++;
+    return visitorEvent(a, this.#o.store, camera, track, face, m, candidates);
+  }
+
+  /** Tracks ended; `unknown`: those that never alerted on a watchlist subject. Their best faces join visitors. */
+  close(camera: string, tracks: readonly Track[], unknown: readonly Track[]): void {
+    for (const t of tracks) {
+      const st = this.#tracks.get(t.id);
+      this.#tracks.delete(t.id);
+      if (!st?.best || !unknown.includes(t) || st.hits > 0 || (st.visitor === undefined && st.faces < MIN_VISITOR_FACES)) continue;
+      this.#assign(camera, t, st.best, t.lastSeenAt, st.visitor);
+    }
+  }
+
+  /** The face joins a visitor and the track counts as (part of) a visit; a storage failure is logged, the matcher goes on. */
+  #assign(camera: string, track: Track, face: FaceRecord, at: number, into?: number): Assignment | undefined {
+    const s = this.#o.store;
+    try {
+      const a = s.assign({ embedding: face.embedding, crop: face.crop, quality: face.score, camera, at }, into);
+      s.visit(a.number, camera, track.id, track.firstSeenAt, track.lastSeenAt);
+      return a;
+    } catch (err) {
+      this.#o.log.error({ err: (err as Error).message, camera, track: track.id }, 'storing an unknown visitor failed');
+      return undefined;
+    }
+  }
+}
+
+/** The unknown-visitor alert (a match event with `visitor` set; the contract is in messages.ts). */
+function visitorEvent(a: Assignment, store: VisitorStore, camera: string, track: Track, face: FaceRecord, m: FacesMsg, candidates: readonly Candidate[]): MatchEvent {
+  const iso = (ms: number): string => new Date(ms).toISOString();
+  const subject = { id: `visitor:${a.number}`, name: pseudonymOf(a.number) };
+  const visitor: VisitorRef = { v: 1, number: a.number, pseudonym: subject.name, ...store.visits(a.number), isNew: a.isNew };
+  return {
+    kind: 'match',
+    v: 2,
+    id: alertId(camera, track.firstSeenAt, subject.id),
+    type: 'alert',
+    revision: 0,
+    subject,
+    similarity: round(a.similarity),
+    margin: 0,
+    threshold: store.threshold,
+    candidates: candidates.map((c) => ({ subject: c.subject, similarity: round(c.similarity) })),
+    rule: 'k-of-n',
+    trackId: track.id,
+    firstSeenAt: iso(track.firstSeenAt),
+    alertAt: iso(m.capturedAt),
+    ...faceFields(m, face),
+    related: null,
+    visitor,
+  };
+}
+
+const round = (v: number): number => Math.round(v * 10000) / 10000;
