@@ -55,7 +55,9 @@ export function AlertCard({ alert, subject, list, sightings, now, acknowledge, m
   return html`<li class=${`alert${ack ? ` acked ack-${ack.state}` : ''}${alert.unseenUpdate ? ' updated' : ''}`} data-alert=${e.id} data-revision=${e.revision} data-state=${ack?.state ?? 'open'} data-list=${e.list}>
     <div class="faces">
       <${Face} src=${jpeg(e.crop)} label="Captured" alt=${`Face captured on ${e.camera}`} />
-      <${Face} src=${jpeg(subject?.thumbnail)} label="Enrolled" alt=${`Enrollment photo of ${e.subject.name}`} />
+      ${e.visitor
+        ? html`<figure class="face"><div class="noface" role="img" aria-label="not on the watchlist">?</div><figcaption>Not enrolled</figcaption></figure>`
+        : html`<${Face} src=${jpeg(subject?.thumbnail)} label="Enrolled" alt=${`Enrollment photo of ${e.subject.name}`} />`}
     </div>
     <div class="facts">
       <h3>
@@ -69,10 +71,14 @@ export function AlertCard({ alert, subject, list, sightings, now, acknowledge, m
           ${alert.updates} update${alert.updates === 1 ? '' : 's'}
         </button>`}
       </h3>
+      ${e.visitor &&
+      html`<p class="visitor-line" title="An unknown face at a camera where visitors.alertCameras asks for an alert">
+        ${e.subject.name} at ${e.camera}, ${e.visitor.visitsToday} visit${e.visitor.visitsToday === 1 ? '' : 's'} today${e.visitor.isNew ? ' (first seen now)' : ''}
+      </p>`}
       <dl>
         <div><dt>Similarity</dt><dd class="num">${fixed(e.similarity)} <span class="muted">(threshold ${fixed(e.threshold)})</span></dd></div>
         <div><dt>Margin to runner-up</dt><dd class="num">${runnerUp ? `${fixed(e.margin)} (${runnerUp.subject.name})` : `${fixed(e.margin)} (no other candidate)`}</dd></div>
-        <div><dt>Rule</dt><dd>${e.rule === 'strong' ? 'strong (one face well above threshold)' : 'k-of-n (repeated faces above threshold)'}</dd></div>
+        <div><dt>Rule</dt><dd>${e.visitor ? 'unknown visitor (k of n faces matched nobody on the watchlist)' : e.rule === 'strong' ? 'strong (one face well above threshold)' : 'k-of-n (repeated faces above threshold)'}</dd></div>
         <div><dt>Camera</dt><dd>${e.camera}${e.related ? ` (seen before on ${e.related.camera})` : ''}</dd></div>
         <div><dt>Captured at</dt><dd><time datetime=${e.alertAt}>${clock(e.alertAt)}</time> <span class="muted">(${age(e.alertAt, now)} ago)</span></dd></div>
       </dl>

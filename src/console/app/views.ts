@@ -8,6 +8,7 @@ import { CameraStrip, ConnectionBadge, FilterBar, OperatingPointView } from './p
 import { SinksPanel } from './sinks.js';
 import type { Alarm } from './sound.js';
 import { type WatchList, WatchlistPage } from './watchlist.js';
+import { VisitorsPage } from './visitors.js';
 import {
   type ConsoleState,
   type Filters,
@@ -33,8 +34,8 @@ const CURSOR_KEY = 'vigil.cursor';
 const CROP_FETCHES = 4;
 
 /** The console's pages, kept in the address's hash (#/watchlist) so a reload stays on the page. */
-type Page = 'alerts' | 'watchlist' | 'sinks';
-const pageOf = (hash: string): Page => (hash === '#/watchlist' ? 'watchlist' : hash === '#/sinks' ? 'sinks' : 'alerts');
+type Page = 'alerts' | 'watchlist' | 'visitors' | 'sinks';
+const pageOf = (hash: string): Page => (hash === '#/watchlist' ? 'watchlist' : hash === '#/visitors' ? 'visitors' : hash === '#/sinks' ? 'sinks' : 'alerts');
 
 interface AppProps {
   readonly api: Api;
@@ -124,7 +125,7 @@ export function App({ api, alarm }: AppProps) {
 
   // An alert for someone not in the subject list (enrolled since): refresh it, at most every 5 s.
   useEffect(() => {
-    const missing = [...st.alerts.values()].some((a) => !subjects.has(a.latest.subject.id));
+    const missing = [...st.alerts.values()].some((a) => !a.latest.visitor && !subjects.has(a.latest.subject.id));
     if (missing && Date.now() - subjectsAsked.current > 5000) loadSubjects();
   }, [st, subjects, loadSubjects]);
 
@@ -202,6 +203,7 @@ export function App({ api, alarm }: AppProps) {
         [
           ['alerts', 'Alerts'],
           ['watchlist', 'Watchlist'],
+          ['visitors', 'Visitors'],
           ...(role === 'admin' ? [['sinks', 'Sinks']] : []),
         ] as [Page, string][]
       ).map(([p, text]) => html`<a href=${p === 'alerts' ? '#/' : `#/${p}`} class="tab" aria-current=${page === p ? 'page' : undefined}>${text}</a>`)}
@@ -221,6 +223,18 @@ export function App({ api, alarm }: AppProps) {
         admin=${role === 'admin'}
         thumbs=${subjects}
         lists=${lists}
+        changed=${() => {
+          loadSubjects();
+          loadLists();
+        }}
+      />
+    </main>`}
+    ${page === 'visitors' &&
+    html`<main>
+      <${VisitorsPage}
+        api=${api}
+        admin=${role === 'admin'}
+        now=${now}
         changed=${() => {
           loadSubjects();
           loadLists();
