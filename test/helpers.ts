@@ -29,3 +29,15 @@ export const hamiltonClip = (): string => faces('face_recognition', '_video', 's
 export function tempDir(prefix = 'vigil-test-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
 }
+
+/**
+ * A copy of the Hamilton clip made now: a replay maps its frames onto the file's start (its
+ * modification time less its duration), so the copy's capture times are today's, whenever the
+ * shared data was installed (tests that count "visits today").
+ */
+export async function hamiltonClipNow(): Promise<string> {
+  const { copyFile } = await import('node:fs/promises');
+  const dest = join(await tempDir('vigil-clip-'), 'short_hamilton_clip.mp4');
+  await copyFile(hamiltonClip(), dest);
+  return dest;
+}

@@ -108,7 +108,7 @@ export const visitorRef = z.strictObject({
   /** The pseudonym's number: "unknown #17"; never reused, even after the visitor is purged. */
   number: z.number().int().positive(),
   pseudonym: z.string(),
-  /** Visits (face tracks, those of one camera close together merged) since local midnight, this one included. */
+  /** Visits (face tracks; those at one camera close together merged) on the local day of this face's capture, this one included. */
   visitsToday: count,
   visits: count,
   /** The visitor was first seen with this track. */

@@ -14,8 +14,8 @@ import { dot } from '../util/boxes.js';
  */
 const migrations: readonly Migration[] = [
   `CREATE TABLE visitors (number INTEGER PRIMARY KEY AUTOINCREMENT, model TEXT NOT NULL, centroid BLOB NOT NULL, faces_seen INTEGER NOT NULL,
-     first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, last_camera TEXT NOT NULL);
-   CREATE INDEX visitors_last_seen ON visitors(last_seen);
+     first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, last_camera TEXT NOT NULL, stored_at INTEGER NOT NULL);
+   CREATE INDEX visitors_stored_at ON visitors(stored_at);
    CREATE TABLE faces (id INTEGER PRIMARY KEY, visitor INTEGER NOT NULL REFERENCES visitors(number) ON DELETE CASCADE, embedding BLOB NOT NULL,
      crop BLOB NOT NULL, quality REAL NOT NULL, camera TEXT NOT NULL, at INTEGER NOT NULL);
    CREATE INDEX faces_visitor ON faces(visitor, quality);
@@ -143,8 +143,8 @@ export class VisitorStore {
     return this.#db.transaction((): Assignment => {
       if (!joined) {
         const info = this.#db
-          .prepare('INSERT INTO visitors (model, centroid, faces_seen, first_seen, last_seen, last_camera) VALUES (?, ?, 1, ?, ?, ?)')
-          .run(this.#o.model, toBlob(embedding), face.at, face.at, face.camera);
+          .prepare('INSERT INTO visitors (model, centroid, faces_seen, first_seen, last_seen, last_camera, stored_at) VALUES (?, ?, 1, ?, ?, ?, ?)')
+          .run(this.#o.model, toBlob(embedding), face.at, face.at, face.camera, this.#now);
         const number = Number(info.lastInsertRowid);
         this.#cache.set(number, { centroid: Float32Array.from(embedding), facesSeen: 1, members: [] });
         this.#keepFace(number, face, embedding);
@@ -159,8 +159,8 @@ export class VisitorStore {
       const inv = n > 0 ? 1 / Math.sqrt(n) : 0;
       for (let i = 0; i < c.centroid.length; i++) c.centroid[i]! *= inv;
       this.#db
-        .prepare('UPDATE visitors SET centroid = ?, faces_seen = ?, last_seen = max(last_seen, ?), last_camera = CASE WHEN ? >= last_seen THEN ? ELSE last_camera END WHERE number = ?')
-        .run(toBlob(c.centroid), c.facesSeen, face.at, face.at, face.camera, joined.number);
+        .prepare('UPDATE visitors SET centroid = ?, faces_seen = ?, last_seen = max(last_seen, ?), last_camera = CASE WHEN ? >= last_seen THEN ? ELSE last_camera END, stored_at = ? WHERE number = ?')
+        .run(toBlob(c.centroid), c.facesSeen, face.at, face.at, face.camera, this.#now, joined.number);
       this.#keepFace(joined.number, face, embedding);
       return { number: joined.number, similarity: joined.similarity, isNew: false };
     })();
@@ -191,13 +191,13 @@ export class VisitorStore {
       } else {
         this.#db.prepare('INSERT INTO visits (visitor, camera, start, end, tracks, last_track) VALUES (?, ?, ?, ?, 1, ?)').run(number, camera, start, end, track);
       }
-      this.#db.prepare('UPDATE visitors SET last_seen = max(last_seen, ?) WHERE number = ?').run(end, number);
+      this.#db.prepare('UPDATE visitors SET last_seen = max(last_seen, ?), stored_at = ? WHERE number = ?').run(end, this.#now, number);
     })();
   }
 
-  /** Visits of a visitor in all, and since local midnight of the store's clock. */
-  visits(number: number): { visits: number; visitsToday: number } {
-    const r = this.#db.prepare('SELECT count(*) AS visits, count(CASE WHEN end >= ? THEN 1 END) AS today FROM visits WHERE visitor = ?').get(startOfDay(this.#now), number) as { visits: number; today: number };
+  /** Visits of a visitor in all, and on the (local) day of `at` (default: the store's clock): an alert counts on its capture day. */
+  visits(number: number, at = this.#now): { visits: number; visitsToday: number } {
+    const r = this.#db.prepare('SELECT count(*) AS visits, count(CASE WHEN end >= ? THEN 1 END) AS today FROM visits WHERE visitor = ?').get(startOfDay(at), number) as { visits: number; today: number };
     return { visits: r.visits, visitsToday: r.today };
   }
 
@@ -268,12 +268,16 @@ export class VisitorStore {
     return n > 0;
   }
 
-  /** Deletes visitors not seen within retentionDays (with their faces and visits); returns their numbers. */
+  /**
+   * Deletes visitors not seen within retentionDays (with their faces and visits); returns their
+   * numbers. "Seen" is when Vigil last stored a face of them (wall clock), not the capture time: a
+   * replayed old recording is kept retentionDays from its replay, like the event store's rows.
+   */
   purge(): number[] {
     const cutoff = this.#now - this.#o.retentionDays * 86_400_000;
     const gone = this.#db.transaction(() => {
-      const numbers = this.#db.prepare('SELECT number FROM visitors WHERE last_seen < ? ORDER BY number').pluck().all(cutoff) as number[];
-      this.#db.prepare('DELETE FROM visitors WHERE last_seen < ?').run(cutoff);
+      const numbers = this.#db.prepare('SELECT number FROM visitors WHERE stored_at < ? ORDER BY number').pluck().all(cutoff) as number[];
+      this.#db.prepare('DELETE FROM visitors WHERE stored_at < ?').run(cutoff);
       return numbers;
     })();
     for (const n of gone) this.#cache.delete(n);

@@ -95,7 +95,7 @@ export class VisitorTracks {
 function visitorEvent(a: Assignment, store: VisitorStore, camera: string, track: Track, face: FaceRecord, m: FacesMsg, candidates: readonly Candidate[]): MatchEvent {
   const iso = (ms: number): string => new Date(ms).toISOString();
   const subject = { id: `visitor:${a.number}`, name: pseudonymOf(a.number) };
-  const visitor: VisitorRef = { v: 1, number: a.number, pseudonym: subject.name, ...store.visits(a.number), isNew: a.isNew };
+  const visitor: VisitorRef = { v: 1, number: a.number, pseudonym: subject.name, ...store.visits(a.number, m.capturedAt), isNew: a.isNew };
   return {
     kind: 'match',
     v: 2,

@@ -9,7 +9,7 @@ import { enrollmentFace } from '../../src/matcher/enroll.js';
 import { Pipeline } from '../../src/pipeline.js';
 import { openRuntime, type Runtime } from '../../src/runtime.js';
 import { dot } from '../../src/util/boxes.js';
-import { faces, hamiltonClip } from '../helpers.js';
+import { faces, hamiltonClipNow } from '../helpers.js';
 import { dataDirWithModels } from '../integration/cli.js';
 import { launchChromium } from './chromium.js';
 
@@ -28,9 +28,11 @@ let runtime: Runtime;
 let pipeline: Pipeline;
 let browser: Awaited<ReturnType<typeof launchChromium>>;
 let base = '';
+let clip = '';
 let lin = 0;
 
 beforeAll(async () => {
+  clip = await hamiltonClipNow();
   const cfg = parseConfig({ dataDir: await dataDirWithModels(), models: { profile: 'research' }, broadcast: { host: '127.0.0.1', port: 0 }, visitors: { enabled: true, alertCameras: ['door'] } }, {});
   [runtime, browser] = await Promise.all([openRuntime(cfg, log, { fetch: false }), launchChromium()]);
   const tokens = new Tokens([
@@ -40,7 +42,7 @@ beforeAll(async () => {
   pipeline = new Pipeline({ cfg, log, runtime, live: false, broadcastTokens: tokens });
   await pipeline.start();
   base = `http://127.0.0.1:${pipeline.broadcast!.port}`;
-  const [r] = await pipeline.cameras.run([cameraSchema.parse({ id: 'door', url: hamiltonClip(), realtime: false })]);
+  const [r] = await pipeline.cameras.run([cameraSchema.parse({ id: 'door', url: clip, realtime: false })]);
   expect(r).toMatchObject({ frames: 50, error: null });
   await pipeline.drain();
   await pipeline.matcher.flush();

@@ -13,7 +13,7 @@ import { Pipeline } from '../../src/pipeline.js';
 import { openRuntime, type Runtime } from '../../src/runtime.js';
 import { dot } from '../../src/util/boxes.js';
 import type { VisitorView } from '../../src/visitors/store.js';
-import { faces, hamiltonClip, tempDir } from '../helpers.js';
+import { faces, hamiltonClipNow, tempDir } from '../helpers.js';
 import { dataDirWithModels } from './cli.js';
 
 /**
@@ -30,6 +30,7 @@ let cfg: Config;
 let runtime: Runtime;
 let pipeline: Pipeline;
 let base = '';
+let clip = '';
 const events: MatchEvent[] = [];
 /** The stills' embeddings: who a visitor is (ground truth for the test only). */
 const stills: Record<string, Float32Array> = {};
@@ -37,7 +38,7 @@ const stills: Record<string, Float32Array> = {};
 async function replay(camera: string): Promise<MatchEvent[]> {
   const from = events.length;
   await pipeline.cameras.apply([]); // a replayed camera is run again from the start
-  const [r] = await pipeline.cameras.run([cameraSchema.parse({ id: camera, url: hamiltonClip(), realtime: false })]);
+  const [r] = await pipeline.cameras.run([cameraSchema.parse({ id: camera, url: clip, realtime: false })]);
   expect(r).toMatchObject({ frames: 50, error: null });
   await pipeline.drain();
   await pipeline.matcher.flush(); // the clip's last tracks end with it
@@ -59,6 +60,7 @@ function whoIs(v: VisitorView): string | undefined {
 }
 
 beforeAll(async () => {
+  clip = await hamiltonClipNow();
   cfg = parseConfig({ dataDir: await dataDirWithModels(), models: { profile: 'research' }, broadcast: { host: '127.0.0.1', port: 0 }, visitors: { enabled: true, alertCameras: ['door'] } }, {});
   runtime = await openRuntime(cfg, log, { fetch: false });
   for (const [k, f] of Object.entries({ lin: ['lin_manuel_miranda', 'lin-manuel-miranda.png'], obama: ['obama', 'obama.jpg'] })) {
@@ -165,7 +167,7 @@ describe('unknown visitors (real models, Hamilton clip, nobody enrolled)', () =>
     await p.start();
     try {
       expect(p.visitors).toBeUndefined();
-      const [r] = await p.cameras.run([cameraSchema.parse({ id: 'door', url: hamiltonClip(), realtime: false })]);
+      const [r] = await p.cameras.run([cameraSchema.parse({ id: 'door', url: clip, realtime: false })]);
       expect(r).toMatchObject({ frames: 50, error: null });
       await p.drain();
       await p.matcher.flush();

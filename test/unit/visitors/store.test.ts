@@ -70,27 +70,32 @@ describe('visitor store', () => {
     const { s, dir } = await store(() => now, { retentionDays: 7 });
     const old = s.assign(face(vec(0), 'old', T0));
     s.visit(old.number, 'door', 't1', T0, T0 + 1000);
+    now = T0 + 5 * DAY; // retention counts from when a face was stored (wall clock), not its capture time
     const recent = s.assign(face(vec(1), 'recent', T0 + 5 * DAY));
     s.visit(recent.number, 'hall', 't2', T0 + 5 * DAY, T0 + 5 * DAY + 1000);
     now = T0 + 7 * DAY - 60_000;
     expect(s.purge()).toEqual([]); // not 7 days yet
+    // A replayed old recording (capture time years ago) is kept from when it was stored.
+    const replayed = s.assign(face(vec(2), 'replayed', T0 - 400 * DAY));
+    expect(s.purge()).toEqual([]);
     now = T0 + 8 * DAY;
     expect(s.purge()).toEqual([old.number]);
     expect(s.has(old.number)).toBe(false);
     expect(s.faces(old.number)).toEqual([]);
-    expect(s.rows()).toEqual({ visitors: 1, faces: 1, visits: 1 });
+    expect(s.rows()).toEqual({ visitors: 2, faces: 2, visits: 1 });
+    expect(s.has(replayed.number)).toBe(true);
     // secure_delete + a WAL checkpoint: the crop's bytes are gone from the files, not just unlinked.
     const bytes = Buffer.concat(['visitors.db', 'visitors.db-wal'].filter((f) => existsSync(join(dir, f))).map((f) => readFileSync(join(dir, f))));
     expect(bytes.includes(Buffer.from('JPEG-CROP-old-'))).toBe(false);
     expect(bytes.includes(Buffer.from('JPEG-CROP-recent-'))).toBe(true);
     // The purged person comes back: a new pseudonym, not #1 again.
-    expect(s.assign(face(vec(0), 'back', now)).number).toBe(3);
+    expect(s.assign(face(vec(0), 'back', now)).number).toBe(4);
     // Reopened: the cache is rebuilt from the file.
     s.close();
     const again = new VisitorStore(dir, { model: 'm', threshold: 0.5, retentionDays: 7, visitGapMs: 60_000, maxCrops: 3, now: () => now });
     open.push(again);
     expect(again.nearest(vec(1))?.number).toBe(recent.number);
-    expect(again.nearest(vec(0))?.number).toBe(3);
+    expect(again.nearest(vec(0))?.number).toBe(4);
   });
 
   it('the service purges at start and reports the numbers for the audit log; the default threshold is the profile\'s at FPIR 0.1%', async () => {
