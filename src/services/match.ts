@@ -31,6 +31,8 @@ export async function startMatch(cfg: Config, log: Logger, o: { profile?: string
   let redelivered = 0;
   const bus = dedupeBus(kafka, { faces: dedupeKeys.faces }, k.dedupeWindow, () => redelivered++);
   const stage = matcherStage(cfg, bus, index, threshold, replica, log, name);
+  // Unknown visitors need the one visitors.db of an embedded pipeline; replicas do not share one.
+  if (cfg.visitors.enabled) log.warn('visitors.enabled is ignored by the distributed match service: unknown visitors are clustered in the embedded mode (vigil start) only');
   await startOnBus(kafka, stage, () => kafka.close());
   return {
     name: 'match',
