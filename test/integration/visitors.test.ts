@@ -15,6 +15,8 @@ import { dot } from '../../src/util/boxes.js';
 import type { VisitorView } from '../../src/visitors/store.js';
 import { faces, hamiltonClipNow, tempDir } from '../helpers.js';
 import { dataDirWithModels } from './cli.js';
+import { documentedRoutes, responseSchema, spec } from '../support/openapi.js';
+import { visitorRoutes } from '../../src/visitors/routes.js';
 
 /**
  * Unknown visitors on the real models and the Hamilton clip, nobody enrolled: faces that match
@@ -45,9 +47,14 @@ async function replay(camera: string): Promise<MatchEvent[]> {
   return events.slice(from);
 }
 
+/** Calls the API; every response is checked against its docs/openapi.yaml schema (`documented`: the spec's path). */
 const api = async (method: string, path: string, token = ADMIN, body?: unknown): Promise<{ status: number; body: any }> => {
   const r = await fetch(base + path, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-  return { status: r.status, body: await r.json() };
+  const res = { status: r.status, body: await r.json() };
+  const documented = path.replace(/\?.*$/, '').replace(/^\/api\/visitors\/\d+/, '/api/visitors/{number}');
+  const v = responseSchema(documented, method.toLowerCase(), res.status).safeParse(res.body);
+  expect(v.success, `${method} ${path} ${res.status} against docs/openapi.yaml: ${v.success ? '' : JSON.stringify(v.error.issues.slice(0, 3))}`).toBe(true);
+  return res;
 };
 
 /** Which still a visitor's best face is (at the match threshold), or undefined. */
@@ -129,6 +136,11 @@ describe('unknown visitors (real models, Hamilton clip, nobody enrolled)', () =>
   }, 120_000);
 
   it('promoting a visitor through the API enrolls them; a replay then alerts on them by the promoted name', async () => {
+    // Every route is documented, with its role in the summary.
+    for (const r of visitorRoutes({ visitors: undefined, watchlist: runtime.store, model: '' })) {
+      expect(documentedRoutes()).toContain(`${r.method} ${r.path}`);
+      expect((spec.paths[r.path.replace(/:(\w+)/g, '{$1}')]![r.method.toLowerCase()] as unknown as { summary: string }).summary).toContain(`(${r.role})`);
+    }
     // A viewer may list and see crops, not promote.
     const list = await api('GET', '/api/visitors', VIEWER);
     expect(list.status).toBe(200);
@@ -157,7 +169,11 @@ describe('unknown visitors (real models, Hamilton clip, nobody enrolled)', () =>
     expect(readAudit(cfg.dataDir, { action: 'visitor.promote' })[0]).toMatchObject({ actor: 'admin:admin', visitor: linNumber, subject: 'lin_manuel_miranda' });
     // Forget: admin only; gone with the faces.
     const other = pipeline.visitors!.store.list()[0]!.number;
+    expect((await api('DELETE', `/api/visitors/${other}`, VIEWER)).status).toBe(403);
     expect((await api('DELETE', `/api/visitors/${other}`, ADMIN)).body).toEqual({ forgotten: other });
+    expect((await api('DELETE', `/api/visitors/${other}`, ADMIN)).status).toBe(404);
+    expect((await api('GET', `/api/visitors/${other}/crops`, VIEWER)).status).toBe(404);
+    expect((await api('GET', '/api/visitors', 'not-a-token-0123456789')).status).toBe(401);
     expect(pipeline.visitors!.store.faces(other)).toEqual([]);
   }, 120_000);
 

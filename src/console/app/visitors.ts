@@ -79,7 +79,7 @@ export function VisitorsPage({ api, admin, now, changed }: { api: Api; admin: bo
     }
   };
 
-  if (off) return html`<section class="visitors" aria-label="Visitors"><p class="empty">Unknown visitors are off: ${off}.</p></section>`;
+  if (off) return html`<section class="visitors" aria-label="Visitors"><p class="empty">${off[0]!.toUpperCase()}${off.slice(1)}.</p></section>`;
   return html`<section class="visitors" aria-label="Visitors">
     <div class="wl-head">
       <h2 class="queue-title">Unknown visitors <span class="count">${visitors.length}${visitors.length !== total ? ` of ${total}` : ''}</span></h2>

@@ -1,8 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { documentedRoutes, responseSchema, spec } from '../../support/openapi.js';
 import { freePort } from '../../support/net.js';
-import { join } from 'node:path';
-import { parse } from 'yaml';
-import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventRoutes } from '../../../src/broadcast/api.js';
 import { watchlistRoutes } from '../../../src/matcher/api.js';
@@ -13,7 +11,7 @@ import { enroll } from '../../../src/matcher/enroll.js';
 import { createLogger } from '../../../src/log.js';
 import { Pipeline } from '../../../src/pipeline.js';
 import { openRuntime, type Runtime } from '../../../src/runtime.js';
-import { faces, hamiltonClip, repoRoot } from '../../helpers.js';
+import { faces, hamiltonClip } from '../../helpers.js';
 import { dataDirWithModels } from '../../integration/cli.js';
 import { matchEvent, sighting } from '../store/fixtures.js';
 import { startServer, TOK, until } from './feed-helpers.js';
@@ -23,22 +21,6 @@ import { startServer, TOK, until } from './feed-helpers.js';
  * validated with the spec's own JSON Schemas (converted by zod's fromJSONSchema), and the spec and
  * the router list the same routes.
  */
-interface Spec {
-  paths: Record<string, Record<string, { responses: Record<string, { $ref?: string; content?: { 'application/json': { schema: unknown } } }> }>>;
-  components: { schemas: Record<string, unknown>; responses: Record<string, { content: { 'application/json': { schema: unknown } } }> };
-}
-const spec = parse(readFileSync(join(repoRoot, 'docs', 'openapi.yaml'), 'utf8')) as Spec & { openapi: string };
-const localRefs = (s: unknown): unknown => JSON.parse(JSON.stringify(s).replaceAll('#/components/schemas/', '#/$defs/'));
-const defs = localRefs(spec.components.schemas) as Record<string, unknown>;
-
-function responseSchema(path: string, method: string, status: number): z.ZodType {
-  const r = spec.paths[path]?.[method]?.responses[String(status)];
-  if (!r) throw new Error(`docs/openapi.yaml documents no ${status} for ${method.toUpperCase()} ${path}`);
-  const resolved = r.$ref ? spec.components.responses[r.$ref.split('/').pop()!]! : r;
-  const schema = resolved.content!['application/json'].schema;
-  return z.fromJSONSchema({ $defs: defs, ...(localRefs(schema) as object) } as Parameters<typeof z.fromJSONSchema>[0]);
-}
-
 type Server = Awaited<ReturnType<typeof startServer>>;
 let s: Server;
 beforeAll(async () => {
@@ -75,8 +57,6 @@ function uncovered(paths: Iterable<string>, covered: Set<string>): string[] {
     .flatMap(([p, ops]) => Object.entries(ops).flatMap(([m, op]) => Object.keys(op.responses).map((st) => `${m} ${p} ${st}`)))
     .filter((d) => !covered.has(d));
 }
-
-const documentedRoutes = (): string[] => Object.entries(spec.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p.replace(/\{(\w+)\}/g, ':$1')}`));
 
 describe('docs/openapi.yaml', () => {
   it('is OpenAPI 3.1 and documents every event route the server mounts (other features add theirs)', () => {
