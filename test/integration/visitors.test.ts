@@ -12,7 +12,7 @@ import { enrollmentFace } from '../../src/matcher/enroll.js';
 import { Pipeline } from '../../src/pipeline.js';
 import { openRuntime, type Runtime } from '../../src/runtime.js';
 import { dot } from '../../src/util/boxes.js';
-import type { VisitorView } from '../../src/visitors/store.js';
+import { VisitorStore, type VisitorView } from '../../src/visitors/store.js';
 import { faces, hamiltonClipNow, tempDir } from '../helpers.js';
 import { dataDirWithModels } from './cli.js';
 import { documentedRoutes, responseSchema, spec } from '../support/openapi.js';
@@ -176,6 +176,23 @@ describe('unknown visitors (real models, Hamilton clip, nobody enrolled)', () =>
     expect((await api('GET', '/api/visitors', 'not-a-token-0123456789')).status).toBe(401);
     expect(pipeline.visitors!.store.faces(other)).toEqual([]);
   }, 120_000);
+
+  it('retention at start deletes visitors stored more than retentionDays ago and writes the purge to the audit log', async () => {
+    const dataDir = await tempDir();
+    const longAgo = Date.now() - 10 * 86_400_000;
+    const old = new VisitorStore(dataDir, { model: runtime.engine.model, threshold: 0.4, retentionDays: 7, visitGapMs: 0, maxCrops: 5, now: () => longAgo });
+    const still = pipeline.visitors!.store.faces(pipeline.visitors!.store.list()[0]!.number)[0]!;
+    old.assign({ embedding: still.embedding, crop: still.crop, quality: still.quality, camera: 'door', at: longAgo });
+    old.close();
+    const p = new Pipeline({ cfg: parseConfig({ dataDir, models: { profile: 'research' }, visitors: { enabled: true, retentionDays: 7 } }, {}), log, runtime, live: false });
+    try {
+      expect(p.visitors!.store.rows()).toEqual({ visitors: 0, faces: 0, visits: 0 });
+      await expect.poll(() => readAudit(dataDir, { action: 'visitor.purge' }).length).toBe(1);
+      expect(readAudit(dataDir, { action: 'visitor.purge' })[0]).toMatchObject({ actor: 'system', visitors: [1], reason: 'not seen for 7 days' });
+    } finally {
+      await p.stop();
+    }
+  });
 
   it('disabled (the default) stores nothing about unknown faces', async () => {
     const off = parseConfig({ dataDir: await tempDir(), models: { profile: 'research' }, broadcast: { host: '127.0.0.1', port: 0 } }, {});
