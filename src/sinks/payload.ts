@@ -34,6 +34,8 @@ export interface AlertPayload {
     readonly rule: MatchEvent['rule'];
     readonly margin: number;
   };
+  /** Only on an unknown-visitor alert (config visitors.alertCameras): the pseudonymous visitor (additive). */
+  readonly visitor?: { readonly number: number; readonly pseudonym: string; readonly visitsToday: number; readonly visits: number };
   /** `<broadcast.publicUrl>/#/events/<id>`; null when publicUrl is not configured. */
   readonly url: string | null;
   /** Base64 JPEG of the best face; only with the sink's includeCrop. */
@@ -94,6 +96,7 @@ export function alertPayload(e: MatchEvent, o: PayloadOptions): AlertPayload {
       margin: e.margin,
     },
     url: consoleLink(o.publicUrl, e.id),
+    ...(e.visitor ? { visitor: { number: e.visitor.number, pseudonym: e.visitor.pseudonym, visitsToday: e.visitor.visitsToday, visits: e.visitor.visits } } : {}),
     ...(o.includeCrop ? { crop: e.crop } : {}),
   };
 }
