@@ -28,8 +28,9 @@ export function register(bench: Command): void {
     .option('--profile <name>', 'model profile whose embeddings are used')
     .option('--ef-sweep <list>', 'also search with these ef values (comma-separated), for tuning', (v) => v.split(',').map(int))
     .option('--seed <n>', 'random seed', int, 1)
+    .option('--reuse', 'load the index an earlier run built with the same data and parameters (and its measured build), instead of building it again')
     .option('--json', 'one JSON object on the last stdout line')
-    .action(async (o: { subjects: number; queries: number; real: number; m: number; efConstruction: number; ef: number; data?: string; profile?: string; seed: number; efSweep?: number[]; json?: boolean }, cmd: Command) => {
+    .action(async (o: { subjects: number; queries: number; real: number; m: number; efConstruction: number; ef: number; data?: string; profile?: string; seed: number; efSweep?: number[]; reuse?: boolean; json?: boolean }, cmd: Command) => {
       const { cfg, log } = setup(cmd);
       const { manifest, name } = await chooseProfile(cfg, log, { profile: o.profile, fetch: false });
       const { resolved, files } = await requireProfile(manifest, modelsDirOf(cfg), name);
@@ -46,6 +47,7 @@ export function register(bench: Command): void {
           workDir: join(cfg.dataDir, 'bench', 'index'),
           seed: o.seed,
           sweep: o.efSweep,
+          reuse: o.reuse,
           progress: (l) => process.stderr.write(`${l}\n`),
         });
         const human = [
