@@ -19,7 +19,9 @@ export interface HnswParams {
   readonly efConstruction: number;
   readonly ef: number;
 }
-export const defaultHnsw: HnswParams = { m: 16, efConstruction: 100, ef: 128 };
+// M 32 over 16: at 100,000 subjects recall@1 of real probes 0.993 against 0.987 (the same ef),
+// for a build 1.2x as long and 5% more memory (README "Watchlist at scale").
+export const defaultHnsw: HnswParams = { m: 32, efConstruction: 150, ef: 128 };
 
 interface IndexMeta {
   readonly version: 2;
