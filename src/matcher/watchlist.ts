@@ -295,10 +295,13 @@ export class WatchlistStore {
     for (const e of s.embeddings) emb.run(s.id, e.image, e.model, toBlob(e.vector));
     const mem = db.prepare('INSERT INTO subject_lists (subject, list) VALUES (?, ?)');
     const list = db.prepare('INSERT OR IGNORE INTO lists (name) VALUES (?)');
+    let newList = false;
     for (const l of s.lists ?? []) {
-      list.run(l);
+      newList = list.run(l).changes > 0 || newList;
       mem.run(s.id, l);
     }
+    // A list created by naming it: running matchers must learn it too (its events carry the list).
+    if (newList) this.#logChange('lists', null);
     this.#logChange('upsert', s.id);
   }
 

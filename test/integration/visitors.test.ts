@@ -160,7 +160,8 @@ describe('unknown visitors (real models, Hamilton clip, nobody enrolled)', () =>
     const got = await replay('door');
     const named = got.filter((e) => e.subject.name === 'Lin-Manuel Miranda' && e.type === 'alert');
     expect(named.length).toBeGreaterThan(0);
-    expect(named.every((e) => e.visitor === undefined)).toBe(true);
+    // The list named at promotion did not exist: running matchers learn it too, so the events carry it.
+    expect(named.every((e) => e.visitor === undefined && e.list === 'staff')).toBe(true);
     expect(runtime.store.get('lin_manuel_miranda')).toMatchObject({ lists: ['staff'], images: expect.arrayContaining([expect.objectContaining({ name: expect.stringMatching(/^visitor-\d+-\d+\.jpg$/) })]) });
     console.log('after promotion:', got.filter((e) => e.type === 'alert').map((e) => `${e.subject.name} (${e.visitor ? 'visitor' : `watchlist, similarity ${e.similarity}`})`).join('; '));
     expect(got.some((e) => e.visitor?.number === linNumber)).toBe(false);

@@ -119,3 +119,18 @@ describe('WatchlistStore', () => {
     expect(subjectIdFor('José  Núñez', () => false)).toBe('jose_nunez');
   });
 });
+
+describe('a list created by naming it on a subject', () => {
+  it('is a "lists" change in the watchlist change log, so running matchers reload their list policy', async () => {
+    const w = await new WatchlistStore(await tempDir()).load();
+    try {
+      const at = new Date().toISOString();
+      const subject = (id: string, lists: string[]) => ({ id, name: id, createdAt: at, updatedAt: at, images: [], embeddings: [], lists });
+      await w.upsert(subject('a', ['staff']));
+      await w.upsert(subject('b', ['staff'])); // the list exists now: no second lists change
+      expect(w.changesSince(0).map((c) => c.op)).toEqual(['lists', 'upsert', 'upsert']);
+    } finally {
+      w.close();
+    }
+  });
+});
