@@ -36,6 +36,9 @@ export class Visitors {
       maxCrops: v.maxCrops,
       now: o.now,
     });
+    const configured = new Set(cfg.cameras.map((c) => c.id));
+    const unknownCams = v.alertCameras.filter((c) => !configured.has(c));
+    if (cfg.cameras.length && unknownCams.length) o.log.warn({ alertCameras: unknownCams }, 'visitors.alertCameras names cameras that are not configured (a replayed file\'s camera is its file name)');
     this.tracks = new VisitorTracks({ store: this.store, alertCameras: v.alertCameras, k: cfg.alerts.k, n: cfg.alerts.n, log: o.log });
     this.purge();
     this.#timer = setInterval(() => this.purge(), v.purgeIntervalMinutes * 60_000);

@@ -228,10 +228,6 @@ export class VisitorStore {
     }));
   }
 
-  get(number: number): VisitorView | undefined {
-    return this.list(1_000_000).find((v) => v.number === number);
-  }
-
   has(number: number): boolean {
     return this.#db.prepare('SELECT 1 FROM visitors WHERE number = ?').get(number) !== undefined;
   }
