@@ -11,7 +11,7 @@ export interface VisitorApiDeps {
   /** undefined: visitors are off (config visitors.enabled false); every route says so. */
   readonly visitors: VisitorStore | undefined;
   readonly watchlist: WatchlistStore;
-  /** the running embedding model (a promoted visitor's embeddings are of it) */
+  /** the running embedding model (fallback when a visitor's own is unknown) */
   readonly model: string;
   /** Audit hook: who promoted or forgot which visitor. */
   readonly onChange?: (change: { op: 'promote' | 'forget'; visitor: number; subject?: string; actor: string }) => void;
@@ -80,6 +80,8 @@ export function visitorRoutes(d: VisitorApiDeps): ApiRoute[] {
         const lists = b.list ? [b.list] : [];
         validateSubjectFields({ name: b.name, id: b.id, lists });
         const faces = on().faces(n);
+        // The visitor's own model: an older profile's embeddings are labelled as such (the watchlist re-embeds the crops at start).
+        const model = on().modelOf(n) ?? d.model;
         const shas: string[] = [];
         for (const f of faces) shas.push(await d.watchlist.keepImage(`visitor-${n}-${f.id}.jpg`, f.crop));
         const w = d.watchlist;
@@ -91,7 +93,7 @@ export function visitorRoutes(d: VisitorApiDeps): ApiRoute[] {
           const embeddings = [...(existing?.embeddings ?? [])];
           faces.forEach((f, k) => {
             if (!images.some((i) => i.sha256 === shas[k])) images.push({ sha256: shas[k]!, name: `visitor-${n}-${f.id}.jpg` });
-            embeddings.push({ model: d.model, image: shas[k]!, vector: Array.from(f.embedding, (x) => Math.round(x * 1e6) / 1e6) });
+            embeddings.push({ model, image: shas[k]!, vector: Array.from(f.embedding, (x) => Math.round(x * 1e6) / 1e6) });
           });
           const allLists = [...new Set([...(existing?.lists ?? []), ...lists])];
           const s: SubjectRecord = {

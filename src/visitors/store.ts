@@ -228,6 +228,11 @@ export class VisitorStore {
     }));
   }
 
+  /** The embedding model of a visitor's faces (a profile switch leaves older visitors on their model). */
+  modelOf(number: number): string | undefined {
+    return this.#db.prepare('SELECT model FROM visitors WHERE number = ?').pluck().get(number) as string | undefined;
+  }
+
   has(number: number): boolean {
     return this.#db.prepare('SELECT 1 FROM visitors WHERE number = ?').get(number) !== undefined;
   }
