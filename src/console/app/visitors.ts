@@ -52,7 +52,12 @@ export function VisitorsPage({ api, admin, now, changed }: { api: Api; admin: bo
         setTotal(b.total);
         setOff(null);
       },
-      (e: unknown) => (e instanceof ApiError && e.code === 'VIGIL_ERR_VISITOR_DISABLED' ? setOff(e.message) : setNotice({ kind: 'error', text: reason(e) })),
+      (e: unknown) => {
+        if (e instanceof ApiError && e.code === 'VIGIL_ERR_VISITOR_DISABLED') setOff(e.message);
+        // A broadcast service of the distributed mode has no visitors (embedded mode only).
+        else if (e instanceof ApiError && e.code === 'VIGIL_ERR_API_NOT_FOUND') setOff('unknown visitors are kept by an embedded Vigil (vigil start) only; this server has none');
+        else setNotice({ kind: 'error', text: reason(e) });
+      },
     );
   }, [api]);
   useEffect(() => {
