@@ -121,10 +121,11 @@ export class VisitorStore {
     return this.#o.threshold;
   }
 
-  /** The visitor nearest to `embedding` (best of its centroid and kept faces), if any of this model. */
-  nearest(embedding: Float32Array): { number: number; similarity: number } | undefined {
+  /** The visitor nearest to `embedding` (best of its centroid and kept faces), if any of this model; `except` is left out. */
+  nearest(embedding: Float32Array, except?: number): { number: number; similarity: number } | undefined {
     let best: { number: number; similarity: number } | undefined;
     for (const [number, c] of this.#cache) {
+      if (number === except) continue;
       let s = dot(c.centroid, embedding);
       for (const m of c.members) s = Math.max(s, dot(m, embedding));
       if (!best || s > best.similarity) best = { number, similarity: s };
@@ -150,20 +151,45 @@ export class VisitorStore {
         this.#keepFace(number, face, embedding);
         return { number, similarity: 1, isNew: true };
       }
-      const c = this.#cache.get(joined.number)!;
-      // Running mean (weight capped, like a track's), re-normalised: follows a visitor's look slowly.
-      c.facesSeen++;
-      const w = 1 / Math.min(c.facesSeen, 20);
-      let n = 0;
-      for (let i = 0; i < c.centroid.length; i++) n += (c.centroid[i] = c.centroid[i]! * (1 - w) + embedding[i]! * w) ** 2;
-      const inv = n > 0 ? 1 / Math.sqrt(n) : 0;
-      for (let i = 0; i < c.centroid.length; i++) c.centroid[i]! *= inv;
-      this.#db
-        .prepare('UPDATE visitors SET centroid = ?, faces_seen = ?, last_seen = max(last_seen, ?), last_camera = CASE WHEN ? >= last_seen THEN ? ELSE last_camera END, stored_at = ? WHERE number = ?')
-        .run(toBlob(c.centroid), c.facesSeen, face.at, face.at, face.camera, this.#now, joined.number);
-      this.#keepFace(joined.number, face, embedding);
+      this.#join(joined.number, face, embedding);
       return { number: joined.number, similarity: joined.similarity, isNew: false };
     })();
+  }
+
+  /** Inside a transaction: a face joins an existing visitor (centroid, last seen, kept faces). */
+  #join(number: number, face: UnknownFace, embedding: Float32Array): void {
+    const c = this.#cache.get(number)!;
+    // Running mean (weight capped, like a track's), re-normalised: follows a visitor's look slowly.
+    c.facesSeen++;
+    const w = 1 / Math.min(c.facesSeen, 20);
+    let n = 0;
+    for (let i = 0; i < c.centroid.length; i++) n += (c.centroid[i] = c.centroid[i]! * (1 - w) + embedding[i]! * w) ** 2;
+    const inv = n > 0 ? 1 / Math.sqrt(n) : 0;
+    for (let i = 0; i < c.centroid.length; i++) c.centroid[i]! *= inv;
+    this.#db
+      .prepare(
+        'UPDATE visitors SET centroid = ?, faces_seen = ?, first_seen = min(first_seen, ?), last_seen = max(last_seen, ?), last_camera = CASE WHEN ? >= last_seen THEN ? ELSE last_camera END, stored_at = ? WHERE number = ?',
+      )
+      .run(toBlob(c.centroid), c.facesSeen, face.at, face.at, face.at, face.camera, this.#now, number);
+    this.#keepFace(number, face, embedding);
+  }
+
+  /**
+   * One person seen as two visitors (a track at an alert camera is given its visitor from its first
+   * faces; its best face may later prove it someone known): `from`'s faces and visits move to `into`,
+   * and `from` is deleted. One transaction.
+   */
+  merge(from: number, into: number): void {
+    if (from === into || !this.#cache.has(from) || !this.#cache.has(into)) return;
+    const faces = this.faces(from);
+    const visits = this.#db.prepare('SELECT camera, start, end, tracks, last_track FROM visits WHERE visitor = ? ORDER BY start').all(from) as { camera: string; start: number; end: number; tracks: number; last_track: string }[];
+    this.#db.transaction(() => {
+      for (const f of faces) this.#join(into, { embedding: f.embedding, crop: f.crop, quality: f.quality, camera: f.camera, at: f.at }, f.embedding);
+      for (const v of visits) this.#visitTx(into, v.camera, v.last_track, v.start, v.end, v.tracks);
+      this.#db.prepare('DELETE FROM visitors WHERE number = ?').run(from);
+    })();
+    this.#cache.delete(from);
+    this.#checkpoint();
   }
 
   /** Inside a transaction: keeps the face if it is among the visitor's best maxCrops. */
@@ -181,18 +207,21 @@ export class VisitorStore {
    * visitor's last visit there when that is the same track or ended at most visitGapMs before.
    */
   visit(number: number, camera: string, track: string, start: number, end: number): void {
-    this.#db.transaction(() => {
-      const last = this.#db.prepare('SELECT id, end, last_track FROM visits WHERE visitor = ? AND camera = ? ORDER BY end DESC LIMIT 1').get(number, camera) as
-        | { id: number; end: number; last_track: string }
-        | undefined;
-      if (last && (last.last_track === track || start - last.end <= this.#o.visitGapMs)) {
-        const tracks = last.last_track === track ? 0 : 1;
-        this.#db.prepare('UPDATE visits SET end = max(end, ?), tracks = tracks + ?, last_track = ? WHERE id = ?').run(end, tracks, track, last.id);
-      } else {
-        this.#db.prepare('INSERT INTO visits (visitor, camera, start, end, tracks, last_track) VALUES (?, ?, ?, ?, 1, ?)').run(number, camera, start, end, track);
-      }
-      this.#db.prepare('UPDATE visitors SET last_seen = max(last_seen, ?), stored_at = ? WHERE number = ?').run(end, this.#now, number);
-    })();
+    this.#db.transaction(() => this.#visitTx(number, camera, track, start, end, 1))();
+  }
+
+  /** Inside a transaction: `tracks` tracks (the last one `track`) of a visitor at a camera. */
+  #visitTx(number: number, camera: string, track: string, start: number, end: number, tracks: number): void {
+    const last = this.#db.prepare('SELECT id, end, last_track FROM visits WHERE visitor = ? AND camera = ? ORDER BY end DESC LIMIT 1').get(number, camera) as
+      | { id: number; end: number; last_track: string }
+      | undefined;
+    if (last && (last.last_track === track || start - last.end <= this.#o.visitGapMs)) {
+      const added = last.last_track === track ? 0 : tracks;
+      this.#db.prepare('UPDATE visits SET start = min(start, ?), end = max(end, ?), tracks = tracks + ?, last_track = ? WHERE id = ?').run(start, end, added, track, last.id);
+    } else {
+      this.#db.prepare('INSERT INTO visits (visitor, camera, start, end, tracks, last_track) VALUES (?, ?, ?, ?, ?, ?)').run(number, camera, start, end, tracks, track);
+    }
+    this.#db.prepare('UPDATE visitors SET last_seen = max(last_seen, ?), stored_at = ? WHERE number = ?').run(end, this.#now, number);
   }
 
   /** Visits of a visitor in all, and on the (local) day of `at` (default: the store's clock): an alert counts on its capture day. */

@@ -26,8 +26,9 @@ interface TrackState {
   /** faces that matched a watchlist subject */
   hits: number;
   faces: number;
-  /** the visitor the track was given early (alert cameras) */
+  /** the visitor the track was given early (alert cameras), and whether the track created it */
   visitor?: number;
+  isNew?: boolean;
   alerted: boolean;
 }
 
@@ -63,6 +64,7 @@ export class VisitorTracks {
     const a = this.#assign(camera, track, st.best!, m.capturedAt);
     if (!a) return undefined;
     st.visitor = a.number;
+    st.isNew = a.isNew;
     this.visitorAlerts++;
     return visitorEvent(a, this.#o.store, camera, track, face, m, candidates);
   }
@@ -73,7 +75,21 @@ export class VisitorTracks {
       const st = this.#tracks.get(t.id);
       this.#tracks.delete(t.id);
       if (!st?.best || !unknown.includes(t) || st.hits > 0 || (st.visitor === undefined && st.faces < MIN_VISITOR_FACES)) continue;
-      this.#assign(camera, t, st.best, t.lastSeenAt, st.visitor);
+      const a = this.#assign(camera, t, st.best, t.lastSeenAt, st.visitor);
+      // Given a new visitor from its first faces, the track's best face may show it someone known: one person, one visitor.
+      if (a && st.isNew) this.#mergeIfKnown(a.number, st.best);
+    }
+  }
+
+  #mergeIfKnown(number: number, best: FaceRecord): void {
+    const s = this.#o.store;
+    try {
+      const near = s.nearest(best.embedding, number);
+      if (!near || near.similarity < s.threshold) return;
+      s.merge(number, near.number);
+      this.#o.log.info({ from: pseudonymOf(number), into: pseudonymOf(near.number), similarity: Math.round(near.similarity * 1e4) / 1e4 }, 'visitor merged into an earlier one: its best face showed the same person');
+    } catch (err) {
+      this.#o.log.error({ err: (err as Error).message, visitor: number }, 'merging visitors failed');
     }
   }
 

@@ -50,7 +50,10 @@ beforeAll(async () => {
   const still = faces('face_recognition', 'lin_manuel_miranda', 'lin-manuel-miranda.png');
   const e = (await enrollmentFace(runtime.engine, still, await readFile(still))).face.embedding;
   const store = pipeline.visitors!.store;
-  lin = store.list().find((v) => dot(store.faces(v.number)[0]!.embedding, e) >= runtime.threshold)!.number;
+  const lins = store.list().filter((v) => store.faces(v.number).some((f) => dot(f.embedding, e) >= runtime.threshold));
+  // His second track at the alert camera was given a new visitor from its first faces, then merged into his first.
+  expect(lins).toHaveLength(1);
+  lin = lins[0]!.number;
 }, 120_000);
 
 afterAll(async () => {

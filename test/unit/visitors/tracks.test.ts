@@ -60,6 +60,27 @@ describe('visitor tracks', () => {
     expect(alertPayload(alerts[0]!, { includeCrop: false }).visitor).toEqual({ number: 1, pseudonym: 'unknown #1', visitsToday: 2, visits: 2 });
   });
 
+  it('a track given a new visitor from its first faces is merged into a known one when its best face shows the same person', async () => {
+    const { v, store } = await hook(['door']);
+    const a = track('door-a', 0);
+    expect(feed(v, 'door', a, 0, 4)).toHaveLength(1);
+    v.close('door', [a], [a]);
+    // Track b starts turned away (an unlike face: a new visitor, alerted as such), then faces the camera.
+    const b = track('door-b', 10);
+    const alerts = [];
+    for (let k = 0; k < 6; k++) {
+      const f = k < 2 ? face(5, 0.5) : face(0, 0.95);
+      const m = msg('door', 10 + k, f);
+      b.lastSeenAt = m.capturedAt;
+      const e = v.observe('door', b, f, false, m, []);
+      if (e) alerts.push(e);
+    }
+    expect(alerts.map((e) => e.visitor)).toMatchObject([{ number: 2, isNew: true }]);
+    v.close('door', [b], [b]);
+    expect(store.list().map((x) => [x.number, x.visits, x.faces])).toEqual([[1, 1, 3]]); // one person, one visit of two tracks
+    expect(store.rows()).toEqual({ visitors: 1, faces: 3, visits: 1 });
+  });
+
   it('a track that matched a watchlist subject is never a visitor; a one-face track is ignored', async () => {
     const { v, store } = await hook(['door']);
     const known = track('door-2', 0);
