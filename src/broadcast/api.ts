@@ -10,18 +10,26 @@ import type { OperatingPoint } from './operating-point.js';
 import type { ApiRoute } from './routes.js';
 
 /**
- * Where /api/subjects reads the watchlist from: the subjects and a path to each enrollment photo.
- * A small seam so the watchlist's storage (a JSON file today, SQLite soon) can change behind it.
+ * Where /api/subjects reads the watchlist from: a page of subjects, given ones, and a path to each
+ * enrollment photo. Never the whole list: a watchlist may hold a million subjects.
  */
 export interface SubjectDirectory {
-  list(): readonly SubjectRecord[];
+  page(limit: number, offset: number): { subjects: readonly SubjectRecord[]; total: number };
+  get(id: string): SubjectRecord | undefined;
   /** File of an enrollment image, or undefined when it is not kept here. */
   photoPath(subject: SubjectRecord, image: SubjectRecord['images'][number]): string | undefined;
 }
 
 export function watchlistDirectory(w: WatchlistStore): SubjectDirectory {
-  return { list: () => w.list(), photoPath: (_s, img) => w.imagePath(img.sha256, extname(img.name)) };
+  return {
+    page: (limit, offset) => ({ subjects: w.search('', limit, offset), total: w.count() }),
+    get: (id) => w.get(id),
+    photoPath: (_s, img) => w.imagePath(img.sha256, extname(img.name)),
+  };
 }
+
+/** At most this many ids in one GET /api/subjects?ids=… */
+const MAX_IDS = 500;
 
 export interface EventApiDeps {
   readonly store: EventStore;
@@ -38,6 +46,8 @@ const ackBody = z.strictObject({
 });
 
 const THUMB = 96;
+/** Thumbnails kept in memory (~4 KB each): the pages and alert cards in view, not a whole watchlist. */
+const THUMBS_KEPT = 5000;
 
 /** The event, camera, subject and status routes of the HTTP API (docs/openapi.yaml). */
 export function eventRoutes(d: EventApiDeps): ApiRoute[] {
@@ -57,6 +67,7 @@ export function eventRoutes(d: EventApiDeps): ApiRoute[] {
           .then((b) => b.toString('base64'), () => null)
       : null;
     thumbs.set(img.sha256, t);
+    if (thumbs.size > THUMBS_KEPT) thumbs.delete(thumbs.keys().next().value!); // the oldest
     return t;
   };
 
@@ -117,12 +128,25 @@ export function eventRoutes(d: EventApiDeps): ApiRoute[] {
       method: 'GET',
       path: '/api/subjects',
       role: 'viewer',
-      async handle() {
-        const list = d.subjects?.list() ?? [];
+      async handle({ query }) {
+        // The subjects asked for by id (the console asks for those its alerts name), else a page.
+        const ids = query.get('ids');
+        let list: readonly SubjectRecord[] = [];
+        let total = 0;
+        if (ids !== null) {
+          const want = [...new Set(ids.split(',').filter(Boolean))];
+          if (want.length > MAX_IDS) throw new VigilError('VIGIL_ERR_API_BAD_REQUEST', { reason: `ids: ${want.length} given, at most ${MAX_IDS}` });
+          list = want.flatMap((id) => d.subjects?.get(id) ?? []);
+          total = list.length;
+        } else {
+          const limit = intParam(query, 'limit', 500, 1, 1000);
+          const offset = intParam(query, 'offset', 0, 0, 999_999_999);
+          if (d.subjects) ({ subjects: list, total } = d.subjects.page(limit, offset));
+        }
         const subjects = await Promise.all(
           list.map(async (s) => ({ id: s.id, name: s.name, createdAt: s.createdAt, updatedAt: s.updatedAt, photos: s.images.length, thumbnail: await thumbnail(s) })),
         );
-        return { status: 200, body: { subjects } };
+        return { status: 200, body: { subjects, total } };
       },
     },
     {

@@ -65,16 +65,33 @@ export function App({ api, alarm }: AppProps) {
   const [page, setPage] = useState<Page>(pageOf(location.hash));
   const [role, setRole] = useState<string | null>(null);
   const [lists, setLists] = useState<ReadonlyMap<string, WatchList>>(new Map());
-  const subjectsAsked = useRef(0);
+  /** Subject ids asked for by id since the last full load (one that was removed is not asked again). */
+  const subjectsAsked = useRef(new Set<string>());
   const cropsAsked = useRef(new Set<string>());
 
+  // The first page of the watchlist (the Person filter), then the subjects the alerts name, by id:
+  // never the whole watchlist, which may hold a million subjects.
+  const mergeSubjects = useCallback((body: unknown, replace: boolean) => {
+    const got = listOf<Subject>(body, 'subjects').map((s) => [s.id, s] as const);
+    setSubjects((m) => new Map(replace ? got : [...m, ...got]));
+  }, []);
   const loadSubjects = useCallback(() => {
-    subjectsAsked.current = Date.now();
-    api.get<unknown>('/api/subjects').then(
-      (body) => setSubjects(new Map(listOf<Subject>(body, 'subjects').map((s) => [s.id, s]))),
+    subjectsAsked.current.clear();
+    api.get<unknown>('/api/subjects?limit=500').then(
+      (body) => mergeSubjects(body, true),
       () => undefined, // the faces still show; the enrolled photo appears on the next refresh
     );
-  }, [api]);
+  }, [api, mergeSubjects]);
+  const loadSubjectsById = useCallback(
+    (ids: string[]) => {
+      for (const id of ids) subjectsAsked.current.add(id);
+      api.get<unknown>(`/api/subjects?ids=${ids.map(encodeURIComponent).join(',')}`).then(
+        (body) => mergeSubjects(body, false),
+        () => ids.forEach((id) => subjectsAsked.current.delete(id)), // asked again with the next alert
+      );
+    },
+    [api, mergeSubjects],
+  );
 
   const loadLists = useCallback(() => {
     api.get<{ lists: WatchList[] }>('/api/watchlist/lists').then(
@@ -123,11 +140,12 @@ export function App({ api, alarm }: AppProps) {
     return () => feed.stop();
   }, [api, alarm, loadLists]);
 
-  // An alert for someone not in the subject list (enrolled since): refresh it, at most every 5 s.
+  // Alerts for subjects not loaded yet (beyond the first page, or enrolled since): ask for those.
   useEffect(() => {
-    const missing = [...st.alerts.values()].some((a) => !a.latest.visitor && !subjects.has(a.latest.subject.id));
-    if (missing && Date.now() - subjectsAsked.current > 5000) loadSubjects();
-  }, [st, subjects, loadSubjects]);
+    // Visitor alerts name a pseudonym, not a watchlist subject: nothing to look up.
+    const missing = [...new Set([...st.alerts.values()].filter((a) => !a.latest.visitor).map((a) => a.latest.subject.id))].filter((id) => !subjects.has(id) && !subjectsAsked.current.has(id));
+    if (missing.length) loadSubjectsById(missing.slice(0, 100));
+  }, [st, subjects, loadSubjectsById]);
 
   const shown = useMemo(() => {
     const all = visible(st, filters, now);

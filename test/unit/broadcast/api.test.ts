@@ -83,7 +83,7 @@ describe('HTTP API', () => {
     await s.bus.publish('status', { kind: 'camera-status', v: 1, camera: 'door', name: null, state: 'live', previous: 'connecting', at: new Date().toISOString(), url: 'rtsp://x', attempt: 0, retryInMs: null, frames: 1, lastFrameAt: null, error: null });
     await new Promise((r) => setTimeout(r, 100));
     expect((await s.api('/api/cameras', TOK.viewer)).body).toMatchObject({ cameras: [{ camera: 'door', state: 'live' }] });
-    expect((await s.api('/api/subjects', TOK.viewer)).body).toEqual({ subjects: [] });
+    expect((await s.api('/api/subjects', TOK.viewer)).body).toEqual({ subjects: [], total: 0 });
   });
 });
 

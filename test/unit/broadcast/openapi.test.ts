@@ -92,6 +92,7 @@ describe('docs/openapi.yaml', () => {
       ['/api/cameras', 'get', '/api/cameras', {}, null, 401],
       ['/api/subjects', 'get', '/api/subjects', {}, TOK.viewer, 200],
       ['/api/subjects', 'get', '/api/subjects', {}, null, 401],
+      ['/api/subjects', 'get', '/api/subjects?limit=0', {}, TOK.viewer, 400],
       ['/api/status', 'get', '/api/status', {}, TOK.viewer, 200],
       ['/api/status', 'get', '/api/status', {}, null, 401],
     ];

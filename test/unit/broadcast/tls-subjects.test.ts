@@ -66,4 +66,29 @@ describe('GET /api/subjects', () => {
       await s.stop();
     }
   });
+
+  it('gives a page (never the whole watchlist) or the subjects asked for by id, and refuses too many ids', async () => {
+    const w = await new WatchlistStore(await tempDir()).load();
+    const at = '2026-01-01T00:00:00Z';
+    w.write(() => {
+      for (let i = 0; i < 30; i++) w.putInTx({ id: `p${i}`, name: `Person ${i}`, createdAt: at, updatedAt: at, images: [], embeddings: [] });
+    });
+    const s = await startServer({ subjects: watchlistDirectory(w) });
+    try {
+      const page = await s.api('/api/subjects?limit=10&offset=5', TOK.viewer);
+      expect(page.body['total']).toBe(30);
+      expect(page.body['subjects']).toHaveLength(10);
+      const byId = await s.api('/api/subjects?ids=p3,p29,nobody,p3', TOK.viewer);
+      expect((byId.body['subjects'] as { id: string; thumbnail: null }[]).map((x) => [x.id, x.thumbnail])).toEqual([
+        ['p3', null],
+        ['p29', null],
+      ]);
+      const many = await s.api(`/api/subjects?ids=${Array.from({ length: 501 }, (_, i) => `p${i}`).join(',')}`, TOK.viewer);
+      expect(many.status).toBe(400);
+      expect(JSON.stringify(many.body)).toMatch(/ids: 501 given, at most 500/);
+      expect((await s.api('/api/subjects?limit=5000', TOK.viewer)).status).toBe(400);
+    } finally {
+      await s.stop();
+    }
+  });
 });
