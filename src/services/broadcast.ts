@@ -10,6 +10,7 @@ import { SinkService } from '../sinks/service.js';
 import { KafkaBus } from '../bus/kafka.js';
 import type { Config } from '../config/schema.js';
 import type { Bus } from '../contracts/bus.js';
+import type { DismissalMsg } from '../contracts/messages.js';
 import type { Logger } from '../log.js';
 import { registry } from '../metrics.js';
 import { dedupeBus, dedupeKeys } from './dedupe.js';
@@ -64,6 +65,12 @@ export async function startBroadcast(cfg: Config, log: Logger, o: { port?: numbe
     subjects: watchlist && watchlistDirectory(watchlist),
     operatingPoint: () => op,
     routes: [...(sinks ? [sinks.routes] : []), ...(o.apiRoutes ?? [])],
+    onAck: (a) => {
+      // A dismissal reaches the matcher replicas, which keep the face as a negative example (as the embedded mode does).
+      if (a.state !== 'dismissed' || !a.subjectId) return;
+      const msg: DismissalMsg = { kind: 'dismissal', v: 1, alertId: a.eventId, subject: a.subjectId, camera: a.camera ?? '', actor: a.actor, at: a.at };
+      kafka.publish('dismissals', msg).catch((err: unknown) => log.error({ err: (err as Error).message, alertId: a.eventId }, 'dismissal not sent to the matchers'));
+    },
   });
   // Sinks first: a new sink's cursor is the store's head before this run writes anything.
   await sinks?.start();

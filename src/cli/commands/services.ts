@@ -19,7 +19,7 @@ import { startIngest } from '../../services/ingest.js';
 import { startMatch } from '../../services/match.js';
 import type { RunningService } from '../../services/service.js';
 import { kafkaConfigOf } from '../../services/kafka-config.js';
-import { publishWatchlist } from '../../services/watchlist.js';
+import { publishWatchlist, watchlistEdits } from '../../services/watchlist.js';
 import { exitAfter, firstSignal } from '../shutdown.js';
 
 
@@ -103,7 +103,9 @@ export function register(program: Command): void {
       const { cfg, log } = setup(cmd);
       const k = kafkaConfigOf(cfg, 'publish-watchlist');
       const store = await new WatchlistStore(cfg.dataDir).load();
-      const n = await publishWatchlist(cfg, log, store.list().map((subject) => ({ op: 'upsert' as const, subject })));
-      process.stdout.write(`published ${n} subject(s) to ${k.topicPrefix}watchlist\n`);
+      const edits = watchlistEdits(store);
+      await publishWatchlist(cfg, log, edits);
+      const n = (op: string): number => edits.filter((e) => e.op === op).length;
+      process.stdout.write(`published ${n('upsert')} subject(s), ${n('list')} list(s) and the negative examples of ${n('negatives')} subject(s) to ${k.topicPrefix}watchlist\n`);
     });
 }

@@ -65,13 +65,15 @@ export function register(program: Command): void {
     .option('--threshold <t>', 'cosine similarity at which its subjects match', (v) => Number(v))
     .option('--target-fpir <f>', "or: false-positive identification rate, mapped through the profile's calibration table", (v) => Number(v))
     .action(async (name: string, o: { priority?: number; colour?: string; threshold?: number; targetFpir?: number }, cmd: Command) => {
-      const { cfg } = setup(cmd);
+      const { cfg, log } = setup(cmd);
       const store = await new WatchlistStore(cfg.dataDir).load();
       const was = store.lists().find((l) => l.name === name);
       const opPoint = o.threshold !== undefined || o.targetFpir !== undefined ? { threshold: o.threshold ?? null, targetFpir: o.threshold !== undefined ? null : (o.targetFpir ?? null) } : { threshold: was?.threshold ?? null, targetFpir: was?.targetFpir ?? null };
-      store.putList({ name, priority: o.priority ?? was?.priority ?? 0, colour: o.colour ?? was?.colour ?? null, ...opPoint });
+      const list = { name, priority: o.priority ?? was?.priority ?? 0, colour: o.colour ?? was?.colour ?? null, ...opPoint };
+      store.putList(list);
       store.close();
       out(`list ${name} saved`);
+      await announceWatchlist(cfg, log, [{ op: 'list', list }], out);
     });
   watchlist
     .command('reembed')
