@@ -48,6 +48,8 @@ export function topicSpecs(k: KafkaConfig): TopicSpec[] {
       config: { 'cleanup.policy': 'compact', 'segment.ms': String(DAY), 'min.cleanable.dirty.ratio': '0.1', 'max.message.bytes': String(k.maxMessageBytes) },
     },
   };
+  // One partition: one consumer (the audit writer) takes every request, in order. Kept a week (the writer commits once recorded).
+  known['audit-requests'] = { ...stream('audit-requests', 7 * DAY), partitions: 1 };
   const specs = topicNames.map((t) => known[t] ?? stream(t, DAY));
   specs.push({
     name: topicOf(k, DEAD_LETTER),

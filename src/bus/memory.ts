@@ -192,5 +192,7 @@ export function embeddedPolicies(q: { frames: number; faces: number; matches: nu
     sightings: { capacity: 1024, overflow: 'block' },
     // An operator's dismissal (distributed mode): each one teaches the matcher a negative example.
     dismissals: { capacity: 1024, overflow: 'block' },
+    // Operator actions for the distributed audit writer: never dropped.
+    'audit-requests': { capacity: 1024, overflow: 'block' },
   };
 }

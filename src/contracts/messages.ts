@@ -299,6 +299,22 @@ export const sightingV1 = z.strictObject({
 });
 export type SightingMsg = Msg<typeof sightingV1>;
 
+// audit requests
+
+/**
+ * An operator or admin action to be recorded in the distributed mode's audit log: services send it
+ * to the single-partition `audit-requests` topic and the one audit writer chains it (src/audit/kafka.ts).
+ * `id` makes a redelivered request recognisable, so it is recorded once.
+ */
+export const auditRequestV1 = z.strictObject({
+  kind: z.literal('audit-request'),
+  v: z.literal(1),
+  id: z.string().min(1).max(100),
+  /** Who and what, plus details (subject, alert, camera, note, ...), as AuditEntry. */
+  entry: z.looseObject({ actor: z.string().min(1), action: z.string().min(1) }),
+});
+export type AuditRequestMsg = z.infer<typeof auditRequestV1>;
+
 /** Topic name -> message type: the bus is typed by this map. */
 export interface Topics {
   frames: FrameMsg;
@@ -308,6 +324,7 @@ export interface Topics {
   status: CameraStatus;
   sightings: SightingMsg;
   dismissals: DismissalMsg;
+  'audit-requests': AuditRequestMsg;
 }
 export type TopicName = keyof Topics;
-export const topicNames = ['frames', 'faces', 'matches', 'watchlist', 'status', 'sightings', 'dismissals'] as const satisfies readonly TopicName[];
+export const topicNames = ['frames', 'faces', 'matches', 'watchlist', 'status', 'sightings', 'dismissals', 'audit-requests'] as const satisfies readonly TopicName[];

@@ -1,3 +1,4 @@
+import { auditRequester } from '../audit/kafka.js';
 import { watchlistDirectory } from '../broadcast/api.js';
 import { operatingPointOf, unknownOperatingPoint, type OperatingPoint } from '../broadcast/operating-point.js';
 import type { ApiRoute } from '../broadcast/routes.js';
@@ -54,6 +55,7 @@ export async function startBroadcast(cfg: Config, log: Logger, o: { port?: numbe
   const watchlist = await new WatchlistStore(cfg.dataDir).load().catch(() => undefined);
   // Outbound alerts (config sinks) from this replica's store; GET /api/sinks on its port.
   const sinks = cfg.sinks.length ? new SinkService({ cfg, store, log, manifest }) : undefined;
+  const audit = auditRequester(kafka, log);
   const server = broadcastServerFor(cfg.broadcast, {
     bus: wrapped,
     store,
@@ -66,6 +68,8 @@ export async function startBroadcast(cfg: Config, log: Logger, o: { port?: numbe
     operatingPoint: () => op,
     routes: [...(sinks ? [sinks.routes] : []), ...(o.apiRoutes ?? [])],
     onAck: (a) => {
+      // Into the audit topic through its one writer, as the embedded mode records it in audit.jsonl.
+      audit({ actor: a.actor, action: `alert.${a.state}`, alert: a.eventId, camera: a.camera ?? null, subject: a.subjectId ?? null, note: a.note });
       // A dismissal reaches the matcher replicas, which keep the face as a negative example (as the embedded mode does).
       if (a.state !== 'dismissed' || !a.subjectId) return;
       const msg: DismissalMsg = { kind: 'dismissal', v: 1, alertId: a.eventId, subject: a.subjectId, camera: a.camera ?? '', actor: a.actor, at: a.at };

@@ -102,7 +102,8 @@ export interface KafkaClient {
   offsetsAt(topic: string, timestamp: number): Promise<Map<number, bigint | null>>;
   /** The group's committed offset per partition (null: none yet). */
   committed(groupId: string, topic: string): Promise<Map<number, bigint | null>>;
-  sender(): Sender;
+  /** `idempotent`: the brokers drop a batch the producer retried after it was in fact written (no duplicates; one request in flight). */
+  sender(o?: { readonly idempotent?: boolean }): Sender;
   consumer(o: ConsumeOptions): GroupConsumer;
   /**
    * A failure that retrying cannot fix (credentials refused, a certificate that does not verify, a

@@ -1,7 +1,7 @@
 import { setup } from '../setup.js';
 /**
  * The distributed mode's stage services, one process each, on Apache Kafka:
- *   vigil ingest | infer | match | broadcast   (plus `vigil publish-watchlist`)
+ *   vigil ingest | infer | match | broadcast   (plus `vigil publish-watchlist`, and `vigil audit-writer`)
  * They read the same config file and environment as `vigil start`; bus.kafka (or KAFKA_BROKERS)
  * says where the brokers are. Each logs "service ready" once it has joined its consumer groups,
  * serves /metrics and /healthz with --metrics, and stops cleanly on SIGINT/SIGTERM.
@@ -12,6 +12,7 @@ import { VigilError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { collectProcessMetrics } from '../../metrics.js';
 import { WatchlistStore } from '../../matcher/watchlist.js';
+import { startAuditWriter } from '../../audit/kafka.js';
 import { startBroadcast } from '../../services/broadcast.js';
 import { serveMetrics } from '../../services/http.js';
 import { startInfer } from '../../services/infer.js';
@@ -95,6 +96,12 @@ export function register(program: Command): void {
     .option('--group <name>', 'consumer group: give every further broadcaster its own, so each sees every event', 'broadcast')
     .addOption(metricsOption())
     .action(async (o: ServiceOpts & { port?: number; group: string }, cmd: Command) => run(cmd, 'broadcast', (cfg, log) => startBroadcast(cfg, log, { port: o.port, group: o.group })));
+
+  program
+    .command('audit-writer')
+    .description('distributed mode: the one writer of the audit topic (chains and signs the actions services send; a second one waits as a standby)')
+    .addOption(metricsOption())
+    .action(async (_o: ServiceOpts, cmd: Command) => run(cmd, 'audit-writer', (cfg, log) => startAuditWriter(cfg, log)));
 
   program
     .command('publish-watchlist')
