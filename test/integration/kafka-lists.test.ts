@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { kafkaClientOf, readAuditTopic, startAuditWriter } from '../../src/audit/kafka.js';
 import { KafkaBus } from '../../src/bus/kafka.js';
 import { embeddedPolicies, MemoryBus } from '../../src/bus/memory.js';
 import { parseConfig } from '../../src/config/load.js';
@@ -155,6 +156,8 @@ describe('lists and negative examples in the distributed matcher', () => {
     closers.push(() => monitor.close());
     const producer = new KafkaBus({ kafka: cfg.bus.kafka!, log });
     closers.push(() => producer.close());
+    const auditWriter = await startAuditWriter(cfg, log);
+    closers.push(() => auditWriter.stop());
 
     for (const m of before()) await producer.publish('faces', m);
     await until(() => match.health().faces === 9 && monitor.events.filter((e) => e.type === 'alert').length >= 2, 30_000, `phase 1 (${JSON.stringify(match.health())})`);
@@ -170,6 +173,12 @@ describe('lists and negative examples in the distributed matcher', () => {
     });
     expect(res.status, await res.clone().text()).toBeLessThan(300);
     await until(() => match.health().negativeSubjects === 1, 10_000, 'the negative example to reach the matcher');
+    // ... and the dismissal is in the distributed audit log, as the embedded mode puts it in audit.jsonl.
+    await until(() => auditWriter.health().written === 1, 10_000, 'the dismissal in the audit topic');
+    const client = kafkaClientOf(cfg.bus.kafka!, log);
+    const audit = (await readAuditTopic(client, cfg.bus.kafka!)).records.map((l) => JSON.parse(l) as Record<string, unknown>);
+    await client.close();
+    expect(audit).toMatchObject([{ seq: 0, action: 'alert.dismissed', alert: look.id, subject: 'naomi', camera: 'look1', note: 'not her', actor: expect.any(String) }]);
 
     for (const m of after()) await producer.publish('faces', m);
     await until(() => match.health().faces === 15 && monitor.events.some((e) => e.camera === 'true'), 30_000, `phase 2 (${JSON.stringify(match.health())})`);
