@@ -287,6 +287,12 @@ export const errors = {
     retriable: false,
     exitCode: 78,
   },
+  VIGIL_ERR_BROADCAST_PORT_IN_USE: {
+    message: 'cannot listen on {host}:{port} for the broadcast server: another process already uses that port',
+    hint: "stop that process (`ss -ltnp 'sport = :{port}'` names it; another `vigil start` or `vigil broadcast`?) or choose a free port with broadcast.port (or --port)",
+    retriable: true,
+    exitCode: 75,
+  },
   VIGIL_ERR_SINK_UNKNOWN: {
     message: 'no sink "{sink}" is configured',
     hint: 'GET /api/sinks lists the configured sinks (config key sinks[].id)',
