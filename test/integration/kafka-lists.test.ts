@@ -185,6 +185,14 @@ describe('lists and negative examples in the distributed matcher', () => {
     await new Promise((r) => setTimeout(r, 500));
     console.log(`distributed: ${outcome(monitor.events).join('\n  ')}`);
     expect(outcome(monitor.events)).toEqual(outcome(embedded));
+
+    // A list edited while the matcher runs (`vigil watchlist set-list strict --threshold 0.5` publishes this) applies at once.
+    const t0 = Date.now();
+    await publishWatchlist(cfg, log, [{ op: 'list', list: { name: 'strict', priority: 1, colour: null, threshold: 0.5, targetFpir: null } }]);
+    for (const m of appearance('strict-again', face('aaron', 2), T0 + 20_000)) await producer.publish('faces', m);
+    await until(() => monitor.events.some((e) => e.camera === 'strict-again'), 10_000, 'an alert under the edited list');
+    expect(monitor.events.find((e) => e.camera === 'strict-again')).toMatchObject({ type: 'alert', subject: { id: 'aaron' }, list: 'strict', priority: 1, threshold: 0.5 });
+    console.log(`list edit to alert: ${Date.now() - t0} ms`);
   });
 });
 
