@@ -51,12 +51,14 @@ describe('the audit log in the distributed mode', () => {
   let cfg: Config;
   let env: Record<string, string>;
   let records: AuditRecord[];
+  let standby: RunningService;
+  let bus: KafkaBus;
 
   it('one writer chains the requests of every service; a second writer stands by and takes over the same chain; a redelivered request counts once', async () => {
     ({ cfg, env } = await configFor(uniquePrefix('audit')));
     const writers: RunningService[] = [await startAuditWriter(cfg, log), await startAuditWriter(cfg, log)];
     closers.push(...writers.map((w) => () => w.stop()));
-    const bus = new KafkaBus({ kafka: cfg.bus.kafka!, log });
+    bus = new KafkaBus({ kafka: cfg.bus.kafka!, log });
     closers.push(() => bus.close());
     const record = auditRequester(bus, log);
     const written = (): number => writers.reduce((n, w) => n + (w.health().written as number), 0);
@@ -73,7 +75,7 @@ describe('the audit log in the distributed mode', () => {
 
     // The owner goes away: the standby takes the partition and continues the same chain.
     await writers[owner]!.stop();
-    const standby = writers[1 - owner]!;
+    standby = writers[1 - owner]!;
     for (let i = 5; i < 8; i++) record({ actor: 'operator:carol', action: 'alert.acknowledged', alert: `a${i}`, note: 'seen' });
     await until(() => (standby.health().written as number) === 3, 30_000, `the standby to take over (${JSON.stringify(standby.health())})`);
     await new Promise((r) => setTimeout(r, 500)); // a duplicate would show now
@@ -135,5 +137,13 @@ describe('the audit log in the distributed mode', () => {
     expect(real.code).toBe(65);
     expect(`${real.stdout}${real.stderr}`).toMatch(/record #9: sequence number 3 where 9 belongs/);
     console.log(`${r.out.trim()}\n${real.stderr.trim()}`);
+
+    // The running writer notices the foreign record before its next batch: it does not chain on it.
+    auditRequester(bus, log)({ actor: 'operator:carol', action: 'alert.confirmed', alert: 'a8', note: null });
+    await until(() => (standby.health().written as number) === 4, 20_000, 'the next record');
+    expect(standby.health().resyncs).toBe(2); // its takeover (the topic had grown by the first writer's records), then the foreign record
+    const after = (await readAuditTopic(client, cfg.bus.kafka!)).records.map((l) => JSON.parse(l) as AuditRecord);
+    expect(after.map((x) => x.seq)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 3, 9]);
+    expect(after.at(-1)).toMatchObject({ alert: 'a8', prev: records[8]!.hash });
   });
 });
