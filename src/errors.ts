@@ -197,6 +197,12 @@ export const errors = {
     retriable: false,
     exitCode: 78,
   },
+  VIGIL_ERR_KAFKA_FENCED: {
+    message: 'another producer took over the transactional id {id}: this one is fenced off and writes nothing more',
+    hint: 'another instance of this service took over (only one may write); this one stops, and started again it waits as a standby',
+    retriable: true,
+    exitCode: 75,
+  },
   VIGIL_ERR_KAFKA_UNAVAILABLE: {
     message: 'Kafka at {brokers} did not answer within {seconds} s ({operation}): {reason}',
     hint: 'check that the brokers are up and reachable (bus.kafka.brokers / KAFKA_BROKERS); {then}',

@@ -6,10 +6,9 @@ import { createKafkaClient, type InMessage, type KafkaClient, type OutMessage, t
 import type { Config, KafkaConfig } from '../config/schema.js';
 import type { Bus } from '../contracts/bus.js';
 import type { AuditRequestMsg } from '../contracts/messages.js';
-import { VigilError } from '../errors.js';
+import { isVigilError, VigilError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { RunningService } from '../services/service.js';
-import { never } from '../services/service.js';
 import { kafkaConfigOf } from '../services/kafka-config.js';
 import { canonicalJson } from './canonical.js';
 import { auditFiles, chainRecord, checkEntry, filterAudit, signCheckpoint, signingKey, verifyChain, type AuditEntry, type AuditFilter, type AuditRecord, type VerifyResult } from './log.js';
@@ -19,9 +18,11 @@ import { auditFiles, chainRecord, checkEntry, filterAudit, signCheckpoint, signi
  * written by one writer (`vigil audit-writer`). Services send operator and admin actions to the
  * single-partition topic `audit-requests`; the writer, the one member of its consumer group that
  * owns that partition, chains them with the file log's hash chain (src/audit/log.ts) and appends
- * each batch together with an Ed25519-signed checkpoint of it, as one produce request (one record
- * batch: appended whole or not at all; idempotent, so a retried batch is not written twice). A
- * record is message key "record", a checkpoint key "checkpoint".
+ * each batch together with an Ed25519-signed checkpoint of it as one Kafka transaction (readers,
+ * read_committed, see all of it or none). The transactional id is the writer's fence: the owner
+ * registers it before its first batch, which fences off an earlier writer that lost the partition
+ * without noticing (its next transaction fails, and it stops). A record is message key "record",
+ * a checkpoint key "checkpoint".
  *
  * Since the one writer signs every batch it appends, any record not covered by a checkpoint was
  * produced by someone else: verification here is stricter than the file log's.
@@ -71,7 +72,10 @@ export async function readAuditTopic(client: KafkaClient, k: KafkaConfig, timeou
         got.push(...b.messages);
         const last = b.messages.at(-1);
         if (last) ctl.resolve(last.offset);
-        if (last && BigInt(last.offset) + 1n >= range.high) done();
+      },
+      // The last offset is a transaction's commit marker, which onBatch never sees: progress does.
+      onProgress: (_p, lastOffset) => {
+        if (BigInt(lastOffset) + 1n >= range.high) done();
       },
       onAssigned: () => {},
       onFatal: () => {},
@@ -176,7 +180,12 @@ export async function startAuditWriter(cfg: Config, log: Logger): Promise<Runnin
     await bus.close();
     throw err;
   }
-  const sender = client.sender({ idempotent: true });
+  // The group picks the one writer; the transactional id fences off a former one that did not notice it lost the partition (a zombie).
+  const sender = client.transactionalSender(`${k.topicPrefix}audit-writer`);
+  let fencedOff!: () => void;
+  const fenced = new Promise<void>((r) => (fencedOff = r));
+  let registered = false;
+  let isFenced = false;
 
   const resync = async (): Promise<void> => {
     const t = await readAuditTopic(client, k);
@@ -190,7 +199,12 @@ export async function startAuditWriter(cfg: Config, log: Logger): Promise<Runnin
     }
   };
 
-  bus.subscribe('audit-requests', { group: 'audit-writer', maxBatch: 100 }, async (reqs) => {
+  const write = async (reqs: readonly AuditRequestMsg[]): Promise<void> => {
+    if (!registered) {
+      // First batch as the owner: fence off any earlier writer before reading where the topic ends.
+      await sender.fence();
+      registered = true;
+    }
     const high = (await client.topicOffsets(topic)).find((r) => r.partition === 0)?.high ?? 0n;
     if (high !== tail.end) await resync();
     const msgs: OutMessage[] = [];
@@ -214,7 +228,7 @@ export async function startAuditWriter(cfg: Config, log: Logger): Promise<Runnin
       throw err;
     }
     tail.last = last;
-    tail.end += BigInt(msgs.length);
+    tail.end += BigInt(msgs.length) + 1n; // and the transaction's commit marker
     tail.checkpoints++;
     for (const id of ids) tail.requests.add(id);
     for (const id of tail.requests) {
@@ -222,6 +236,20 @@ export async function startAuditWriter(cfg: Config, log: Logger): Promise<Runnin
       tail.requests.delete(id); // the oldest first (insertion order)
     }
     written += ids.length;
+  };
+  bus.subscribe('audit-requests', { group: 'audit-writer', maxBatch: 100 }, async (reqs) => {
+    try {
+      await write(reqs);
+    } catch (err) {
+      if (isVigilError(err, 'VIGIL_ERR_KAFKA_FENCED')) {
+        // Another writer took over: leave at once, committing nothing (it records these requests).
+        log.error({ topic, err: err.message }, 'fenced off by another audit writer; stopping');
+        isFenced = true;
+        fencedOff();
+        void bus.close();
+      }
+      throw err;
+    }
   });
   try {
     await bus.ready();
@@ -233,8 +261,8 @@ export async function startAuditWriter(cfg: Config, log: Logger): Promise<Runnin
   return {
     name: 'audit-writer',
     info: { topic, requests: `${k.topicPrefix}audit-requests`, records: tail.last ? tail.last.seq + 1 : 0, key: join(cfg.dataDir, 'audit.key') },
-    done: never,
-    exitCode: () => 0,
+    done: fenced,
+    exitCode: () => (isFenced ? 75 : 0),
     health: () => ({ records: tail.last ? tail.last.seq + 1 : 0, written, resyncs }),
     async stop() {
       await sender.close();

@@ -96,6 +96,33 @@ describe('the audit log in the distributed mode', () => {
     console.log(v.stdout.trim());
   });
 
+  it('a writer fenced off by a newer holder of its transactional id (it lost the partition without noticing) stops, and the requests go to the other writer', async () => {
+    const fcfg = (await configFor(uniquePrefix('audit-fence'))).cfg;
+    const writers = [await startAuditWriter(fcfg, log), await startAuditWriter(fcfg, log)];
+    closers.push(...writers.map((w) => () => w.stop()));
+    const fbus = new KafkaBus({ kafka: fcfg.bus.kafka!, log });
+    closers.push(() => fbus.close());
+    const record = auditRequester(fbus, log);
+    const written = (w: RunningService): number => w.health().written as number;
+    record({ actor: 'operator:alice', action: 'alert.dismissed', alert: 'f0', note: null });
+    await until(() => writers.some((w) => written(w) === 1), 20_000, 'the first record');
+    const owner = writers.find((w) => written(w) === 1)!;
+    const other = writers.find((w) => w !== owner)!;
+    // What a writer that took over does first: register the transactional id (here by hand, the owner unaware).
+    const usurper = client.transactionalSender(`${fcfg.bus.kafka!.topicPrefix}audit-writer`);
+    await usurper.fence();
+    record({ actor: 'operator:alice', action: 'alert.dismissed', alert: 'f1', note: null });
+    let ended = false;
+    void owner.done.then(() => (ended = true));
+    await until(() => ended, 20_000, 'the fenced writer to stop');
+    expect(owner.exitCode()).toBe(75);
+    await until(() => written(other) === 1, 30_000, 'the other writer to record the request');
+    await usurper.close();
+    const t = await readAuditTopic(client, fcfg.bus.kafka!);
+    expect(t.records.map((l) => (JSON.parse(l) as AuditRecord).alert)).toEqual(['f0', 'f1']);
+    expect(verifyAuditTopic(t, auditFiles(dataDir).key)).toMatchObject({ ok: true, records: 2, signedUpTo: 2 });
+  });
+
   it('`audit verify --kafka` catches a record replayed onto the topic (reordered), a forged record chained on the tail, and a forged checkpoint; a writer will not start on such a topic', async () => {
     const raw = client.sender();
     closers.push(() => raw.close());
