@@ -43,10 +43,9 @@ export function inferenceStage(cfg: Config, bus: Bus, engine: FaceEngine, log: L
   });
 }
 
-export function matcherStage(cfg: Config, bus: Bus, index: SubjectIndex, threshold: number, replicaId: string | undefined, log: Logger, profile?: string, policy?: ListPolicy, learnFromDismissals?: boolean): MatcherStage {
+export function matcherStage(cfg: Config, bus: Bus, index: SubjectIndex, threshold: number, replicaId: string | undefined, log: Logger, profile?: string, policy?: ListPolicy): MatcherStage {
   return new MatcherStage({
     policy,
-    learnFromDismissals,
     bus,
     index,
     profile,

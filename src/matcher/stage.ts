@@ -18,7 +18,12 @@ export interface MatcherOptions {
   readonly tracker?: TrackerOptions;
   readonly topK: number;
   readonly log: Logger;
-  /** Consumer group on the watchlist topic: every replica must see every change. */
+  /**
+   * Distributed mode (`vigil match`): the replica's name. Its consumer group on the watchlist topic
+   * (every replica must see every change), and on `dismissals`: operators' dismissals, whose face
+   * the replica that holds it publishes as a negative example on the watchlist topic, which every
+   * replica applies (the embedded mode keeps it in watchlist.db: learnFromDismissal).
+   */
   readonly replicaId?: string;
   /** The model profile the index was built for (logged when faces of another model arrive). */
   readonly profile?: string;
@@ -31,12 +36,6 @@ export interface MatcherOptions {
   readonly unknownDir?: string;
   /** Per-list operating points and priorities (embedded: from watchlist.db; distributed: from the watchlist topic); absent: rules.threshold for everyone. */
   readonly policy?: ListPolicy;
-  /**
-   * Distributed mode: read operators' dismissals (topic `dismissals`, a group per replica) and
-   * publish the dismissed face as a negative example of the subject on the watchlist topic, which
-   * every replica applies (the embedded mode keeps it in watchlist.db: learnFromDismissal).
-   */
-  readonly learnFromDismissals?: boolean;
 }
 
 /** Faces of another model are logged (error) on the first message and then once every this many. */
@@ -88,9 +87,9 @@ export class MatcherStage {
         for (const c of changes) this.#apply(c);
       }),
     );
-    if (this.#o.learnFromDismissals) {
+    if (this.#o.replicaId !== undefined) {
       this.#unsubs.push(
-        bus.subscribe('dismissals', { group: `matcher-${this.#o.replicaId ?? 'embedded'}` }, async (ds) => {
+        bus.subscribe('dismissals', { group: `matcher-${this.#o.replicaId}` }, async (ds) => {
           for (const d of ds) await this.#learn(d);
         }),
       );

@@ -37,7 +37,7 @@ export async function startMatch(cfg: Config, log: Logger, o: { profile?: string
   const bus = dedupeBus(kafka, { faces: dedupeKeys.faces }, k.dedupeWindow, () => redelivered++);
   // The embedded mode's list rules (src/runtime.ts), filled from the watchlist topic's list records.
   const policy = new ListPolicy(threshold, (targetFpir) => matchThreshold(profile.profile, { targetFpir }).threshold);
-  const stage = matcherStage(cfg, bus, index, threshold, replica, log, name, policy, true);
+  const stage = matcherStage(cfg, bus, index, threshold, replica, log, name, policy);
   await startOnBus(kafka, stage, () => kafka.close());
   return {
     name: 'match',
