@@ -122,12 +122,17 @@ export async function withAuditTopic<T>(cfg: Config, log: Logger, fn: (t: AuditT
 
 export const showAuditTopic = (t: AuditTopic, filter: AuditFilter): AuditRecord[] => filterAudit(t.records, filter);
 
+/** The request for one action (a new id); the fields the log sets itself (seq, at, prev, hash) are left out. */
+export function auditRequestOf(entry: AuditEntry): AuditRequestMsg {
+  const { seq: _s, at: _a, prev: _p, hash: _h, ...rest } = entry as AuditEntry & Record<string, unknown>;
+  return { kind: 'audit-request', v: 1, id: randomUUID(), entry: rest as AuditEntry };
+}
+
 /** Sends operator and admin actions to the audit writer (at-least-once; the writer records each request id once). */
 export function auditRequester(bus: Pick<Bus, 'publish'>, log: Logger): (entry: AuditEntry) => void {
   return (entry) => {
     checkEntry(entry);
-    const msg: AuditRequestMsg = { kind: 'audit-request', v: 1, id: randomUUID(), entry: { ...entry } };
-    bus.publish('audit-requests', msg).catch((err: unknown) => log.error({ err: (err as Error).message, action: entry.action }, 'audit request not sent'));
+    bus.publish('audit-requests', auditRequestOf(entry)).catch((err: unknown) => log.error({ err: (err as Error).message, action: entry.action }, 'audit request not sent'));
   };
 }
 

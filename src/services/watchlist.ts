@@ -1,6 +1,8 @@
 import { KafkaBus } from '../bus/kafka.js';
 import type { Config } from '../config/schema.js';
 import type { SubjectRecord, WatchlistChange } from '../contracts/messages.js';
+import { auditRequestOf } from '../audit/kafka.js';
+import type { AuditEntry } from '../audit/log.js';
 import type { Logger } from '../log.js';
 import type { ListRecord } from '../matcher/lists.js';
 import type { WatchlistStore } from '../matcher/watchlist.js';
@@ -67,7 +69,7 @@ export function watchlistEdits(store: WatchlistStore): WatchlistEdit[] {
  * store is written first: when the brokers do not answer within connectTimeoutSeconds, the error
  * says so and `vigil publish-watchlist` publishes it later.
  */
-export async function publishWatchlist(cfg: Config, log: Logger, edits: readonly WatchlistEdit[]): Promise<number> {
+export async function publishWatchlist(cfg: Config, log: Logger, edits: readonly WatchlistEdit[], audit?: AuditEntry): Promise<number> {
   const k = cfg.bus.kafka;
   if (!k || edits.length === 0) return 0;
   const bus = new KafkaBus({
@@ -79,6 +81,8 @@ export async function publishWatchlist(cfg: Config, log: Logger, edits: readonly
   try {
     await bus.start();
     for (const e of withClearedNegatives(edits)) await bus.publish('watchlist', watchlistMessage(e));
+    // The change also goes into the distributed audit log (its one writer chains it; README "Audits").
+    if (audit) await bus.publish('audit-requests', auditRequestOf(audit));
     return edits.length;
   } finally {
     await bus.close();
@@ -86,7 +90,7 @@ export async function publishWatchlist(cfg: Config, log: Logger, edits: readonly
 }
 
 /** One line for the CLI after a change was published (nothing when Kafka is not configured). */
-export async function announceWatchlist(cfg: Config, log: Logger, edits: readonly WatchlistEdit[], out: (line: string) => void): Promise<void> {
-  const n = await publishWatchlist(cfg, log, edits);
-  if (n) out(`published ${n} watchlist change(s) to ${cfg.bus.kafka!.topicPrefix}watchlist (the matcher replicas follow it)`);
+export async function announceWatchlist(cfg: Config, log: Logger, edits: readonly WatchlistEdit[], out: (line: string) => void, audit?: AuditEntry): Promise<void> {
+  const n = await publishWatchlist(cfg, log, edits, audit);
+  if (n) out(`published ${n} watchlist change(s) to ${cfg.bus.kafka!.topicPrefix}watchlist (the matcher replicas follow it)${audit ? ` and the audit record to ${cfg.bus.kafka!.topicPrefix}audit-requests` : ''}`);
 }

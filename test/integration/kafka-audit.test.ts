@@ -13,6 +13,7 @@ import type { Config } from '../../src/config/schema.js';
 import { isVigilError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
 import type { RunningService } from '../../src/services/service.js';
+import { publishWatchlist } from '../../src/services/watchlist.js';
 import { tempDir } from '../helpers.js';
 import { sharedBrokers, uniquePrefix } from '../kafka.js';
 import { vigil } from './cli.js';
@@ -118,9 +119,15 @@ describe('the audit log in the distributed mode', () => {
     expect(owner.exitCode()).toBe(75);
     await until(() => written(other) === 1, 30_000, 'the other writer to record the request');
     await usurper.close();
+    // A CLI watchlist change with Kafka configured (`vigil watchlist remove` here) sends its audit record with the change.
+    const fileRecord = { seq: 41, at: 'x', prev: 'y', hash: 'z', actor: 'cli:dave', action: 'subject.remove', subject: 'nobody', photos: [], reason: null };
+    await publishWatchlist(fcfg, log, [{ op: 'remove', id: 'nobody' }], fileRecord);
+    await until(() => written(other) === 2, 20_000, 'the CLI change in the audit topic');
     const t = await readAuditTopic(client, fcfg.bus.kafka!);
-    expect(t.records.map((l) => (JSON.parse(l) as AuditRecord).alert)).toEqual(['f0', 'f1']);
-    expect(verifyAuditTopic(t, auditFiles(dataDir).key)).toMatchObject({ ok: true, records: 2, signedUpTo: 2 });
+    const recs = t.records.map((l) => JSON.parse(l) as AuditRecord);
+    expect(recs.map((x) => x.alert ?? x.subject)).toEqual(['f0', 'f1', 'nobody']);
+    expect(recs[2]).toMatchObject({ seq: 2, actor: 'cli:dave', action: 'subject.remove', prev: recs[1]!.hash }); // chained here, not the file log's seq
+    expect(verifyAuditTopic(t, auditFiles(dataDir).key)).toMatchObject({ ok: true, records: 3, signedUpTo: 3 });
   });
 
   it('`audit verify --kafka` catches a record replayed onto the topic (reordered), a forged record chained on the tail, and a forged checkpoint; a writer will not start on such a topic', async () => {

@@ -38,8 +38,8 @@ export function register(program: Command): void {
       if (!(await store.remove(id))) throw new VigilError('VIGIL_ERR_WATCHLIST_UNKNOWN', { subject: printable(id) });
       store.close();
       out(`removed ${id} (its photos and embeddings deleted; a running Vigil stops matching it within a second)`);
-      await auditLogOf(cfg).record({ actor: cliActor(), action: 'subject.remove', subject: id, photos, reason: opts.reason ?? null });
-      await announceWatchlist(cfg, log, [{ op: 'remove', id }], out);
+      const audited = await auditLogOf(cfg).record({ actor: cliActor(), action: 'subject.remove', subject: id, photos, reason: opts.reason ?? null });
+      await announceWatchlist(cfg, log, [{ op: 'remove', id }], out, audited);
     });
   watchlist
     .command('lists')
@@ -87,8 +87,8 @@ export function register(program: Command): void {
       try {
         const done = await reembed(engine, store, { force: true });
         out(`re-embedded ${done.length} subject(s) with ${engine.model}`);
-        await auditLogOf(cfg).record({ actor: cliActor(), action: 'subject.reembed', subjects: done, photos: done.flatMap((id) => store.get(id)?.images.map((i) => i.sha256) ?? []), model: engine.model, reason: opts.reason ?? null });
-        await announceWatchlist(cfg, log, done.map((id) => ({ op: 'upsert' as const, subject: store.get(id)! })), out);
+        const audited = await auditLogOf(cfg).record({ actor: cliActor(), action: 'subject.reembed', subjects: done, photos: done.flatMap((id) => store.get(id)?.images.map((i) => i.sha256) ?? []), model: engine.model, reason: opts.reason ?? null });
+        await announceWatchlist(cfg, log, done.map((id) => ({ op: 'upsert' as const, subject: store.get(id)! })), out, audited);
       } finally {
         await engine.close();
       }
