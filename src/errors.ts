@@ -197,6 +197,12 @@ export const errors = {
     retriable: false,
     exitCode: 78,
   },
+  VIGIL_ERR_KAFKA_FENCED: {
+    message: 'another producer took over the transactional id {id}: this one is fenced off and writes nothing more',
+    hint: 'another instance of this service took over (only one may write); this one stops, and started again it waits as a standby',
+    retriable: true,
+    exitCode: 75,
+  },
   VIGIL_ERR_KAFKA_UNAVAILABLE: {
     message: 'Kafka at {brokers} did not answer within {seconds} s ({operation}): {reason}',
     hint: 'check that the brokers are up and reachable (bus.kafka.brokers / KAFKA_BROKERS); {then}',
@@ -286,6 +292,12 @@ export const errors = {
     hint: 'broadcast.tls.cert and broadcast.tls.key name PEM files readable by Vigil (e.g. from your CA or `openssl req -x509 ...`)',
     retriable: false,
     exitCode: 78,
+  },
+  VIGIL_ERR_BROADCAST_PORT_IN_USE: {
+    message: 'cannot listen on {host}:{port} for the broadcast server: another process already uses that port',
+    hint: "stop that process (`ss -ltnp 'sport = :{port}'` names it; another `vigil start` or `vigil broadcast`?) or choose a free port with broadcast.port (or --port)",
+    retriable: true,
+    exitCode: 75,
   },
   VIGIL_ERR_SINK_UNKNOWN: {
     message: 'no sink "{sink}" is configured',

@@ -86,14 +86,13 @@ export class AuditLog {
 
   /** Appends one record (and a checkpoint when one is due); returns it as written. */
   record(e: AuditEntry): Promise<AuditRecord> {
-    for (const k of Object.keys(e)) if (RESERVED.has(k)) throw new Error(`audit record: "${k}" is set by the log, not the caller`);
+    checkEntry(e);
     return withFileLock(this.files.lock, () => {
       const last = lastJsonLine<AuditRecord>(this.files.log, 'audit log');
       const cp = lastJsonLine<Checkpoint>(this.files.checkpoints, 'audit checkpoints');
       // A lost key is refused before anything is appended: records nobody can ever sign are no evidence.
       if (cp && !existsSync(this.files.key)) throw new VigilError('VIGIL_ERR_AUDIT_KEY_MISSING', { file: this.files.key, checkpoints: countLines(this.files.checkpoints) });
-      const base = { ...e, seq: last ? last.seq + 1 : 0, at: new Date(this.#now()).toISOString(), prev: last ? last.hash : GENESIS };
-      const rec: AuditRecord = { ...base, hash: recordHash(base) };
+      const rec = chainRecord(e, last, new Date(this.#now()).toISOString());
       appendDurable(this.files.log, `${canonicalJson(rec)}\n`);
       const due = !cp || rec.seq + 1 - cp.size >= this.#every || this.#now() - Date.parse(cp.at) >= this.#minutes * 60_000;
       if (due) this.#sign(rec.seq + 1, rec.hash);
@@ -114,24 +113,39 @@ export class AuditLog {
   }
 
   #sign(size: number, head: string): void {
-    const key = loadOrCreateKey(this.files);
-    const body = { size, head, at: new Date(this.#now()).toISOString(), key: keyId(createPublicKey(key)) };
-    const cp: Checkpoint = { ...body, sig: sign(null, Buffer.from(canonicalJson(body)), key).toString('base64') };
+    const cp = signCheckpoint(signingKey(this.files.key, () => countLines(this.files.checkpoints)), size, head, new Date(this.#now()).toISOString());
     appendDurable(this.files.checkpoints, `${canonicalJson(cp)}\n`);
   }
+}
+
+/** Refuses the fields the log sets itself. */
+export function checkEntry(e: AuditEntry): void {
+  for (const k of Object.keys(e)) if (RESERVED.has(k)) throw new Error(`audit record: "${k}" is set by the log, not the caller`);
+}
+
+/** The record that follows `last` (undefined: the first), chained to it. The file log and the Kafka audit writer both chain with this. */
+export function chainRecord(e: AuditEntry, last: Pick<AuditRecord, 'seq' | 'hash'> | undefined, at: string): AuditRecord {
+  const base = { ...e, seq: last ? last.seq + 1 : 0, at, prev: last ? last.hash : GENESIS };
+  return { ...base, hash: recordHash(base) };
+}
+
+/** A checkpoint of a log of `size` records whose last hash is `head`, signed with `key`. */
+export function signCheckpoint(key: KeyObject, size: number, head: string, at: string): Checkpoint {
+  const body = { size, head, at, key: keyId(createPublicKey(key)) };
+  return { ...body, sig: sign(null, Buffer.from(canonicalJson(body)), key).toString('base64') };
 }
 
 function keyId(pub: KeyObject): string {
   return sha256Hex(pub.export({ type: 'spki', format: 'der' })).slice(0, 16);
 }
 
-/** The signing key; made on first use, refused when checkpoints exist without it (that would hide a rollback). */
-function loadOrCreateKey(f: ReturnType<typeof auditFiles>): KeyObject {
-  if (existsSync(f.key)) return createPrivateKey(readFileSync(f.key));
-  const cps = countLines(f.checkpoints);
-  if (cps > 0) throw new VigilError('VIGIL_ERR_AUDIT_KEY_MISSING', { file: f.key, checkpoints: cps });
+/** The signing key in `file`; made on first use, refused when checkpoints exist without it (that would hide a rollback). */
+export function signingKey(file: string, checkpoints: () => number): KeyObject {
+  if (existsSync(file)) return createPrivateKey(readFileSync(file));
+  const cps = checkpoints();
+  if (cps > 0) throw new VigilError('VIGIL_ERR_AUDIT_KEY_MISSING', { file, checkpoints: cps });
   const { privateKey } = generateKeyPairSync('ed25519');
-  writeFileSync(f.key, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
+  writeFileSync(file, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
   return privateKey;
 }
 
@@ -194,7 +208,15 @@ export function verifyAudit(dataDir: string): VerifyResult {
   const f = auditFiles(dataDir);
   const lines = existsSync(f.log) ? readFileSync(f.log, 'utf8').split('\n') : [''];
   const torn = lines.at(-1) !== '';
-  const body = torn ? lines : lines.slice(0, -1);
+  const cpLines = existsSync(f.checkpoints) ? readFileSync(f.checkpoints, 'utf8').split('\n').filter(Boolean) : [];
+  return verifyChain(torn ? lines : lines.slice(0, -1), torn, cpLines, f.key);
+}
+
+/**
+ * verifyAudit's checks on the lines of a log (`torn`: the last one is incomplete) and of its
+ * checkpoints, with the signing key in `keyFile`: the file log and the Kafka audit topic.
+ */
+export function verifyChain(body: readonly string[], torn: boolean, cpLines: readonly string[], keyFile: string): VerifyResult {
   const hashes: string[] = [];
   const bad = (i: number, reason: string): VerifyResult => ({ ok: false, records: body.length, record: i, line: i + 1, reason });
   let prev = GENESIS;
@@ -220,11 +242,10 @@ export function verifyAudit(dataDir: string): VerifyResult {
     hashes.push(hash);
     prev = hash;
   }
-  const cpLines = existsSync(f.checkpoints) ? readFileSync(f.checkpoints, 'utf8').split('\n').filter(Boolean) : [];
   let pub: KeyObject | undefined;
   if (cpLines.length) {
-    if (!existsSync(f.key)) throw new VigilError('VIGIL_ERR_AUDIT_KEY_MISSING', { file: f.key, checkpoints: cpLines.length });
-    pub = createPublicKey(createPrivateKey(readFileSync(f.key)));
+    if (!existsSync(keyFile)) throw new VigilError('VIGIL_ERR_AUDIT_KEY_MISSING', { file: keyFile, checkpoints: cpLines.length });
+    pub = createPublicKey(createPrivateKey(readFileSync(keyFile)));
   }
   let signedUpTo = 0;
   let lastAt: string | null = null;
@@ -263,9 +284,14 @@ export interface AuditFilter {
 export function readAudit(dataDir: string, filter: AuditFilter = {}, now = Date.now()): AuditRecord[] {
   const f = auditFiles(dataDir);
   if (!existsSync(f.log) || statSync(f.log).size === 0) return [];
+  return filterAudit(readFileSync(f.log, 'utf8').split('\n'), filter, now);
+}
+
+/** The records among `lines` (JSON, one each) that match the filter; lines that do not parse are skipped (verify reports them). */
+export function filterAudit(lines: Iterable<string>, filter: AuditFilter = {}, now = Date.now()): AuditRecord[] {
   const since = filter.since === undefined ? undefined : parseSince(filter.since, now);
   const out: AuditRecord[] = [];
-  for (const l of readFileSync(f.log, 'utf8').split('\n')) {
+  for (const l of lines) {
     if (!l) continue;
     let r: AuditRecord;
     try {
@@ -273,6 +299,7 @@ export function readAudit(dataDir: string, filter: AuditFilter = {}, now = Date.
     } catch {
       continue;
     }
+    if (typeof r !== 'object' || r === null || typeof r.action !== 'string') continue;
     if (filter.action && !(filter.action.endsWith('.') ? r.action.startsWith(filter.action) : r.action === filter.action)) continue;
     if (filter.actor && r.actor !== filter.actor) continue;
     if (since !== undefined && Date.parse(r.at) < since) continue;

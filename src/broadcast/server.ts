@@ -168,7 +168,10 @@ export class BroadcastServer {
       wss.handleUpgrade(req, socket, head, (ws) => void this.#accept(ws, req, actor));
     });
     await new Promise<void>((resolve, reject) => {
-      http.once('error', reject);
+      http.once('error', (err: NodeJS.ErrnoException) => {
+        // The usual cause: another Vigil (or anything) already listens there. Name the port, not a bare EADDRINUSE.
+        reject(err.code === 'EADDRINUSE' ? new VigilError('VIGIL_ERR_BROADCAST_PORT_IN_USE', { host, port }, err) : err);
+      });
       http.listen(port, host, () => resolve());
     });
     this.#http = http;

@@ -2,7 +2,7 @@ import { AdminOps } from './kafka-client/admin.js';
 import { kafkaFactory } from './kafka-client/connection.js';
 import { KafkajsGroupConsumer } from './kafka-client/consumer.js';
 import { closedError, securityError } from './kafka-client/security.js';
-import { ProducerSender } from './kafka-client/sender.js';
+import { KafkajsTransactionalSender, ProducerSender } from './kafka-client/sender.js';
 import type { KafkaClient, KafkaConnection } from './kafka-client/types.js';
 
 export type * from './kafka-client/types.js';
@@ -19,7 +19,7 @@ export type { KafkaSecurity } from './kafka-client/security.js';
  *   security.ts    TLS files and SASL options; failures retrying cannot fix, named
  *   lazy.ts        a connection made on first use, dropped after a failure
  *   admin.ts       topics and offsets
- *   sender.ts      the producer (acks=all)
+ *   sender.ts      the producer (acks=all), and a transactional one (fenced by a newer holder of its id)
  *   consumer.ts    a consumer group member with manual commits
  */
 export function createKafkaClient(c: KafkaConnection): KafkaClient {
@@ -33,8 +33,13 @@ export function createKafkaClient(c: KafkaConnection): KafkaClient {
     topicOffsets: (topic) => admin.topicOffsets(topic),
     offsetsAt: (topic, timestamp) => admin.offsetsAt(topic, timestamp),
     committed: (groupId, topic) => admin.committed(groupId, topic),
-    sender() {
-      const s: ProducerSender = new ProducerSender(kafka, () => open.delete(s));
+    sender(o) {
+      const s: ProducerSender = new ProducerSender(kafka, () => open.delete(s), o?.idempotent);
+      open.add(s);
+      return s;
+    },
+    transactionalSender(id) {
+      const s: KafkajsTransactionalSender = new KafkajsTransactionalSender(kafka, id, () => open.delete(s));
       open.add(s);
       return s;
     },

@@ -48,6 +48,8 @@ export function topicSpecs(k: KafkaConfig): TopicSpec[] {
       config: { 'cleanup.policy': 'compact', 'segment.ms': String(DAY), 'min.cleanable.dirty.ratio': '0.1', 'max.message.bytes': String(k.maxMessageBytes) },
     },
   };
+  // One partition: one consumer (the audit writer) takes every request, in order. Kept a week (the writer commits once recorded).
+  known['audit-requests'] = { ...stream('audit-requests', 7 * DAY), partitions: 1 };
   const specs = topicNames.map((t) => known[t] ?? stream(t, DAY));
   specs.push({
     name: topicOf(k, DEAD_LETTER),
@@ -61,8 +63,9 @@ export function topicSpecs(k: KafkaConfig): TopicSpec[] {
 /** Partition key: the camera for stream topics, the subject for the watchlist (what compaction keeps one of). */
 export function keyOf<T extends TopicName>(topic: T, msg: Topics[T]): string | null {
   if (topic === 'watchlist') {
+    // Subject ids cannot hold "/": list and negative keys never collide with a subject's.
     const c = msg as Topics['watchlist'];
-    return c.op === 'upsert' ? c.subject.id : c.id;
+    return c.op === 'upsert' ? c.subject.id : c.op === 'remove' ? c.id : c.op === 'list' ? `list/${c.list.name}` : `negatives/${c.model}/${c.subject}`;
   }
   const camera = (msg as { camera?: unknown }).camera;
   return typeof camera === 'string' ? camera : null;

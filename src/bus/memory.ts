@@ -190,5 +190,9 @@ export function embeddedPolicies(q: { frames: number; faces: number; matches: nu
     status: { capacity: 1024, overflow: 'block' },
     // One per appearance of a listed person: an audit must not lose one.
     sightings: { capacity: 1024, overflow: 'block' },
+    // An operator's dismissal (distributed mode): each one teaches the matcher a negative example.
+    dismissals: { capacity: 1024, overflow: 'block' },
+    // Operator actions for the distributed audit writer: never dropped.
+    'audit-requests': { capacity: 1024, overflow: 'block' },
   };
 }

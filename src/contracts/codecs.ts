@@ -2,7 +2,7 @@ import sharp, { type OutputInfo } from 'sharp';
 import { z } from 'zod';
 import { VigilError } from '../errors.js';
 import { base64Of, float32FromBase64 } from '../util/base64.js';
-import { b64, faceRecord, facesV1, frameV1, matchV1, matchV2, rgbImage, sightingV1, statusV1, watchlistV1, type FacesMsg, type FrameMsg, type MatchEvent, type TopicName, type Topics } from './messages.js';
+import { b64, faceRecord, facesV1, frameV1, matchV1, matchV2, rgbImage, sightingV1, statusV1, watchlistV1, watchlistV2, dismissalV1, auditRequestV1, type FacesMsg, type FrameMsg, type MatchEvent, type TopicName, type Topics } from './messages.js';
 
 /**
  * Wire codecs, one per topic, for transports that cross a process (Kafka). Decoding validates, so a
@@ -140,7 +140,17 @@ export const codecs: { [T in TopicName]: Codec<Topics[T]> } = {
   frames: frameCodec,
   faces: facesCodec,
   matches: matchCodec,
-  watchlist: jsonCodec('watchlist', watchlistV1),
+  watchlist: {
+    async encode(m) {
+      return Buffer.from(JSON.stringify(m));
+    },
+    async decode(buf) {
+      const raw = parseJson('watchlist', buf);
+      return (raw as { v?: unknown } | null)?.v === 2 ? validate('watchlist', watchlistV2, raw, 2) : validate('watchlist', watchlistV1, raw, 1);
+    },
+  },
   status: jsonCodec('status', statusV1),
   sightings: jsonCodec('sightings', sightingV1),
+  dismissals: jsonCodec('dismissals', dismissalV1),
+  'audit-requests': jsonCodec('audit-requests', auditRequestV1),
 };

@@ -214,7 +214,42 @@ export const watchlistV1 = z.discriminatedUnion('op', [
   z.strictObject({ kind: z.literal('watchlist'), v: z.literal(1), op: z.literal('upsert'), subject: subjectRecord }),
   z.strictObject({ kind: z.literal('watchlist'), v: z.literal(1), op: z.literal('remove'), id: z.string() }),
 ]);
-export type WatchlistChange = Msg<typeof watchlistV1>;
+/**
+ * v2 adds what the matcher needs besides subjects, so the distributed matcher applies the embedded
+ * one's rules: a list's settings (keyed `list/<name>`: compaction keeps the latest) and the
+ * negative examples of one subject for one model (keyed `negatives/<model>/<subject>`: the whole
+ * set each time, empty after a removal, so compaction keeps the latest set).
+ */
+export const listRecord = z.strictObject({
+  name: z.string(),
+  priority: z.number().int(),
+  colour: z.string().nullable(),
+  threshold: num.nullable(),
+  targetFpir: num.nullable(),
+});
+export const watchlistV2 = z.discriminatedUnion('op', [
+  z.strictObject({ kind: z.literal('watchlist'), v: z.literal(2), op: z.literal('list'), list: listRecord }),
+  z.strictObject({ kind: z.literal('watchlist'), v: z.literal(2), op: z.literal('negatives'), subject: z.string(), model: z.string(), vectors: z.array(z.array(num)) }),
+]);
+export type WatchlistChange = Msg<typeof watchlistV1> | Msg<typeof watchlistV2>;
+
+// dismissals
+
+/**
+ * An operator dismissed an alert as a false match (distributed mode: the broadcaster's
+ * acknowledgement API). Every matcher replica reads it; the one that still holds the alert's face
+ * publishes it as a negative example of the subject on the watchlist topic.
+ */
+export const dismissalV1 = z.strictObject({
+  kind: z.literal('dismissal'),
+  v: z.literal(1),
+  alertId: z.string(),
+  subject: z.string(),
+  camera: z.string(),
+  actor: z.string(),
+  at: z.iso.datetime(),
+});
+export type DismissalMsg = Msg<typeof dismissalV1>;
 
 // status
 
@@ -286,6 +321,22 @@ export const sightingV1 = z.strictObject({
 });
 export type SightingMsg = Msg<typeof sightingV1>;
 
+// audit requests
+
+/**
+ * An operator or admin action to be recorded in the distributed mode's audit log: services send it
+ * to the single-partition `audit-requests` topic and the one audit writer chains it (src/audit/kafka.ts).
+ * `id` makes a redelivered request recognisable, so it is recorded once.
+ */
+export const auditRequestV1 = z.strictObject({
+  kind: z.literal('audit-request'),
+  v: z.literal(1),
+  id: z.string().min(1).max(100),
+  /** Who and what, plus details (subject, alert, camera, note, ...), as AuditEntry. */
+  entry: z.looseObject({ actor: z.string().min(1), action: z.string().min(1) }),
+});
+export type AuditRequestMsg = z.infer<typeof auditRequestV1>;
+
 /** Topic name -> message type: the bus is typed by this map. */
 export interface Topics {
   frames: FrameMsg;
@@ -294,6 +345,8 @@ export interface Topics {
   watchlist: WatchlistChange;
   status: CameraStatus;
   sightings: SightingMsg;
+  dismissals: DismissalMsg;
+  'audit-requests': AuditRequestMsg;
 }
 export type TopicName = keyof Topics;
-export const topicNames = ['frames', 'faces', 'matches', 'watchlist', 'status', 'sightings'] as const satisfies readonly TopicName[];
+export const topicNames = ['frames', 'faces', 'matches', 'watchlist', 'status', 'sightings', 'dismissals', 'audit-requests'] as const satisfies readonly TopicName[];

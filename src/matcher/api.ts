@@ -75,7 +75,7 @@ export function subjectView(s: SubjectRecord): Record<string, unknown> {
  * write is a watchlist.db transaction; running matchers pick it up from the change log.
  */
 export function watchlistRoutes(d: WatchlistApiDeps): ApiRoute[] {
-  const changed = async (edit: WatchlistEdit, op: 'enroll' | 'edit' | 'remove', actor: string): Promise<void> => {
+  const changed = async (edit: Extract<WatchlistEdit, { op: 'upsert' | 'remove' }>, op: 'enroll' | 'edit' | 'remove', actor: string): Promise<void> => {
     d.onChange?.({ op, subject: edit.op === 'upsert' ? edit.subject.id : edit.id, actor });
     await d.publish?.([edit]);
   };
@@ -166,10 +166,11 @@ export function watchlistRoutes(d: WatchlistApiDeps): ApiRoute[] {
       method: 'PUT',
       path: '/api/watchlist/lists/:name',
       role: 'admin',
-      handle({ params, body, actor }) {
+      async handle({ params, body, actor }) {
         const l = { name: params.name!, ...parse(listBody, body) };
         d.store.putList(l);
         d.onChange?.({ op: 'list', subject: l.name, actor: actor.name });
+        await d.publish?.([{ op: 'list', list: l }]);
         return { status: 200, body: l };
       },
     },

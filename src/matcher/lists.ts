@@ -52,6 +52,11 @@ export class ListPolicy {
     this.#lists = new Map(lists.map((l) => [l.name, { ...l, at: this.#thresholdOf(l) }]));
   }
 
+  /** Creates or replaces one list's settings (the distributed matcher gets them one by one from the watchlist topic). */
+  put(l: ListRecord): void {
+    this.#lists.set(l.name, { ...l, at: this.#thresholdOf(l) });
+  }
+
   #thresholdOf(l: ListRecord): number {
     return l.threshold ?? (l.targetFpir !== null ? this.fromFpir(l.targetFpir) : this.defaultThreshold);
   }

@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Bus } from '../contracts/bus.js';
-import type { Candidate, FaceRecord, FacesMsg, MatchEvent } from '../contracts/messages.js';
+import type { Candidate, DismissalMsg, FaceRecord, FacesMsg, MatchEvent, WatchlistChange } from '../contracts/messages.js';
 import type { Logger } from '../log.js';
 import { secondsSince, stageTimes } from '../metrics.js';
 import { base64Of } from '../util/base64.js';
@@ -19,7 +19,12 @@ export interface MatcherOptions {
   readonly tracker?: TrackerOptions;
   readonly topK: number;
   readonly log: Logger;
-  /** Consumer group on the watchlist topic: every replica must see every change. */
+  /**
+   * Distributed mode (`vigil match`): the replica's name. Its consumer group on the watchlist topic
+   * (every replica must see every change), and on `dismissals`: operators' dismissals, whose face
+   * the replica that holds it publishes as a negative example on the watchlist topic, which every
+   * replica applies (the embedded mode keeps it in watchlist.db: learnFromDismissal).
+   */
   readonly replicaId?: string;
   /** The model profile the index was built for (logged when faces of another model arrive). */
   readonly profile?: string;
@@ -30,7 +35,7 @@ export interface MatcherOptions {
   readonly onEvent?: (e: MatchEvent) => void;
   /** When set, the best face of each appearance that matched nobody is saved here (<dir>/<camera>/<track>.jpg). */
   readonly unknownDir?: string;
-  /** Per-list operating points and priorities (embedded mode, from watchlist.db); absent: rules.threshold for everyone. */
+  /** Per-list operating points and priorities (embedded: from watchlist.db; distributed: from the watchlist topic); absent: rules.threshold for everyone. */
   readonly policy?: ListPolicy;
   /** Unknown visitors (config visitors.enabled, embedded mode): tracks that matched nobody become pseudonymous visitors. */
   readonly visitors?: VisitorTracks;
@@ -58,6 +63,8 @@ export class MatcherStage {
   /** the face behind each recent alert (bounded), so an operator's dismissal can keep it as a negative example */
   readonly #alertFaces = new Map<string, { subject: string; embedding: Float32Array }>();
   readonly #sightings = new SightingAggregator();
+  /** Negative examples per subject from the watchlist topic (distributed mode), kept across the subject's upserts. */
+  readonly #negatives = new Map<string, Float32Array[]>();
   sightings = 0;
   faces = 0;
   /** Wall time spent matching since start, ms (bench throughput's per-stage table). */
@@ -80,13 +87,62 @@ export class MatcherStage {
         this.busyMs += performance.now() - t0;
       }),
       bus.subscribe('watchlist', { group: `matcher-${this.#o.replicaId ?? 'embedded'}` }, (changes) => {
-        for (const c of changes) {
-          if (c.op === 'upsert') index.upsert(c.subject);
-          else index.remove(c.id);
-          log.info({ op: c.op, subject: c.op === 'upsert' ? c.subject.id : c.id, subjects: index.subjects }, 'watchlist changed');
-        }
+        for (const c of changes) this.#apply(c);
       }),
     );
+    if (this.#o.replicaId !== undefined) {
+      this.#unsubs.push(
+        bus.subscribe('dismissals', { group: `matcher-${this.#o.replicaId}` }, async (ds) => {
+          for (const d of ds) await this.#learn(d);
+        }),
+      );
+    }
+  }
+
+  /** One change from the watchlist topic: the same index and list policy the embedded follower updates from watchlist.db. */
+  #apply(c: WatchlistChange): void {
+    const { index, log, policy } = this.#o;
+    switch (c.op) {
+      case 'upsert':
+        index.upsert(c.subject);
+        // Negatives may arrive before the subject (compaction keeps only the latest of each key, in offset order).
+        index.setNegatives(c.subject.id, this.#negatives.get(c.subject.id) ?? []);
+        log.info({ op: c.op, subject: c.subject.id, subjects: index.subjects }, 'watchlist changed');
+        return;
+      case 'remove':
+        index.remove(c.id);
+        this.#negatives.delete(c.id);
+        log.info({ op: c.op, subject: c.id, subjects: index.subjects }, 'watchlist changed');
+        return;
+      case 'list':
+        policy?.put(c.list);
+        log.info({ op: c.op, list: c.list.name, threshold: policy?.get(c.list.name)?.at ?? null, priority: c.list.priority }, 'watchlist list changed');
+        return;
+      case 'negatives': {
+        if (c.model !== index.model) return; // another profile's look-alikes
+        const vectors = c.vectors.map((v) => Float32Array.from(v));
+        if (vectors.length) this.#negatives.set(c.subject, vectors);
+        else this.#negatives.delete(c.subject);
+        index.setNegatives(c.subject, vectors);
+        log.info({ op: c.op, subject: c.subject, negatives: vectors.length }, 'watchlist negatives changed');
+        return;
+      }
+    }
+  }
+
+  /** A dismissal: the replica that holds the alert's face publishes the subject's negatives with it added. */
+  async #learn(d: DismissalMsg): Promise<void> {
+    const face = this.alertFace(d.alertId);
+    if (!face) return; // another replica's alert, or one older than the last RECENT_ALERT_FACES
+    const { index, bus, log } = this.#o;
+    const current = this.#negatives.get(face.subject) ?? [];
+    if (current.some((v) => sameVector(v, face.embedding))) return; // dismissed twice, or by two replicas
+    const vectors = [...current, face.embedding];
+    // Applied here at once too, so two dismissals in a row both count before the topic echoes them.
+    this.#negatives.set(face.subject, vectors);
+    index.setNegatives(face.subject, vectors);
+    await bus.publish('watchlist', { kind: 'watchlist', v: 2, op: 'negatives', subject: face.subject, model: index.model, vectors: vectors.map((v) => Array.from(v)) });
+    log.info({ alertId: d.alertId, subject: face.subject, actor: d.actor, negatives: vectors.length }, 'dismissed face kept as a negative example');
   }
 
   #tracker(camera: string): CameraTracker {
@@ -176,6 +232,11 @@ export class MatcherStage {
     }
   }
 
+  /** Subjects with negative examples from the watchlist topic (distributed mode). */
+  get negativeSubjects(): number {
+    return this.#negatives.size;
+  }
+
   /** The best face so far of a recent alert (the last RECENT_ALERT_FACES alerts), for dismissals. */
   alertFace(alertId: string): { subject: string; embedding: Float32Array } | undefined {
     return this.#alertFaces.get(alertId);
@@ -239,5 +300,11 @@ export function faceFields(m: FacesMsg, f: FaceRecord): Pick<MatchEvent, 'camera
 }
 
 const RECENT_ALERT_FACES = 10_000;
+
+function sameVector(a: Float32Array, b: Float32Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 const round = (v: number): number => Math.round(v * 10000) / 10000;

@@ -1,3 +1,4 @@
+import { auditRequester } from '../audit/kafka.js';
 import { watchlistDirectory } from '../broadcast/api.js';
 import { operatingPointOf, unknownOperatingPoint, type OperatingPoint } from '../broadcast/operating-point.js';
 import type { ApiRoute } from '../broadcast/routes.js';
@@ -10,6 +11,7 @@ import { SinkService } from '../sinks/service.js';
 import { KafkaBus } from '../bus/kafka.js';
 import type { Config } from '../config/schema.js';
 import type { Bus } from '../contracts/bus.js';
+import type { DismissalMsg } from '../contracts/messages.js';
 import type { Logger } from '../log.js';
 import { registry } from '../metrics.js';
 import { dedupeBus, dedupeKeys } from './dedupe.js';
@@ -53,6 +55,7 @@ export async function startBroadcast(cfg: Config, log: Logger, o: { port?: numbe
   const watchlist = await new WatchlistStore(cfg.dataDir).load().catch(() => undefined);
   // Outbound alerts (config sinks) from this replica's store; GET /api/sinks on its port.
   const sinks = cfg.sinks.length ? new SinkService({ cfg, store, log, manifest }) : undefined;
+  const audit = auditRequester(kafka, log);
   const server = broadcastServerFor(cfg.broadcast, {
     bus: wrapped,
     store,
@@ -64,6 +67,14 @@ export async function startBroadcast(cfg: Config, log: Logger, o: { port?: numbe
     subjects: watchlist && watchlistDirectory(watchlist),
     operatingPoint: () => op,
     routes: [...(sinks ? [sinks.routes] : []), ...(o.apiRoutes ?? [])],
+    onAck: (a) => {
+      // Into the audit topic through its one writer, as the embedded mode records it in audit.jsonl.
+      audit({ actor: a.actor, action: `alert.${a.state}`, alert: a.eventId, camera: a.camera ?? null, subject: a.subjectId ?? null, note: a.note });
+      // A dismissal reaches the matcher replicas, which keep the face as a negative example (as the embedded mode does).
+      if (a.state !== 'dismissed' || !a.subjectId) return;
+      const msg: DismissalMsg = { kind: 'dismissal', v: 1, alertId: a.eventId, subject: a.subjectId, camera: a.camera ?? '', actor: a.actor, at: a.at };
+      kafka.publish('dismissals', msg).catch((err: unknown) => log.error({ err: (err as Error).message, alertId: a.eventId }, 'dismissal not sent to the matchers'));
+    },
   });
   // Sinks first: a new sink's cursor is the store's head before this run writes anything.
   await sinks?.start();

@@ -44,6 +44,7 @@ export class KafkajsGroupConsumer implements GroupConsumer {
     });
     this.#consumer = x;
     x.on(x.events.GROUP_JOIN, (e) => h.onAssigned(e.payload.memberAssignment[o.topic] ?? []));
+    x.on(x.events.END_BATCH_PROCESS, (e) => h.onProgress?.(e.payload.partition, e.payload.lastOffset));
     x.on(x.events.CRASH, (e) => {
       if (!e.payload.restart && this.#consumer === x) h.onFatal(e.payload.error);
     });

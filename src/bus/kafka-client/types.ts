@@ -68,6 +68,11 @@ export interface ConsumerHandlers {
   onAssigned(partitions: readonly number[]): void;
   /** The client gave up and will not restart by itself: make a new consumer. */
   onFatal(err: Error): void;
+  /**
+   * After each fetched batch, handled or not: the offset of its last record, control records
+   * (transaction markers) included, which onBatch never sees. Tells a reader it reached the end.
+   */
+  onProgress?(partition: number, lastOffset: string): void;
 }
 
 export interface GroupConsumer {
@@ -81,6 +86,18 @@ export interface GroupConsumer {
 
 export interface Sender {
   /** Resolves once every message is acknowledged by all in-sync replicas (acks=-1). */
+  send(topic: string, msgs: readonly OutMessage[], timeoutMs: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * A transactional producer: each send is one transaction, and a newer producer with the same
+ * transactional id fences this one off (its next send fails with VIGIL_ERR_KAFKA_FENCED).
+ */
+export interface TransactionalSender {
+  /** Registers this producer's transactional id, fencing off any earlier producer of that id (and aborting its open transaction). */
+  fence(): Promise<void>;
+  /** Sends `msgs` to `topic` as one committed transaction (read_committed readers see all of it or none). */
   send(topic: string, msgs: readonly OutMessage[], timeoutMs: number): Promise<void>;
   close(): Promise<void>;
 }
@@ -102,8 +119,10 @@ export interface KafkaClient {
   offsetsAt(topic: string, timestamp: number): Promise<Map<number, bigint | null>>;
   /** The group's committed offset per partition (null: none yet). */
   committed(groupId: string, topic: string): Promise<Map<number, bigint | null>>;
-  sender(): Sender;
+  /** `idempotent`: the brokers drop a batch the producer retried after it was in fact written (no duplicates; one request in flight). */
+  sender(o?: { readonly idempotent?: boolean }): Sender;
   consumer(o: ConsumeOptions): GroupConsumer;
+  transactionalSender(transactionalId: string): TransactionalSender;
   /**
    * A failure that retrying cannot fix (credentials refused, a certificate that does not verify, a
    * listener speaking another protocol) as a VigilError naming it; 'closed' when the brokers closed

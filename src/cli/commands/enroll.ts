@@ -66,16 +66,16 @@ export function register(program: Command): void {
           for (const l of formatBulkSummary(s)) out(printable(l));
           out(`the watchlist has ${store.count()} subject(s)`);
           const changed = [...new Set(store.changesSince(seq, 1e9).map((c) => c.subject))].flatMap((id) => (id && store.get(id) ? [{ op: 'upsert' as const, subject: store.get(id)! }] : []));
-          await auditLogOf(cfg).record({ actor: cliActor(), action: 'subject.enroll.bulk', source: opts.dir ?? opts.csv ?? null, subjects: changed.map((c) => c.subject.id), photos: changed.flatMap((c) => c.subject.images.map((i) => i.sha256)), model: engine.model, reason: opts.reason ?? null });
-          await announceWatchlist(cfg, log, changed, out);
+          const audited = await auditLogOf(cfg).record({ actor: cliActor(), action: 'subject.enroll.bulk', source: opts.dir ?? opts.csv ?? null, subjects: changed.map((c) => c.subject.id), photos: changed.flatMap((c) => c.subject.images.map((i) => i.sha256)), model: engine.model, reason: opts.reason ?? null });
+          await announceWatchlist(cfg, log, changed, out, audited);
           return;
         }
         const req = { name: opts.name!, id: opts.id, files: images, face: opts.face, lists: opts.list, expiresAt: opts.expires };
         const { subject: s, warnings } = await enrollWithReport(engine, store, req, { duplicateThreshold });
         for (const w of warnings) err(`warning: ${printable(w.message)}`);
         out(`enrolled ${printable(s.name)} [${s.id}] from ${images.length} photo(s) with ${engine.model}; the watchlist has ${store.count()} subject(s)`);
-        await auditLogOf(cfg).record({ actor: cliActor(), action: 'subject.enroll', subject: s.id, name: s.name, photos: await photoHashes(images), model: engine.model, reason: opts.reason ?? null });
-        await announceWatchlist(cfg, log, [{ op: 'upsert', subject: s }], out);
+        const audited = await auditLogOf(cfg).record({ actor: cliActor(), action: 'subject.enroll', subject: s.id, name: s.name, photos: await photoHashes(images), model: engine.model, reason: opts.reason ?? null });
+        await announceWatchlist(cfg, log, [{ op: 'upsert', subject: s }], out, audited);
       } finally {
         await engine.close();
         store.close();

@@ -1,7 +1,7 @@
 import { setup } from '../setup.js';
 /**
  * The distributed mode's stage services, one process each, on Apache Kafka:
- *   vigil ingest | infer | match | broadcast   (plus `vigil publish-watchlist`)
+ *   vigil ingest | infer | match | broadcast   (plus `vigil publish-watchlist`, and `vigil audit-writer`)
  * They read the same config file and environment as `vigil start`; bus.kafka (or KAFKA_BROKERS)
  * says where the brokers are. Each logs "service ready" once it has joined its consumer groups,
  * serves /metrics and /healthz with --metrics, and stops cleanly on SIGINT/SIGTERM.
@@ -12,6 +12,7 @@ import { VigilError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { collectProcessMetrics } from '../../metrics.js';
 import { WatchlistStore } from '../../matcher/watchlist.js';
+import { startAuditWriter } from '../../audit/kafka.js';
 import { startBroadcast } from '../../services/broadcast.js';
 import { serveMetrics } from '../../services/http.js';
 import { startInfer } from '../../services/infer.js';
@@ -19,7 +20,7 @@ import { startIngest } from '../../services/ingest.js';
 import { startMatch } from '../../services/match.js';
 import type { RunningService } from '../../services/service.js';
 import { kafkaConfigOf } from '../../services/kafka-config.js';
-import { publishWatchlist } from '../../services/watchlist.js';
+import { publishWatchlist, watchlistEdits } from '../../services/watchlist.js';
 import { exitAfter, firstSignal } from '../shutdown.js';
 
 
@@ -97,13 +98,21 @@ export function register(program: Command): void {
     .action(async (o: ServiceOpts & { port?: number; group: string }, cmd: Command) => run(cmd, 'broadcast', (cfg, log) => startBroadcast(cfg, log, { port: o.port, group: o.group })));
 
   program
+    .command('audit-writer')
+    .description('distributed mode: the one writer of the audit topic (chains and signs the actions services send; a second one waits as a standby)')
+    .addOption(metricsOption())
+    .action(async (_o: ServiceOpts, cmd: Command) => run(cmd, 'audit-writer', (cfg, log) => startAuditWriter(cfg, log)));
+
+  program
     .command('publish-watchlist')
     .description('distributed mode: publish every subject of the local watchlist to the Kafka watchlist topic')
     .action(async (_o: unknown, cmd: Command) => {
       const { cfg, log } = setup(cmd);
       const k = kafkaConfigOf(cfg, 'publish-watchlist');
       const store = await new WatchlistStore(cfg.dataDir).load();
-      const n = await publishWatchlist(cfg, log, store.list().map((subject) => ({ op: 'upsert' as const, subject })));
-      process.stdout.write(`published ${n} subject(s) to ${k.topicPrefix}watchlist\n`);
+      const edits = watchlistEdits(store);
+      await publishWatchlist(cfg, log, edits);
+      const n = (op: string): number => edits.filter((e) => e.op === op).length;
+      process.stdout.write(`published ${n('upsert')} subject(s), ${n('list')} list(s) and the negative examples of ${n('negatives')} subject(s) to ${k.topicPrefix}watchlist\n`);
     });
 }

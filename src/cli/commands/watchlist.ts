@@ -38,8 +38,8 @@ export function register(program: Command): void {
       if (!(await store.remove(id))) throw new VigilError('VIGIL_ERR_WATCHLIST_UNKNOWN', { subject: printable(id) });
       store.close();
       out(`removed ${id} (its photos and embeddings deleted; a running Vigil stops matching it within a second)`);
-      await auditLogOf(cfg).record({ actor: cliActor(), action: 'subject.remove', subject: id, photos, reason: opts.reason ?? null });
-      await announceWatchlist(cfg, log, [{ op: 'remove', id }], out);
+      const audited = await auditLogOf(cfg).record({ actor: cliActor(), action: 'subject.remove', subject: id, photos, reason: opts.reason ?? null });
+      await announceWatchlist(cfg, log, [{ op: 'remove', id }], out, audited);
     });
   watchlist
     .command('lists')
@@ -65,13 +65,15 @@ export function register(program: Command): void {
     .option('--threshold <t>', 'cosine similarity at which its subjects match', (v) => Number(v))
     .option('--target-fpir <f>', "or: false-positive identification rate, mapped through the profile's calibration table", (v) => Number(v))
     .action(async (name: string, o: { priority?: number; colour?: string; threshold?: number; targetFpir?: number }, cmd: Command) => {
-      const { cfg } = setup(cmd);
+      const { cfg, log } = setup(cmd);
       const store = await new WatchlistStore(cfg.dataDir).load();
       const was = store.lists().find((l) => l.name === name);
       const opPoint = o.threshold !== undefined || o.targetFpir !== undefined ? { threshold: o.threshold ?? null, targetFpir: o.threshold !== undefined ? null : (o.targetFpir ?? null) } : { threshold: was?.threshold ?? null, targetFpir: was?.targetFpir ?? null };
-      store.putList({ name, priority: o.priority ?? was?.priority ?? 0, colour: o.colour ?? was?.colour ?? null, ...opPoint });
+      const list = { name, priority: o.priority ?? was?.priority ?? 0, colour: o.colour ?? was?.colour ?? null, ...opPoint };
+      store.putList(list);
       store.close();
       out(`list ${name} saved`);
+      await announceWatchlist(cfg, log, [{ op: 'list', list }], out);
     });
   watchlist
     .command('reembed')
@@ -85,8 +87,8 @@ export function register(program: Command): void {
       try {
         const done = await reembed(engine, store, { force: true });
         out(`re-embedded ${done.length} subject(s) with ${engine.model}`);
-        await auditLogOf(cfg).record({ actor: cliActor(), action: 'subject.reembed', subjects: done, photos: done.flatMap((id) => store.get(id)?.images.map((i) => i.sha256) ?? []), model: engine.model, reason: opts.reason ?? null });
-        await announceWatchlist(cfg, log, done.map((id) => ({ op: 'upsert' as const, subject: store.get(id)! })), out);
+        const audited = await auditLogOf(cfg).record({ actor: cliActor(), action: 'subject.reembed', subjects: done, photos: done.flatMap((id) => store.get(id)?.images.map((i) => i.sha256) ?? []), model: engine.model, reason: opts.reason ?? null });
+        await announceWatchlist(cfg, log, done.map((id) => ({ op: 'upsert' as const, subject: store.get(id)! })), out, audited);
       } finally {
         await engine.close();
       }

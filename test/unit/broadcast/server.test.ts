@@ -4,6 +4,7 @@ import { BroadcastServer } from '../../../src/broadcast/server.js';
 import { ensureToken } from '../../../src/broadcast/token.js';
 import { MemoryBus, embeddedPolicies } from '../../../src/bus/memory.js';
 import type { MatchEvent } from '../../../src/contracts/messages.js';
+import { isVigilError } from '../../../src/errors.js';
 import { createLogger } from '../../../src/log.js';
 import { SqliteEventStore } from '../../../src/store/events.js';
 import { tempDir } from '../../helpers.js';
@@ -45,6 +46,22 @@ const until = async (cond: () => boolean, ms = 3000) => {
 };
 
 describe('BroadcastServer', () => {
+  it('on a port another process holds, fails with VIGIL_ERR_BROADCAST_PORT_IN_USE naming the port, and can start again once it is free', async () => {
+    const { s: first } = await server();
+    const port = first.port;
+    const bus = new MemoryBus(embeddedPolicies({ frames: 8, faces: 8, matches: 8 }, true));
+    const store = SqliteEventStore.open(await tempDir(), { retentionDays: 30, maxCrops: 100, purgeIntervalMs: 0 });
+    const second = new BroadcastServer({ bus, store, host: '127.0.0.1', port, token: TOKEN, maxPayloadBytes: 1024, maxBufferedBytes: 1 << 20, log: createLogger('silent') });
+    const err = await second.start().then(() => undefined, (e: unknown) => e);
+    expect(isVigilError(err) && err.code).toBe('VIGIL_ERR_BROADCAST_PORT_IN_USE');
+    expect((err as Error).message).toContain(`127.0.0.1:${port}`);
+    await first.stop();
+    await second.start(); // nothing half-started was left behind
+    expect(second.port).toBe(port);
+    await second.stop();
+    await store.close();
+  });
+
   it('refuses clients without the right token (401) and serves those with it, by query or header', async () => {
     const { s, url } = await server();
     await expect(connect(url)).rejects.toThrow('HTTP 401');

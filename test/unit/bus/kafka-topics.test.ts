@@ -23,11 +23,16 @@ describe('Kafka topic layout', () => {
     expect(specs.get('site1.watchlist')).toMatchObject({ partitions: 1, config: { 'cleanup.policy': 'compact' } });
     expect(specs.get('site1.dead-letter')!.config['retention.ms']).toBe(String(7 * 86_400_000));
     expect(TABLE_TOPICS.has('watchlist')).toBe(true);
+    // One partition: the one audit writer takes every request, in order.
+    expect(specs.get('site1.audit-requests')).toMatchObject({ partitions: 1, config: { 'retention.ms': String(7 * 86_400_000) } });
   });
 
   it('keys stream messages by camera and watchlist changes by subject', () => {
     expect(keyOf('faces', { camera: 'door' } as never)).toBe('door');
     expect(keyOf('watchlist', { kind: 'watchlist', v: 1, op: 'remove', id: 'ann' })).toBe('ann');
+    // Lists and negatives have keys of their own (subject ids hold no "/"): compaction keeps the latest of each.
+    expect(keyOf('watchlist', { kind: 'watchlist', v: 2, op: 'list', list: { name: 'vip', priority: 1, colour: null, threshold: null, targetFpir: null } })).toBe('list/vip');
+    expect(keyOf('watchlist', { kind: 'watchlist', v: 2, op: 'negatives', subject: 'ann', model: 'm1', vectors: [] })).toBe('negatives/m1/ann');
   });
 });
 

@@ -201,7 +201,7 @@ describe('KafkaBus on a real broker', () => {
     const replica = bus(k);
     replica.subscribe('faces', { group: 'matcher' }, (ms) => void ms.forEach(() => atFace.push(index.size)));
     replica.subscribe('watchlist', { group: 'matcher-r1' }, (cs) => {
-      for (const c of cs) c.op === 'upsert' ? index.add(c.subject.id) : index.delete(c.id);
+      for (const c of cs) c.op === 'upsert' ? index.add(c.subject.id) : c.op === 'remove' && index.delete(c.id);
     });
     await replica.ready();
     expect([...index].sort()).toEqual(['a', 'c']);
@@ -214,7 +214,7 @@ describe('KafkaBus on a real broker', () => {
     // A second replica (its own reader group) builds the same table.
     const other = new Set<string>();
     const r2 = bus(k);
-    r2.subscribe('watchlist', { group: 'matcher-r2' }, (cs) => void cs.forEach((c) => (c.op === 'upsert' ? other.add(c.subject.id) : other.delete(c.id))));
+    r2.subscribe('watchlist', { group: 'matcher-r2' }, (cs) => void cs.forEach((c) => (c.op === 'upsert' ? other.add(c.subject.id) : c.op === 'remove' && other.delete(c.id))));
     await r2.ready();
     expect([...other].sort()).toEqual(['a', 'c', 'd']);
   });

@@ -56,6 +56,18 @@ describe('codecs', () => {
     expect(await rejects(codecs.sightings.decode(Buffer.from(JSON.stringify({ ...g, alertId: undefined }))))).toMatch(/sightings/);
   });
 
+  it('round-trips the watchlist topic\'s v1 and v2 records and a dismissal; a v2 record of an unknown op is refused', async () => {
+    const changes = [
+      { kind: 'watchlist', v: 1, op: 'remove', id: 'ada' },
+      { kind: 'watchlist', v: 2, op: 'list', list: { name: 'vip', priority: 7, colour: '#d33', threshold: null, targetFpir: 0.001 } },
+      { kind: 'watchlist', v: 2, op: 'negatives', subject: 'ada', model: 'm', vectors: [[0.5, -0.25]] },
+    ] as const;
+    for (const c of changes) expect(await codecs.watchlist.decode(await codecs.watchlist.encode(c))).toEqual(c);
+    const d = { kind: 'dismissal', v: 1, alertId: 'a1', subject: 'ada', camera: 'c', actor: 'operator', at: '2026-01-01T00:00:00.000Z' } as const;
+    expect(await codecs.dismissals.decode(await codecs.dismissals.encode(d))).toEqual(d);
+    await expect(codecs.watchlist.decode(Buffer.from(JSON.stringify({ kind: 'watchlist', v: 2, op: 'upsert', subject: {} })))).rejects.toThrow(/watchlist/);
+  });
+
   it('rejects junk with a reason naming the topic: not JSON, wrong version, missing field, bad JPEG', async () => {
     expect(await rejects(codecs.matches.decode(Buffer.from('{nope')))).toMatch(/topic matches.*not JSON/);
     expect(await rejects(codecs.matches.decode(Buffer.from(JSON.stringify({ ...match, v: 7 }))))).toMatch(/unsupported version 7/);

@@ -9,6 +9,7 @@ import type { FacesMsg, MatchEvent, SubjectRecord } from '../../../src/contracts
 import { createLogger } from '../../../src/log.js';
 import { defaultAlertRules } from '../../../src/matcher/alerts.js';
 import { SubjectIndex } from '../../../src/matcher/index.js';
+import { ListPolicy } from '../../../src/matcher/lists.js';
 import { MatcherStage, PROFILE_MISMATCH_LOG_EVERY } from '../../../src/matcher/stage.js';
 
 const unit = (a: number): Float32Array => new Float32Array([Math.cos(a), Math.sin(a), 0, 0]);
@@ -114,5 +115,50 @@ describe('MatcherStage with faces of another model (infer and match on different
     expect(errors[0]).toMatchObject({ faceProfile: 'p', faceModel: 'other-model', indexProfile: 'research', indexModel: 'm', camera: 'cam' });
     expect(String(errors[0]!.msg)).toContain('profile mismatch');
     expect(events.map((e) => e.seq)).toEqual([1000]); // faces of the index's own model still alert
+  });
+});
+
+describe('MatcherStage on the watchlist topic (distributed mode)', () => {
+  /** A stage whose index starts empty and is filled by watchlist-topic records, as `vigil match` does. */
+  async function topicStage(): Promise<{ bus: MemoryBus; index: SubjectIndex; stage: MatcherStage; policy: ListPolicy }> {
+    const bus = new MemoryBus(embeddedPolicies({ frames: 8, faces: 8, matches: 8 }, false));
+    const index = new SubjectIndex('m', 4);
+    const policy = new ListPolicy(0.8, () => 0.8);
+    const stage = new MatcherStage({ bus, index, policy, rules: { ...defaultAlertRules, threshold: 0.8 }, topK: 2, log: createLogger('silent') });
+    await stage.start();
+    return { bus, index, stage, policy };
+  }
+  const negatives = (subject: string, angles: number[]) => ({ kind: 'watchlist', v: 2, op: 'negatives', subject, model: 'm', vectors: angles.map((a) => Array.from(unit(a))) }) as const;
+
+  it('keeps negative examples that arrive before their subject (compaction reorders keys), across upserts, and drops them with a removal', async () => {
+    const { bus, index, stage } = await topicStage();
+    // A look-alike at 0.3 rad (similarity .955 to a): dismissed before a's latest upsert on the compacted topic.
+    await bus.publish('watchlist', negatives('a', [0.3]));
+    await bus.publish('watchlist', { kind: 'watchlist', v: 1, op: 'upsert', subject: subject('a', 0) });
+    await bus.idle();
+    expect(index.search(unit(0.3), 1)).toEqual([]); // closer to the dismissed face than to a
+    expect(index.search(unit(0.05), 1)[0]?.subject.id).toBe('a'); // a's own face still matches
+    await bus.publish('watchlist', { kind: 'watchlist', v: 1, op: 'upsert', subject: { ...subject('a', 0), name: 'renamed' } });
+    await bus.idle();
+    expect(index.search(unit(0.3), 1)).toEqual([]); // an edit of the subject keeps them
+    await bus.publish('watchlist', { kind: 'watchlist', v: 1, op: 'remove', id: 'a' });
+    await bus.publish('watchlist', { kind: 'watchlist', v: 1, op: 'upsert', subject: subject('a', 0) });
+    await bus.idle();
+    expect(index.search(unit(0.3), 1)[0]?.subject.id).toBe('a'); // a new subject of the same id starts clean
+    expect(stage.negativeSubjects).toBe(0);
+    // Another model's negatives are not this index's business.
+    await bus.publish('watchlist', { ...negatives('a', [0.3]), model: 'other' });
+    await bus.idle();
+    expect(index.search(unit(0.3), 1)[0]?.subject.id).toBe('a');
+    await stage.stop();
+  });
+
+  it('applies a list record: its operating point and priority', async () => {
+    const { bus, policy, stage } = await topicStage();
+    await bus.publish('watchlist', { kind: 'watchlist', v: 2, op: 'list', list: { name: 'vip', priority: 5, colour: null, threshold: 0.97, targetFpir: null } });
+    await bus.idle();
+    expect(policy.thresholdFor(['vip'])).toBe(0.97);
+    expect(policy.match(['vip'], 0.99)).toEqual({ threshold: 0.97, list: { name: 'vip', priority: 5 } });
+    await stage.stop();
   });
 });
