@@ -40,6 +40,10 @@ export interface ThroughputOptions {
   readonly fps: number;
   /** Worker counts to compare (pipeline variants are run for each). */
   readonly workers: readonly number[];
+  /** Which replay parts to run: the engine alone, the pipeline brute force, the pipeline scheduled (default all). */
+  readonly parts?: readonly ('engine' | 'brute' | 'scheduled')[];
+  /** Scheduled variants: overrides of `inference.schedule` each (default one: the config's). */
+  readonly schedules?: readonly ScheduleOverrides[];
   /** Replay rounds; 0: live part only. */
   readonly rounds: number;
   /** Live camera counts to try, ascending (empty: no live part). */
@@ -86,12 +90,28 @@ export interface ThroughputReport {
   readonly live: LiveStep[];
 }
 
+export type ScheduleOverrides = Partial<Omit<Config['inference']['schedule'], 'enabled'>>;
+
 interface Variant {
   readonly name: string;
   readonly workers: number;
   /** schedule on (track-driven detection/embedding, flip near the threshold) */
   readonly schedule: boolean;
+  readonly overrides?: ScheduleOverrides;
 }
+
+/** `key=value,key=value` overrides of `inference.schedule` (numbers and booleans), e.g. "motionRegions=false,fullEvery=30". */
+export function parseSchedule(spec: string): ScheduleOverrides {
+  const out: Record<string, number | boolean> = {};
+  for (const kv of spec.split(',').filter(Boolean)) {
+    const [k, v] = kv.split('=');
+    if (!k || v === undefined) throw new Error(`"${kv}" is not key=value`);
+    out[k.trim()] = v === 'true' ? true : v === 'false' ? false : Number(v);
+  }
+  return out as ScheduleOverrides;
+}
+
+const describe = (o: ScheduleOverrides | undefined): string => (o && Object.keys(o).length ? ` [${Object.entries(o).map(([k, v]) => `${k}=${v}`).join(',')}]` : '');
 
 const run = promisify(execFile);
 const round1 = (v: number): number => Math.round(v * 10) / 10;
@@ -138,17 +158,23 @@ export async function benchThroughput(o: ThroughputOptions): Promise<ThroughputR
     const decodeFps = decoded / Math.max(1e-3, (performance.now() - t0) / 1000);
     const videoSeconds = decoded / o.fps;
     o.progress(`video: ${video} (${round1(videoSeconds)} s, ${decoded} frames at ${o.fps} fps); decoding alone ${round1(decodeFps)} frames/s`);
+    const parts = new Set(o.parts ?? ['engine', 'brute', 'scheduled']);
+    const schedules = o.schedules?.length ? o.schedules : [{}];
     const variants: Variant[] = o.workers.flatMap((w) => [
-      { name: `pipeline brute-force, ${w} worker${w > 1 ? 's' : ''}`, workers: w, schedule: false },
-      { name: `pipeline scheduled, ${w} worker${w > 1 ? 's' : ''}`, workers: w, schedule: true },
+      ...(parts.has('brute') ? [{ name: `pipeline brute-force, ${w} worker${w > 1 ? 's' : ''}`, workers: w, schedule: false }] : []),
+      ...(parts.has('scheduled') ? schedules.map((overrides) => ({ name: `pipeline scheduled, ${w} worker${w > 1 ? 's' : ''}${describe(overrides)}`, workers: w, schedule: true, overrides })) : []),
     ]);
     const replay: ReplayRun[] = [];
     for (let round = 1; round <= o.rounds; round++) {
-      // The engine alone: what every frame costs without the pipeline (one call after another, one engine).
-      t0 = performance.now();
-      const n = await eachFrame(video, o.fps, async (img) => void (await prep.runtime.engine.analyze(img, o.cfg.inference.minFaceSize)));
-      replay.push(rate('engine alone (detect+align+embed every frame)', round, n, (performance.now() - t0) / 1000, videoSeconds));
-      o.progress(line(replay[replay.length - 1]!));
+      if (parts.has('engine')) {
+        // The engine alone: what every frame costs without the pipeline (one call after another, one engine).
+        t0 = performance.now();
+        const cpu0 = process.cpuUsage();
+        const n = await eachFrame(video, o.fps, async (img) => void (await prep.runtime.engine.analyze(img, o.cfg.inference.minFaceSize)));
+        const cpu = process.cpuUsage(cpu0);
+        replay.push({ ...rate('engine alone (detect+align+embed every frame)', round, n, (performance.now() - t0) / 1000, videoSeconds), ms_per_frame: { cpu: round1((cpu.user + cpu.system) / 1000 / Math.max(1, n)) } });
+        o.progress(line(replay[replay.length - 1]!));
+      }
       for (const v of variants) {
         replay.push(await replayPipeline(o, prep, threads, v, round, video, videoSeconds));
         o.progress(line(replay[replay.length - 1]!));
@@ -176,8 +202,9 @@ function rate(variant: string, round: number, frames: number, seconds: number, v
 }
 
 /** The config of a variant: workers and the schedule switched as it says; flip everywhere when the schedule is off (today's behaviour). */
-function variantConfig(cfg: Config, v: { workers: number; schedule: boolean }): Config {
-  return { ...cfg, inference: { ...cfg.inference, workers: v.workers, schedule: { ...cfg.inference.schedule, enabled: v.schedule, flipBand: v.schedule ? cfg.inference.schedule.flipBand : 0 } } };
+function variantConfig(cfg: Config, v: { workers: number; schedule: boolean; overrides?: ScheduleOverrides }): Config {
+  const sched = { ...cfg.inference.schedule, ...v.overrides };
+  return { ...cfg, inference: { ...cfg.inference, workers: v.workers, schedule: { ...sched, enabled: v.schedule, flipBand: v.schedule ? sched.flipBand : 0 } } };
 }
 
 function runtimeWith(rt: Runtime, threads: readonly FaceWorker[], workers: number): Runtime {
@@ -191,9 +218,12 @@ async function replayPipeline(o: ThroughputOptions, prep: Awaited<ReturnType<typ
   const events: MatchEvent[] = [];
   pipeline.onMatch('bench', (e) => void events.push(e));
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const [res] = await pipeline.cameras.run([cameraSchema.parse({ id: 'scene', url: video, fps: o.fps, realtime: false })]);
   await pipeline.drain();
   const seconds = (performance.now() - t0) / 1000;
+  // CPU time of this process, all threads (ffmpeg, a child, not included): the work done, whatever else loads the machine.
+  const cpu = process.cpuUsage(cpu0);
   const matchMs = pipeline.matcher.busyMs;
   await pipeline.stop();
   if (!res || res.error) throw res?.error ?? new Error('the scene did not run');
@@ -204,7 +234,7 @@ async function replayPipeline(o: ThroughputOptions, prep: Awaited<ReturnType<typ
   const score = o.video ? undefined : scoreAlerts(prep.scene.appearances, prep.subjectOf, events, prep.scene.duration);
   return {
     ...rate(v.name, round, frames, seconds, videoSeconds),
-    ms_per_frame: { detect: per(detectMs), 'align+gate+track': per(alignMs), embed: per(embedMs), 'crop+publish': per(publishMs), match: per(matchMs), wall: per(seconds * 1000) },
+    ms_per_frame: { detect: per(detectMs), 'align+gate+track': per(alignMs), embed: per(embedMs), 'crop+publish': per(publishMs), match: per(matchMs), wall: per(seconds * 1000), cpu: per((cpu.user + cpu.system) / 1000) },
     counts,
     alerted_share: score ? round2(score.alerted_share) : undefined,
     false_alerts: score?.false_alerts,

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { setup } from '../../src/cli/setup.js';
 import { VigilError } from '../../src/errors.js';
-import { benchThroughput, line, liveLine } from '../throughput.js';
+import { benchThroughput, line, liveLine, parseSchedule } from '../throughput.js';
 
 const list = (v: string): number[] => v.split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0);
 
@@ -10,6 +10,21 @@ function faceRange(v: string): [number, number] {
   const [a, b] = v.split(',').map(Number);
   if (!(a! > 0 && b! >= a!)) throw new VigilError('VIGIL_ERR_BENCH_ARGS', { bench: 'throughput', reason: `--face-size wants "min,max" px, got "${v}"` });
   return [a!, b!];
+}
+
+function partsOf(v: string): ('engine' | 'brute' | 'scheduled')[] {
+  const ps = v.split(',').map((x) => x.trim()).filter(Boolean);
+  const bad = ps.find((p) => !['engine', 'brute', 'scheduled'].includes(p));
+  if (bad !== undefined) throw new VigilError('VIGIL_ERR_BENCH_ARGS', { bench: 'throughput', reason: `--parts takes engine, brute, scheduled; got "${bad}"` });
+  return ps as ('engine' | 'brute' | 'scheduled')[];
+}
+
+function schedulesOf(spec: string): ReturnType<typeof parseSchedule> {
+  try {
+    return parseSchedule(spec);
+  } catch (err) {
+    throw new VigilError('VIGIL_ERR_BENCH_ARGS', { bench: 'throughput', reason: `--schedule: ${(err as Error).message}` });
+  }
 }
 
 export function register(bench: Command): void {
@@ -20,6 +35,8 @@ export function register(bench: Command): void {
     .option('--workers <list>', 'inference worker counts to compare', '1,2')
     .option('--cameras <list>', 'live camera counts to try, ascending ("" or 0: no live part)', '2,4,8')
     .option('--live-seconds <n>', 'measuring window per live step, s', (v) => Number(v), 10)
+    .option('--parts <list>', 'replay parts: engine (alone), brute (pipeline, schedule off), scheduled', 'engine,brute,scheduled')
+    .option('--schedule <specs>', 'scheduled variants, ";"-separated, each "key=value,..." overrides of inference.schedule (e.g. "fullEvery=10;fullEvery=30;motionRegions=false"); default: the config\'s', '')
     .option('--rounds <n>', 'replay rounds (variants interleaved within each round); 0: live part only', (v) => Number(v), 1)
     .option('--enrolled <n>', 'scene: people on the watchlist who walk through', (v) => Number(v), 6)
     .option('--strangers <n>', 'scene: people never enrolled who walk through', (v) => Number(v), 6)
@@ -28,7 +45,7 @@ export function register(bench: Command): void {
     .option('--fps <n>', 'frames sampled per second', (v) => Number(v), 5)
     .option('--profile <name>', 'model profile')
     .option('--json', 'print the report as one JSON line on stdout')
-    .action(async (opts: { video?: string; workers: string; cameras: string; liveSeconds: number; rounds: number; enrolled: number; strangers: number; seed: number; faceSize: string; fps: number; profile?: string; json?: boolean }, cmd: Command) => {
+    .action(async (opts: { video?: string; parts: string; schedule: string; workers: string; cameras: string; liveSeconds: number; rounds: number; enrolled: number; strangers: number; seed: number; faceSize: string; fps: number; profile?: string; json?: boolean }, cmd: Command) => {
       const { cfg, log } = setup(cmd, 'warn');
       const out = (l: string): void => void process.stdout.write(`${l}\n`);
       const r = await benchThroughput({
@@ -43,6 +60,8 @@ export function register(bench: Command): void {
         faceSize: faceRange(opts.faceSize),
         fps: opts.fps,
         workers: list(opts.workers),
+        parts: partsOf(opts.parts),
+        schedules: opts.schedule.split(';').map((x) => x.trim()).filter(Boolean).map((x) => schedulesOf(x)),
         rounds: Math.max(0, opts.rounds),
         cameras: list(opts.cameras),
         liveSeconds: opts.liveSeconds,

@@ -207,6 +207,7 @@ export const configSchema = z.strictObject({
           reembedEvery: z.number().int().min(1).default(10).describe('a tracked face whose identity is decided is embedded again at least every this many frames'),
           decidedMargin: z.number().min(0).max(2).default(0.15).describe('identity decided when the best watchlist similarity is this far from the threshold'),
           flipBand: z.number().min(0).max(2).default(0.1).describe('flip TTA only for faces whose similarity is within this of the threshold (0: every face)'),
+          motionRegions: z.boolean().default(true).describe('motion away from the tracked faces is detected in regions around what moved, at native resolution (false: a full-frame pass)'),
         })
         .prefault({}),
     })
