@@ -1,3 +1,4 @@
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryBus, embeddedPolicies } from '../../../src/bus/memory.js';
 import type { FacesMsg, FrameMsg, RgbImage } from '../../../src/contracts/messages.js';
@@ -33,11 +34,55 @@ function det(x: number, y: number, s: number, score = 0.9): Detection {
 const emb = new Float32Array(4).fill(0.5);
 
 describe('CameraSchedule', () => {
-  it('detects the whole first frame, nothing when nothing moves and nobody is tracked, whole again when something appears', () => {
+  it('detects the whole first frame, nothing when nothing moves and nobody is tracked, the region of what appears at native resolution', () => {
     const s = new CameraSchedule(defaultScheduleOptions);
     expect(s.plan(frame(), 0).kind).toBe('full');
     expect(s.plan(frame(), 200)).toEqual({ kind: 'still', detections: [] });
-    expect(s.plan(frame([[300, 100, 60]]), 400).kind).toBe('full');
+    const p = s.plan(frame([[300, 100, 60]]), 400);
+    expect(p.kind).toBe('rois');
+    if (p.kind !== 'rois') return;
+    expect(p.rois).toEqual([]);
+    expect(p.moved).toHaveLength(1);
+    const [m] = p.moved;
+    // The whole square with a margin, and far less than the frame.
+    expect(m![0]).toBeLessThanOrEqual(300 - 16);
+    expect(m![1]).toBeLessThanOrEqual(100 - 16);
+    expect(m![2]).toBeGreaterThanOrEqual(360 + 16);
+    expect(m![3]).toBeGreaterThanOrEqual(160 + 16);
+    expect((m![2] - m![0]) * (m![3] - m![1])).toBeLessThan((W * H) / 8);
+    // The first version of the schedule: a full pass.
+    const old = new CameraSchedule({ ...defaultScheduleOptions, motionRegions: false });
+    old.plan(frame(), 0);
+    expect(old.plan(frame([[300, 100, 60]]), 200).kind).toBe('full');
+  });
+
+  it('groups nearby moved cells into one region, far apart ones into two, and takes a full pass when regions would cost as much', () => {
+    const s = new CameraSchedule(defaultScheduleOptions);
+    s.plan(frame(), 0);
+    const two = s.plan(frame([[40, 40, 40], [100, 50, 30], [500, 250, 40]]), 200);
+    expect(two.kind).toBe('rois');
+    if (two.kind === 'rois') expect(two.moved).toHaveLength(2);
+    // Most of the frame changes (lights, a crowd): one full pass is cheaper than the regions.
+    expect(s.plan(frame([[0, 0, 340]]), 400).kind).toBe('full');
+  });
+
+  it('takes the periodic full pass only when something moved since the last one', () => {
+    const s = new CameraSchedule({ ...defaultScheduleOptions, fullEvery: 3 });
+    expect(s.plan(frame(), 0).kind).toBe('full');
+    for (let i = 1; i <= 6; i++) expect(s.plan(frame(), i * 200).kind).toBe('still');
+    expect(s.plan(frame([[300, 100, 20]]), 1400).kind).toBe('full');
+  });
+
+  it('links a new face to its track across a walker\'s first step (about a face width), not to a far one', () => {
+    const s = new CameraSchedule(defaultScheduleOptions);
+    const [a] = s.assign([det(100, 100, 50)], 0, 0);
+    const [b] = s.assign([det(160, 102, 50)], 1, 200);
+    expect(b!.track).toBe(a!.track);
+    // With its velocity known, the next step is predicted; a face three widths off the prediction is someone else.
+    const [c] = s.assign([det(220, 100, 50)], 2, 400);
+    expect(c!.track).toBe(a!.track);
+    const [d] = s.assign([det(430, 100, 50)], 3, 600);
+    expect(d!.track).not.toBe(a!.track);
   });
 
   it('detects regions around a moving tracked face, the whole frame when something moves elsewhere or the schedule says so', () => {
@@ -55,16 +100,16 @@ describe('CameraSchedule', () => {
     expect(r![2]).toBeGreaterThanOrEqual(370);
     expect((r![2] - r![0]) * (r![3] - r![1])).toBeLessThan((W * H) / 4);
     s.assign([det(310, 100, 60)], 1, 200);
-    // Something new far from the face: full pass.
-    expect(s.plan(frame([[320, 100, 60], [20, 250, 40]]), 400).kind).toBe('full');
+    // Something new far from the face: its region too, at native resolution.
+    const p2 = s.plan(frame([[320, 100, 60], [20, 250, 40]]), 400);
+    expect(p2.kind === 'rois' && p2.rois.length === 1 && p2.moved.length === 1).toBe(true);
+    if (p2.kind === 'rois') expect(p2.moved[0]![0]).toBeLessThanOrEqual(20);
     s.assign([det(320, 100, 60), det(20, 250, 40)], 2, 400);
     // Nothing moves: the last detections stand, no model call.
     const still = s.plan(frame([[320, 100, 60], [20, 250, 40]]), 600);
     expect(still.kind).toBe('still');
-    // fullEvery frames after the last full pass, a full pass whatever moved.
-    s.plan(frame([[330, 100, 60], [20, 250, 40]]), 800);
-    s.plan(frame([[340, 100, 60], [20, 250, 40]]), 1000);
-    expect(s.plan(frame([[350, 100, 60], [20, 250, 40]]), 1200).kind).toBe('full');
+    // fullEvery frames after the last full pass (the first frame), a full pass whatever moved.
+    expect(s.plan(frame([[330, 100, 60], [20, 250, 40]]), 800).kind).toBe('full');
   });
 
   it('embeds a new face, follows a decided one by its box, embeds again when undecided, better, or due', () => {
@@ -114,6 +159,33 @@ describe('track-driven inference (real models)', () => {
     expect(found).toHaveLength(1);
     expect(iou(found[0]!.box, b)).toBeGreaterThan(0.7);
     expect(Math.hypot(found[0]!.landmarks[0][0] - full!.landmarks[0][0], found[0]!.landmarks[0][1] - full!.landmarks[0][1])).toBeLessThan(4);
+  });
+
+  it('finds a tiny face entering an empty 720p frame in the region of what moved (native resolution), where the full 640 px pass does not', async () => {
+    // A face ~16 px wide (the LFW photo at 48 px): the full pass shrinks it to 8 px and misses it; at
+    // 24 px both find it, the full pass with score ~0.6, the region with ~0.8 (measured).
+    const bg = { width: 1280, height: 720 };
+    const grey = await sharp({ create: { ...bg, channels: 3, background: { r: 96, g: 100, b: 104 } } }).raw().toBuffer();
+    const photo = await sharp(lfw('Aaron_Eckhart', 'Aaron_Eckhart_0001.jpg')).resize(48, 48).removeAlpha().raw().toBuffer();
+    const withFace = await sharp(grey, { raw: { ...bg, channels: 3 } }).composite([{ input: photo, raw: { width: 48, height: 48, channels: 3 }, left: 900, top: 420 }]).removeAlpha().raw().toBuffer();
+    const img = (b: Buffer): RgbImage => ({ ...bg, data: new Uint8Array(b.buffer, b.byteOffset, b.byteLength) });
+    const bus = new MemoryBus(embeddedPolicies({ frames: 8, faces: 64, matches: 64 }, false));
+    const got: FacesMsg[] = [];
+    bus.subscribe('faces', { group: 't' }, (m) => void got.push(...m));
+    const stage = new InferenceStage({ bus, engine, batchSize: 4, batchWaitMs: 0, minFaceSize: 0, quality: NO_GATES, schedule: defaultScheduleOptions, log: createLogger('silent') });
+    const f = (seq: number, b: Buffer): FrameMsg => ({ kind: 'frame', v: 1, camera: 'c', seq, capturedAt: seq * 200, mediaTime: null, image: img(b) });
+    await stage.process([f(0, grey)]);
+    await stage.process([f(1, withFace)]);
+    await bus.idle();
+    expect(stage.timing.fullDetections).toBe(1);
+    expect(stage.timing.regionDetections).toBe(1);
+    expect(got[1]!.faces).toHaveLength(1);
+    const box = got[1]!.faces[0]!.box;
+    expect(box[0]).toBeGreaterThan(900);
+    expect(box[2]).toBeLessThan(948);
+    // The full-frame pass (1280 -> 640 px) does not see it: the region pass is what finds it.
+    expect(await engine.detect(img(withFace))).toHaveLength(0);
+    await bus.close();
   });
 
   it('adds flip TTA only near a decision boundary: the threshold, or the threshold plus the strong margin', async () => {
