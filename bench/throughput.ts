@@ -15,6 +15,7 @@ import { Pipeline } from '../src/pipeline.js';
 import { openEngines, type Runtime } from '../src/runtime.js';
 import { ensureRtspServerBinary, startRtspCamera, stopRtspCamera } from '../test/support/rtsp-lab.js';
 import { prepareScene, scoreAlerts } from './alerts.js';
+import type { SceneOptions } from './alerts-scene.js';
 import { percentile } from './metrics.js';
 
 /**
@@ -35,8 +36,8 @@ export interface ThroughputOptions {
   readonly enrolled: number;
   readonly strangers: number;
   readonly seed: number;
-  /** Face widths of the scene's walkers, px (default the scene's 44-90). */
-  readonly faceSize?: readonly [number, number];
+  /** How the LFW scene is built (face sizes, gaps, light...; bench/alerts-scene.ts); default the plain corridor. */
+  readonly scene?: Partial<SceneOptions>;
   readonly fps: number;
   /** Worker counts to compare (pipeline variants are run for each). */
   readonly workers: readonly number[];
@@ -140,7 +141,7 @@ export async function benchThroughput(o: ThroughputOptions): Promise<ThroughputR
   const loadBefore = loadavg();
   const maxWorkers = Math.max(...o.workers, 1);
   o.progress('preparing the scene and its watchlist');
-  const prep = await prepareScene({ cfg: o.cfg, log: o.log, workDir: o.workDir, profile: o.profile, enrolled: o.enrolled, strangers: o.strangers, seed: o.seed, scene: o.faceSize ? { faceSize: o.faceSize } : undefined });
+  const prep = await prepareScene({ cfg: o.cfg, log: o.log, workDir: o.workDir, profile: o.profile, enrolled: o.enrolled, strangers: o.strangers, seed: o.seed, scene: o.scene });
   const video = o.video ?? prep.scene.video;
   // Worker threads for the largest count asked for (a variant with w > 1 uses the first w; w = 1 the main engine).
   const have = prep.runtime.workers ?? [];

@@ -216,9 +216,10 @@ export class CameraSchedule {
 
   /**
    * Links a frame's detections to the tracks (greedy on box overlap and nearness, with the velocity
-   * prediction) and says which faces to embed. Call in frame order.
+   * prediction) and says which faces to embed. Call in frame order; `still`: the detections of a
+   * 'still' plan (the tracks' last ones, linked without counting as a sighting).
    */
-  assign(dets: readonly Detection[], seq: number, at: number): FaceTask[] {
+  assign(dets: readonly Detection[], seq: number, at: number, still = false): FaceTask[] {
     this.#tracks = this.#tracks.filter((t) => at - t.lastAt <= MAX_GAP_MS);
     const pairs: { t: number; d: number; score: number }[] = [];
     this.#tracks.forEach((t, ti) => {
@@ -243,16 +244,21 @@ export class CameraSchedule {
       usedT.add(p.t);
       const t = this.#tracks[p.t]!;
       const d = dets[p.d]!;
-      const dt = Math.max(1, at - t.lastAt);
-      const cx = (d.box[0] + d.box[2] - t.box[0] - t.box[2]) / 2;
-      const cy = (d.box[1] + d.box[3] - t.box[1] - t.box[3]) / 2;
-      t.vx = cx / dt;
-      t.vy = cy / dt;
-      t.box = d.box;
-      t.detection = d;
-      t.lastAt = at;
+      // A still frame's detections are the tracks' last ones, not a sighting: they must not keep a
+      // track alive (measured: a walker who left stood on as a ghost at the frame's edge through an
+      // empty corridor and took over the next walker, who was then sent on with the ghost's identity).
+      if (!still) {
+        const dt = Math.max(1, at - t.lastAt);
+        const cx = (d.box[0] + d.box[2] - t.box[0] - t.box[2]) / 2;
+        const cy = (d.box[1] + d.box[3] - t.box[1] - t.box[3]) / 2;
+        t.vx = cx / dt;
+        t.vy = cy / dt;
+        t.box = d.box;
+        t.detection = d;
+        t.lastAt = at;
+        t.seen++;
+      }
       t.lastSeq = seq;
-      t.seen++;
       const embed = !t.decided || !t.embedding || seq - t.embeddedSeq >= this.#o.reembedEvery || faceScore(d) >= this.#o.betterFace * t.quality;
       out[p.d] = { detection: d, track: t, embed };
     }

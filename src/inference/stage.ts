@@ -115,7 +115,7 @@ export class InferenceStage {
     for (let i = 0; i < frames.length; i++) {
       const f = frames[i]!;
       const sched = this.#schedule(f.camera);
-      const tasks = sched ? sched.assign(dets[i]!, f.seq, f.capturedAt) : dets[i]!.map((d): FaceTask => ({ detection: d, embed: true }));
+      const tasks = sched ? sched.assign(dets[i]!, f.seq, f.capturedAt, plans[i]!.kind === 'still') : dets[i]!.map((d): FaceTask => ({ detection: d, embed: true }));
       const kept: FaceTask[] = [];
       for (const task of tasks) {
         if (!task.embed && CameraSchedule.followed(task)) {

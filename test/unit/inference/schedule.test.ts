@@ -73,6 +73,20 @@ describe('CameraSchedule', () => {
     expect(s.plan(frame([[300, 100, 20]]), 1400).kind).toBe('full');
   });
 
+  it('does not keep a track alive on still frames: a face that left is not sent on through an empty scene', () => {
+    const s = new CameraSchedule(defaultScheduleOptions);
+    s.plan(frame([[600, 100, 30]]), 0);
+    s.assign([det(600, 100, 30)], 0, 0);
+    let last: ReturnType<CameraSchedule['plan']> | undefined;
+    for (let i = 1; i <= 10; i++) {
+      last = s.plan(frame([[600, 100, 30]]), i * 200);
+      expect(last.kind).toBe('still');
+      if (last.kind === 'still') s.assign(last.detections, i, i * 200, true);
+    }
+    // 2 s without a sighting: the track is gone, nothing is sent on.
+    expect(last).toEqual({ kind: 'still', detections: [] });
+  });
+
   it('links a new face to its track across a walker\'s first step (about a face width), not to a far one', () => {
     const s = new CameraSchedule(defaultScheduleOptions);
     const [a] = s.assign([det(100, 100, 50)], 0, 0);
