@@ -1,5 +1,6 @@
 import type { Bus } from '../contracts/bus.js';
 import type { FaceRecord, FrameMsg, RgbImage } from '../contracts/messages.js';
+import { framePool } from '../ingest/frame-pool.js';
 import type { Logger } from '../log.js';
 import { stageTimes, timed } from '../metrics.js';
 import { cropRgb, encodeJpeg } from './image-io.js';
@@ -171,6 +172,8 @@ export class InferenceStage {
       });
     }
     t.publishMs += performance.now() - t0;
+    // The batch is done with its frames' pixels (crops and aligned faces are copies): recycled for the next frames.
+    for (const f of frames) framePool.give(f.image.data);
     endBatch(), st.inferenceBatchSize.observe(frames.length);
   }
 
