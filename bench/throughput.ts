@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { rename } from 'node:fs/promises';
+import { readFile, rename } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
@@ -77,6 +77,9 @@ export interface LiveStep {
   readonly alert_latency_p50_ms: number | null;
   readonly alert_latency_p95_ms: number | null;
   readonly alerts: number;
+  readonly cpu_cores: { readonly pipeline: number; readonly decoders: number };
+  /** frames detected whole / in regions / not at all, faces embedded / followed, per second */
+  readonly per_second: Record<string, number>;
   readonly kept_up: boolean;
 }
 
@@ -242,6 +245,21 @@ async function replayPipeline(o: ThroughputOptions, prep: Awaited<ReturnType<typ
   };
 }
 
+/** CPU time (user + system) of these processes so far, ms, from /proc (0 for one that is gone). */
+async function childCpuMs(pids: readonly number[]): Promise<number> {
+  const tick = 100; // USER_HZ on Linux
+  let ms = 0;
+  for (const pid of pids) {
+    try {
+      const f = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+      ms += ((Number(f[11]) + Number(f[12])) * 1000) / tick;
+    } catch {
+      // ended or restarted between the two readings
+    }
+  }
+  return ms;
+}
+
 /** The clip as a camera sends it: 25 fps, a key frame every 2 s, no B-frames (as `bench ingest`'s source), made once. */
 async function cameraClip(video: string): Promise<string> {
   const out = video.replace(/\.mp4$/, '-cam25-gop50.mp4');
@@ -277,9 +295,16 @@ async function liveStep(o: ThroughputOptions, prep: Awaited<ReturnType<typeof pr
     await new Promise((r) => setTimeout(r, 5000));
     measuring = true;
     const t0 = Date.now();
+    const cpu0 = process.cpuUsage();
+    const timing0 = { ...pipeline.inference.timing };
+    const decoders0 = await childCpuMs(pipeline.cameras.pids());
     await new Promise((r) => setTimeout(r, o.liveSeconds * 1000));
     measuring = false;
     const elapsed = (Date.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const decoders = (await childCpuMs(pipeline.cameras.pids())) - decoders0;
+    const t = pipeline.inference.timing;
+    const d = (k: keyof StageTiming): number => round1((t[k] - timing0[k]) / elapsed);
     const fpsMin = Math.min(...cams.map((c) => (counts.get(c.id) ?? 0) / elapsed));
     const p = (xs: number[], q: number): number | null => {
       const v = percentile([...xs].sort((a, b) => a - b), q);
@@ -295,6 +320,9 @@ async function liveStep(o: ThroughputOptions, prep: Awaited<ReturnType<typeof pr
       alert_latency_p50_ms: p(alertLat, 0.5),
       alert_latency_p95_ms: p(alertLat, 0.95),
       alerts: alertLat.length,
+      // Where the CPU went, in cores: this process (inference, bus, matcher), the cameras' ffmpeg decoders.
+      cpu_cores: { pipeline: round2((cpu.user + cpu.system) / 1e6 / elapsed), decoders: round2(decoders / 1000 / elapsed) },
+      per_second: { full: d('fullDetections'), regions: d('regionDetections'), skipped: d('skippedFrames'), embedded: d('embedded'), followed: d('followed') },
       // Every camera within 10% of its rate, and a frame's faces out within a second.
       kept_up: fpsMin >= 0.9 * o.fps && p95 !== null && p95 <= 1000,
     };
@@ -317,6 +345,7 @@ export function line(r: ReplayRun): string {
 export function liveLine(s: LiveStep): string {
   return (
     `live (schedule on) ${s.workers} worker(s) ${String(s.cameras).padStart(3)} cameras: worst ${s.fps_min} fps, frame->faces p50/p95 ${s.frame_latency_p50_ms}/${s.frame_latency_p95_ms} ms, ` +
-    `frame->alert p50/p95 ${s.alert_latency_p50_ms}/${s.alert_latency_p95_ms} ms (${s.alerts} alerts) -> ${s.kept_up ? 'keeps up' : 'FALLS BEHIND'}`
+    `frame->alert p50/p95 ${s.alert_latency_p50_ms}/${s.alert_latency_p95_ms} ms (${s.alerts} alerts); CPU cores: pipeline ${s.cpu_cores.pipeline}, ffmpeg decoders ${s.cpu_cores.decoders}; ` +
+    `per s: ${Object.entries(s.per_second).map(([k, v]) => `${k} ${v}`).join(', ')} -> ${s.kept_up ? 'keeps up' : 'FALLS BEHIND'}`
   );
 }
