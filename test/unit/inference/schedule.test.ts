@@ -202,6 +202,32 @@ describe('track-driven inference (real models)', () => {
     await bus.close();
   });
 
+  it('gives the same faces however the frames are batched (a replay gives the same events on every run)', async () => {
+    const photo = await sharp(lfw('Aaron_Eckhart', 'Aaron_Eckhart_0001.jpg')).resize(100, 100).removeAlpha().raw().toBuffer();
+    const grey = await sharp({ create: { width: W, height: H, channels: 3, background: { r: 110, g: 110, b: 110 } } }).raw().toBuffer();
+    const frames: FrameMsg[] = [];
+    for (let i = 0; i < 6; i++) {
+      const b = await sharp(grey, { raw: { width: W, height: H, channels: 3 } }).composite([{ input: photo, raw: { width: 100, height: 100, channels: 3 }, left: 100 + i * 40, top: 120 }]).removeAlpha().raw().toBuffer();
+      frames.push({ kind: 'frame', v: 1, camera: 'c', seq: i, capturedAt: i * 200, mediaTime: null, image: { width: W, height: H, data: new Uint8Array(b.buffer, b.byteOffset, b.byteLength) } });
+    }
+    const run = async (batches: FrameMsg[][]): Promise<FacesMsg[]> => {
+      const bus = new MemoryBus(embeddedPolicies({ frames: 8, faces: 64, matches: 64 }, false));
+      const got: FacesMsg[] = [];
+      bus.subscribe('faces', { group: 't' }, (m) => void got.push(...m));
+      const stage = new InferenceStage({ bus, engine, batchSize: 8, batchWaitMs: 0, minFaceSize: 0, quality: NO_GATES, schedule: defaultScheduleOptions, identify: () => -0.5, log: createLogger('silent') });
+      for (const b of batches) await stage.process(b);
+      await bus.idle();
+      await bus.close();
+      return got;
+    };
+    const one = await run(frames.map((f) => [f]));
+    const all = await run([frames]);
+    expect(one.map((m) => m.faces.length)).toEqual([1, 1, 1, 1, 1, 1]);
+    expect(all.map((m) => m.seq)).toEqual(one.map((m) => m.seq));
+    expect(all.map((m) => m.faces.map((x) => x.box))).toEqual(one.map((m) => m.faces.map((x) => x.box)));
+    expect(all.map((m) => m.faces.map((x) => [...x.embedding]))).toEqual(one.map((m) => m.faces.map((x) => [...x.embedding])));
+  });
+
   it('adds flip TTA only near a decision boundary: the threshold, or the threshold plus the strong margin', async () => {
     const bus = new MemoryBus(embeddedPolicies({ frames: 8, faces: 64, matches: 64 }, false));
     const image = await smallFaceFrame(lfw('Aaron_Eckhart', 'Aaron_Eckhart_0001.jpg'), 0.4);
