@@ -44,7 +44,7 @@ export function register(bench: Command): void {
     .option('--cameras <list>', 'live camera counts to try, ascending ("" or 0: no live part)', '2,4,8')
     .option('--live-seconds <n>', 'measuring window per live step, s', (v) => Number(v), 10)
     .option('--parts <list>', 'replay parts: engine (alone), brute (pipeline, schedule off), scheduled', 'engine,brute,scheduled')
-    .option('--schedule <specs>', 'scheduled variants, ";"-separated, each "key=value,..." overrides of inference.schedule (e.g. "fullEvery=10;fullEvery=30;motionRegions=false"); default: the config\'s', '')
+    .option('--schedule <specs>', 'scheduled variants, ";"-separated, each "key=value,..." overrides of inference.schedule (e.g. "default;fullEvery=30;motionRegions=false", "default" or an empty spec: the config\'s as it is); default: the config\'s', '')
     .option('--rounds <n>', 'replay rounds (variants interleaved within each round); 0: live part only', (v) => Number(v), 1)
     .option('--enrolled <n>', 'scene: people on the watchlist who walk through', (v) => Number(v), 6)
     .option('--strangers <n>', 'scene: people never enrolled who walk through', (v) => Number(v), 6)
@@ -70,7 +70,8 @@ export function register(bench: Command): void {
         fps: opts.fps,
         workers: list(opts.workers),
         parts: partsOf(opts.parts),
-        schedules: opts.schedule.split(';').map((x) => x.trim()).filter(Boolean).map((x) => schedulesOf(x)),
+        // "a;;b" or "a;default": an empty spec is the config's schedule as it is.
+        schedules: opts.schedule.trim() === '' ? [] : opts.schedule.split(';').map((x) => schedulesOf(x.trim() === 'default' ? '' : x.trim())),
         rounds: Math.max(0, opts.rounds),
         cameras: list(opts.cameras),
         liveSeconds: opts.liveSeconds,
