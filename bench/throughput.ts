@@ -104,12 +104,16 @@ interface Variant {
   readonly overrides?: ScheduleOverrides;
 }
 
+const SCHEDULE_KEYS = ['fullEvery', 'reembedEvery', 'decidedMargin', 'flipBand', 'motionRegions'] satisfies (keyof ScheduleOverrides)[] as string[];
+
 /** `key=value,key=value` overrides of `inference.schedule` (numbers and booleans), e.g. "motionRegions=false,fullEvery=30". */
 export function parseSchedule(spec: string): ScheduleOverrides {
   const out: Record<string, number | boolean> = {};
   for (const kv of spec.split(',').filter(Boolean)) {
     const [k, v] = kv.split('=');
     if (!k || v === undefined) throw new Error(`"${kv}" is not key=value`);
+    if (!SCHEDULE_KEYS.includes(k.trim())) throw new Error(`"${k}" is not one of ${SCHEDULE_KEYS.join(', ')}`);
+    if (v !== 'true' && v !== 'false' && !Number.isFinite(Number(v))) throw new Error(`"${v}" is not a number or true/false`);
     out[k.trim()] = v === 'true' ? true : v === 'false' ? false : Number(v);
   }
   return out as ScheduleOverrides;
