@@ -65,6 +65,8 @@ export interface ReplayRun {
   readonly counts?: Omit<StageTiming, 'detectMs' | 'alignMs' | 'embedMs' | 'publishMs'>;
   readonly alerted_share?: number;
   readonly false_alerts?: number;
+  /** p50, p95 seconds of video from a listed person's entry to the first alert */
+  readonly time_to_alert_s?: readonly [number | null, number | null];
 }
 
 export interface LiveStep {
@@ -246,6 +248,7 @@ async function replayPipeline(o: ThroughputOptions, prep: Awaited<ReturnType<typ
     counts,
     alerted_share: score ? round2(score.alerted_share) : undefined,
     false_alerts: score?.false_alerts,
+    time_to_alert_s: score ? [score.time_to_alert_p50_s, score.time_to_alert_p95_s] : undefined,
   };
 }
 
@@ -341,7 +344,7 @@ async function liveStep(o: ThroughputOptions, prep: Awaited<ReturnType<typeof pr
 
 export function line(r: ReplayRun): string {
   const ms = r.ms_per_frame ? `  ms/frame ${Object.entries(r.ms_per_frame).map(([k, v]) => `${k} ${v}`).join(', ')}` : '';
-  const acc = r.alerted_share !== undefined ? `  alerted ${(r.alerted_share * 100).toFixed(0)}%, false alerts ${r.false_alerts}` : '';
+  const acc = r.alerted_share !== undefined ? `  alerted ${(r.alerted_share * 100).toFixed(0)}%, false alerts ${r.false_alerts}, time to alert p50/p95 ${r.time_to_alert_s?.join('/')} s` : '';
   const c = r.counts ? `  [full ${r.counts.fullDetections}, regions ${r.counts.regionDetections}, skipped ${r.counts.skippedFrames}, embedded ${r.counts.embedded}, followed ${r.counts.followed}, flipped ${r.counts.flipped}]` : '';
   return `round ${r.round}  ${r.variant.padEnd(46)} ${String(r.frames_per_s).padStart(6)} frames/s  ${String(r.realtime_factor).padStart(6)}x real time${acc}${ms}${c}`;
 }
