@@ -1,6 +1,6 @@
 import { embeddingModelId, type ResolvedProfile } from '../models/manifest.js';
 import { alignFace } from './align.js';
-import { createDetector } from './detect/index.js';
+import { createDetector, nms } from './detect/index.js';
 import { Embedder, l2normalize } from './embedder.js';
 import type { SessionOptions } from './onnx.js';
 import type { Box, Point, RgbImage } from '../contracts/messages.js';
@@ -106,7 +106,8 @@ export class FaceEngine {
       const side = c.native ? Math.max(this.#regionSize, c.image.width, c.image.height) : undefined;
       for (const d of await det.detect(c.image, side)) out.push(offsetDetection(d, c.x0, c.y0));
     }
-    return out;
+    // Regions may overlap (a face region and the motion below it): one detection per face.
+    return crops.length > 1 ? nms(out, 0.4) : out;
   }
 
   align(img: RgbImage, d: Detection): RgbImage {
