@@ -66,6 +66,21 @@ describe('CameraSchedule', () => {
     expect(s.plan(frame([[0, 0, 340]]), 400).kind).toBe('full');
   });
 
+  it('looks at motion below a tracked face (someone walking beneath it) in a region of its own', () => {
+    const s = new CameraSchedule(defaultScheduleOptions);
+    s.plan(frame([[300, 60, 50]]), 0);
+    s.assign([det(300, 60, 50)], 0, 0);
+    // A second face appears under the first one, where its body would be.
+    const p = s.plan(frame([[300, 60, 50], [305, 230, 40]]), 200);
+    expect(p.kind).toBe('rois');
+    if (p.kind !== 'rois') return;
+    expect(p.moved).toEqual([]);
+    expect(p.rois).toHaveLength(2);
+    const below = p.rois.find((r) => r[1] > 150)!;
+    expect(below[0]).toBeLessThanOrEqual(305);
+    expect(below[3]).toBeGreaterThanOrEqual(270);
+  });
+
   it('takes the periodic full pass only when something moved since the last one', () => {
     const s = new CameraSchedule({ ...defaultScheduleOptions, fullEvery: 3 });
     expect(s.plan(frame(), 0).kind).toBe('full');
