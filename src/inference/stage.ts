@@ -152,7 +152,7 @@ export class InferenceStage {
       const dets = await Promise.all(frames.map((f) => this.#pool.use((e) => this.#detect(e, f, full))));
       this.timing.detectMs += performance.now() - t0;
       t0 = performance.now();
-      const prepared = frames.map((f, i) => this.#prepare(f, dets[i]!, undefined, false));
+      const prepared = frames.map((f, i) => this.#prepare(f, dets[i]!, undefined, 'full'));
       this.timing.alignMs += performance.now() - t0;
       await this.#finish(frames, prepared);
     }
@@ -173,7 +173,7 @@ export class InferenceStage {
       // The previous frame's embeddings decide which of this frame's faces to embed.
       await pending;
       t0 = performance.now();
-      const prepared = this.#prepare(f, dets, sched, plan.kind === 'still');
+      const prepared = this.#prepare(f, dets, sched, plan.kind);
       t.alignMs += performance.now() - t0;
       pending = this.#finish([f], [prepared]);
       void pending.catch(() => undefined); // awaited next round or below; a failure surfaces there
@@ -182,8 +182,8 @@ export class InferenceStage {
   }
 
   /** A frame's detections linked to its camera's tracks (schedule on) and gated: the faces to send, and those to embed first. */
-  #prepare(f: FrameMsg, dets: readonly Detection[], sched: CameraSchedule | undefined, still: boolean): Prepared {
-    const tasks = sched ? sched.assign(dets, f.seq, f.capturedAt, still) : dets.map((d): FaceTask => ({ detection: d, embed: true }));
+  #prepare(f: FrameMsg, dets: readonly Detection[], sched: CameraSchedule | undefined, plan: DetectPlan['kind']): Prepared {
+    const tasks = sched ? sched.assign(dets, f.seq, f.capturedAt, plan === 'still') : dets.map((d): FaceTask => ({ detection: d, embed: true }));
     const kept: FaceTask[] = [];
     const toEmbed: { task: FaceTask; aligned: RgbImage }[] = [];
     for (const task of tasks) {
@@ -192,7 +192,11 @@ export class InferenceStage {
         continue;
       }
       const crop = this.#gate(f.image, task.detection);
-      if (!crop) continue;
+      if (!crop) {
+        // Identity not decided yet: the full pass may see it within the gates (see CameraSchedule.askFull).
+        if (plan === 'rois' && task.track && !task.track.decided) sched?.askFull(task.track);
+        continue;
+      }
       kept.push(task);
       toEmbed.push({ task, aligned: crop });
     }

@@ -81,6 +81,20 @@ describe('CameraSchedule', () => {
     expect(below[3]).toBeGreaterThanOrEqual(270);
   });
 
+  it('takes a full pass after a region pass face of an undecided track failed the gates, at most three times a track', () => {
+    const s = new CameraSchedule(defaultScheduleOptions);
+    s.plan(frame([[300, 100, 60]]), 0);
+    const [a] = s.assign([det(300, 100, 60)], 0, 0);
+    const kinds: string[] = [];
+    for (let i = 1; i <= 8; i++) {
+      const p = s.plan(frame([[300 + i * 10, 100, 60]]), i * 200);
+      kinds.push(p.kind);
+      s.assign([det(300 + i * 10, 100, 60)], i, i * 200);
+      if (p.kind === 'rois') s.askFull(a!.track!);
+    }
+    expect(kinds).toEqual(['rois', 'full', 'rois', 'full', 'rois', 'full', 'rois', 'rois']);
+  });
+
   it('takes the periodic full pass only when something moved since the last one', () => {
     const s = new CameraSchedule({ ...defaultScheduleOptions, fullEvery: 3 });
     expect(s.plan(frame(), 0).kind).toBe('full');
