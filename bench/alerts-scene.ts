@@ -20,7 +20,27 @@ export interface SceneOptions {
   readonly fps?: number;
   /** face widths drawn from this range, px */
   readonly faceSize?: readonly [number, number];
+  /** Empty corridor between walkers, s (min, max): nobody crosses (a quiet scene: a few people a minute). */
+  readonly gaps?: readonly [number, number];
+  /** Chance that the next walker starts while this one is in view (default 0.5). */
+  readonly overlap?: number;
+  /** Brightness of the whole frame (1: as built; 0.6: a dim corridor). */
+  readonly light?: number;
+  /** Gaussian blur of the faces, sigma px (0: sharp; motion and focus blur of a cheap camera). */
+  readonly blur?: number;
+  /** Every enrolled person walks through a second time, after everyone, past the alert cooldown (60 s). */
+  readonly reappear?: boolean;
 }
+
+/** Named scene variants for the benchmarks (`--scene`): the default corridor, and differently built ones. */
+export const SCENE_PRESETS = {
+  default: {},
+  /** a few people a minute, an empty corridor in between (replay should skip most of it) */
+  quiet: { gaps: [10, 20] },
+  /** people always in view, built differently: smaller faces, dim light, blur, more crossing, listed people reappearing */
+  hard: { faceSize: [30, 70], light: 0.6, blur: 0.8, overlap: 0.8, reappear: true },
+} as const satisfies Record<string, Partial<SceneOptions>>;
+export type ScenePreset = keyof typeof SCENE_PRESETS;
 
 export interface Appearance {
   readonly person: string;
@@ -49,10 +69,11 @@ interface Walker extends Appearance {
 }
 
 /** LFW photos have the face around the centre (about 100 px of 250): a 150 px centre cut holds it with margin. */
-async function facePatch(file: string, size: number): Promise<Buffer> {
+async function facePatch(file: string, size: number, blur = 0): Promise<Buffer> {
   const oval = Buffer.from(`<svg width="${size}" height="${size}"><ellipse cx="${size / 2}" cy="${size / 2}" rx="${size * 0.36}" ry="${size * 0.46}" fill="#fff"/></svg>`);
   const mask = await sharp(oval).blur(Math.max(0.5, size / 40)).extractChannel(0).raw().toBuffer();
-  const rgb = await sharp(file).extract({ left: 50, top: 45, width: 150, height: 160 }).resize(size, size).removeAlpha().raw().toBuffer();
+  const cut = sharp(file).extract({ left: 50, top: 45, width: 150, height: 160 }).resize(size, size);
+  const rgb = await (blur >= 0.3 ? cut.blur(blur) : cut).removeAlpha().raw().toBuffer();
   return sharp(rgb, { raw: { width: size, height: size, channels: 3 } }).joinChannel(mask, { raw: { width: size, height: size, channels: 1 } }).png().toBuffer();
 }
 
@@ -68,10 +89,17 @@ export async function buildScene(o: SceneOptions): Promise<Scene> {
   const enroll = new Map<string, string[]>();
   const walkers: Walker[] = [];
   let t = 1;
-  for (const [i, [person, files]] of chosen.entries()) {
+  // The reappearing walk after everyone's first: the same people (their walk photo), in the same random order.
+  const walks = o.reappear ? [...chosen.entries(), ...chosen.slice(0, o.enrolled).map((c, i) => [i, c] as const)] : [...chosen.entries()];
+  for (const [n, [i, [person, files]]] of walks.entries()) {
     const enrolled = i < o.enrolled;
     const photo = files[1]!; // people with at least two photos only
     if (enrolled) enroll.set(person, files.filter((f) => f !== photo));
+    if (n >= chosen.length) {
+      // A second walk: past the alert cooldown after the first, so it is a new appearance to alert.
+      const first = walkers.find((w) => w.person === person)!;
+      t = Math.max(t, first.end + 62);
+    }
     const duration = 4 + rand() * 4;
     // Face width ~ 0.6 of the patch: patch size from the wanted face size.
     const face = fmin + rand() * (fmax - fmin);
@@ -80,9 +108,10 @@ export async function buildScene(o: SceneOptions): Promise<Scene> {
     const x0 = leftToRight ? -size * 0.3 : W - size * 0.7;
     const x1 = leftToRight ? W - size * 0.7 : -size * 0.3;
     const y = H * 0.15 + rand() * (H * 0.6 - size);
-    walkers.push({ person, enrolled, photo, start: t, end: t + duration, patch: await facePatch(join(o.lfwDir, photo), size), size, x0, x1, y });
+    walkers.push({ person, enrolled, photo, start: t, end: t + duration, patch: await facePatch(join(o.lfwDir, photo), size, o.blur), size, x0, x1, y });
+    if (o.gaps) t += duration + o.gaps[0] + rand() * (o.gaps[1] - o.gaps[0]);
     // Next walker starts while this one is still in view about half of the time: people cross.
-    t += rand() < 0.5 ? duration * 0.5 : duration + 1 + rand() * 2;
+    else t += rand() < (o.overlap ?? 0.5) ? duration * 0.5 : duration + 1 + rand() * 2;
   }
   const duration = Math.ceil(t + 2);
   const background = await sceneBackground(W, H);
@@ -95,7 +124,10 @@ export async function buildScene(o: SceneOptions): Promise<Scene> {
         return { input: w.patch, left: Math.round(w.x0 + (w.x1 - w.x0) * p), top: Math.round(w.y + Math.sin(p * Math.PI * 6) * 3) };
       })
       .map((l) => clipLayer(l, W, H));
-    return sharp(background, { raw: { width: W, height: H, channels: 3 } }).composite(await Promise.all(layers)).removeAlpha().raw().toBuffer();
+    const img = sharp(background, { raw: { width: W, height: H, channels: 3 } }).composite(await Promise.all(layers));
+    // Composite first, then dim: sharp applies linear before composite in one pipeline.
+    if (o.light === undefined || o.light === 1) return img.removeAlpha().raw().toBuffer();
+    return sharp(await img.removeAlpha().raw().toBuffer(), { raw: { width: W, height: H, channels: 3 } }).linear(o.light, 0).raw().toBuffer();
   });
   return { video: o.out, duration, appearances: walkers.map(({ person, enrolled, photo, start, end }) => ({ person, enrolled, photo, start, end })), enroll };
 }

@@ -19,6 +19,8 @@ export interface AlertBenchOptions {
   readonly strangers: number;
   readonly seed: number;
   readonly fps: number;
+  /** How the scene is built (default: the plain corridor). */
+  readonly scene?: Partial<SceneOptions>;
 }
 
 export interface AlertBenchReport {
@@ -93,7 +95,10 @@ export interface PreparedScene {
 export async function prepareScene(o: Omit<AlertBenchOptions, 'fps'> & { readonly scene?: Partial<SceneOptions> }): Promise<PreparedScene> {
   const lfwDir = join(o.cfg.sharedDir, 'data', 'lfw');
   await mkdir(o.workDir, { recursive: true });
-  const scene = await buildScene({ lfwDir, out: join(o.workDir, `scene-${o.seed}-${o.enrolled}+${o.strangers}${o.scene?.faceSize ? `-${o.scene.faceSize.join('-')}px` : ''}.mp4`), enrolled: o.enrolled, strangers: o.strangers, seed: o.seed, ...o.scene });
+  // The file name says how the scene was built, so differently built scenes never share a file.
+  const { faceSize, ...rest } = o.scene ?? {};
+  const built = Object.entries(rest).map(([k, v]) => `-${k}${Array.isArray(v) ? v.join('-') : String(v)}`).join('');
+  const scene = await buildScene({ lfwDir, out: join(o.workDir, `scene-${o.seed}-${o.enrolled}+${o.strangers}${faceSize ? `-${faceSize.join('-')}px` : ''}${built}.mp4`), enrolled: o.enrolled, strangers: o.strangers, seed: o.seed, ...o.scene });
   o.log.info({ video: scene.video, seconds: scene.duration, appearances: scene.appearances.length }, 'scene built');
   const dataDir = join(o.workDir, `data-${o.seed}-${Date.now()}`);
   await mkdir(dataDir, { recursive: true });

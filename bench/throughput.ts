@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { rename } from 'node:fs/promises';
+import { readFile, rename } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ import { Pipeline } from '../src/pipeline.js';
 import { openEngines, type Runtime } from '../src/runtime.js';
 import { ensureRtspServerBinary, startRtspCamera, stopRtspCamera } from '../test/support/rtsp-lab.js';
 import { prepareScene, scoreAlerts } from './alerts.js';
+import type { SceneOptions } from './alerts-scene.js';
 import { percentile } from './metrics.js';
 
 /**
@@ -35,11 +36,15 @@ export interface ThroughputOptions {
   readonly enrolled: number;
   readonly strangers: number;
   readonly seed: number;
-  /** Face widths of the scene's walkers, px (default the scene's 44-90). */
-  readonly faceSize?: readonly [number, number];
+  /** How the LFW scene is built (face sizes, gaps, light...; bench/alerts-scene.ts); default the plain corridor. */
+  readonly scene?: Partial<SceneOptions>;
   readonly fps: number;
   /** Worker counts to compare (pipeline variants are run for each). */
   readonly workers: readonly number[];
+  /** Which replay parts to run: the engine alone, the pipeline brute force, the pipeline scheduled (default all). */
+  readonly parts?: readonly ('engine' | 'brute' | 'scheduled')[];
+  /** Scheduled variants: overrides of `inference.schedule` each (default one: the config's). */
+  readonly schedules?: readonly ScheduleOverrides[];
   /** Replay rounds; 0: live part only. */
   readonly rounds: number;
   /** Live camera counts to try, ascending (empty: no live part). */
@@ -60,6 +65,8 @@ export interface ReplayRun {
   readonly counts?: Omit<StageTiming, 'detectMs' | 'alignMs' | 'embedMs' | 'publishMs'>;
   readonly alerted_share?: number;
   readonly false_alerts?: number;
+  /** p50, p95 seconds of video from a listed person's entry to the first alert */
+  readonly time_to_alert_s?: readonly [number | null, number | null];
 }
 
 export interface LiveStep {
@@ -72,6 +79,9 @@ export interface LiveStep {
   readonly alert_latency_p50_ms: number | null;
   readonly alert_latency_p95_ms: number | null;
   readonly alerts: number;
+  readonly cpu_cores: { readonly pipeline: number; readonly decoders: number };
+  /** frames detected whole / in regions / not at all, faces embedded / followed, per second */
+  readonly per_second: Record<string, number>;
   readonly kept_up: boolean;
 }
 
@@ -86,12 +96,32 @@ export interface ThroughputReport {
   readonly live: LiveStep[];
 }
 
+export type ScheduleOverrides = Partial<Omit<Config['inference']['schedule'], 'enabled'>>;
+
 interface Variant {
   readonly name: string;
   readonly workers: number;
   /** schedule on (track-driven detection/embedding, flip near the threshold) */
   readonly schedule: boolean;
+  readonly overrides?: ScheduleOverrides;
 }
+
+const SCHEDULE_KEYS = ['fullEvery', 'reembedEvery', 'decidedMargin', 'flipBand', 'motionRegions'] satisfies (keyof ScheduleOverrides)[] as string[];
+
+/** `key=value,key=value` overrides of `inference.schedule` (numbers and booleans), e.g. "motionRegions=false,fullEvery=30". */
+export function parseSchedule(spec: string): ScheduleOverrides {
+  const out: Record<string, number | boolean> = {};
+  for (const kv of spec.split(',').filter(Boolean)) {
+    const [k, v] = kv.split('=');
+    if (!k || v === undefined) throw new Error(`"${kv}" is not key=value`);
+    if (!SCHEDULE_KEYS.includes(k.trim())) throw new Error(`"${k}" is not one of ${SCHEDULE_KEYS.join(', ')}`);
+    if (v !== 'true' && v !== 'false' && !Number.isFinite(Number(v))) throw new Error(`"${v}" is not a number or true/false`);
+    out[k.trim()] = v === 'true' ? true : v === 'false' ? false : Number(v);
+  }
+  return out as ScheduleOverrides;
+}
+
+const describe = (o: ScheduleOverrides | undefined): string => (o && Object.keys(o).length ? ` [${Object.entries(o).map(([k, v]) => `${k}=${v}`).join(',')}]` : '');
 
 const run = promisify(execFile);
 const round1 = (v: number): number => Math.round(v * 10) / 10;
@@ -120,7 +150,7 @@ export async function benchThroughput(o: ThroughputOptions): Promise<ThroughputR
   const loadBefore = loadavg();
   const maxWorkers = Math.max(...o.workers, 1);
   o.progress('preparing the scene and its watchlist');
-  const prep = await prepareScene({ cfg: o.cfg, log: o.log, workDir: o.workDir, profile: o.profile, enrolled: o.enrolled, strangers: o.strangers, seed: o.seed, scene: o.faceSize ? { faceSize: o.faceSize } : undefined });
+  const prep = await prepareScene({ cfg: o.cfg, log: o.log, workDir: o.workDir, profile: o.profile, enrolled: o.enrolled, strangers: o.strangers, seed: o.seed, scene: o.scene });
   const video = o.video ?? prep.scene.video;
   // Worker threads for the largest count asked for (a variant with w > 1 uses the first w; w = 1 the main engine).
   const have = prep.runtime.workers ?? [];
@@ -138,17 +168,23 @@ export async function benchThroughput(o: ThroughputOptions): Promise<ThroughputR
     const decodeFps = decoded / Math.max(1e-3, (performance.now() - t0) / 1000);
     const videoSeconds = decoded / o.fps;
     o.progress(`video: ${video} (${round1(videoSeconds)} s, ${decoded} frames at ${o.fps} fps); decoding alone ${round1(decodeFps)} frames/s`);
+    const parts = new Set(o.parts ?? ['engine', 'brute', 'scheduled']);
+    const schedules = o.schedules?.length ? o.schedules : [{}];
     const variants: Variant[] = o.workers.flatMap((w) => [
-      { name: `pipeline brute-force, ${w} worker${w > 1 ? 's' : ''}`, workers: w, schedule: false },
-      { name: `pipeline scheduled, ${w} worker${w > 1 ? 's' : ''}`, workers: w, schedule: true },
+      ...(parts.has('brute') ? [{ name: `pipeline brute-force, ${w} worker${w > 1 ? 's' : ''}`, workers: w, schedule: false }] : []),
+      ...(parts.has('scheduled') ? schedules.map((overrides) => ({ name: `pipeline scheduled, ${w} worker${w > 1 ? 's' : ''}${describe(overrides)}`, workers: w, schedule: true, overrides })) : []),
     ]);
     const replay: ReplayRun[] = [];
     for (let round = 1; round <= o.rounds; round++) {
-      // The engine alone: what every frame costs without the pipeline (one call after another, one engine).
-      t0 = performance.now();
-      const n = await eachFrame(video, o.fps, async (img) => void (await prep.runtime.engine.analyze(img, o.cfg.inference.minFaceSize)));
-      replay.push(rate('engine alone (detect+align+embed every frame)', round, n, (performance.now() - t0) / 1000, videoSeconds));
-      o.progress(line(replay[replay.length - 1]!));
+      if (parts.has('engine')) {
+        // The engine alone: what every frame costs without the pipeline (one call after another, one engine).
+        t0 = performance.now();
+        const cpu0 = process.cpuUsage();
+        const n = await eachFrame(video, o.fps, async (img) => void (await prep.runtime.engine.analyze(img, o.cfg.inference.minFaceSize)));
+        const cpu = process.cpuUsage(cpu0);
+        replay.push({ ...rate('engine alone (detect+align+embed every frame)', round, n, (performance.now() - t0) / 1000, videoSeconds), ms_per_frame: { cpu: round1((cpu.user + cpu.system) / 1000 / Math.max(1, n)) } });
+        o.progress(line(replay[replay.length - 1]!));
+      }
       for (const v of variants) {
         replay.push(await replayPipeline(o, prep, threads, v, round, video, videoSeconds));
         o.progress(line(replay[replay.length - 1]!));
@@ -176,8 +212,9 @@ function rate(variant: string, round: number, frames: number, seconds: number, v
 }
 
 /** The config of a variant: workers and the schedule switched as it says; flip everywhere when the schedule is off (today's behaviour). */
-function variantConfig(cfg: Config, v: { workers: number; schedule: boolean }): Config {
-  return { ...cfg, inference: { ...cfg.inference, workers: v.workers, schedule: { ...cfg.inference.schedule, enabled: v.schedule, flipBand: v.schedule ? cfg.inference.schedule.flipBand : 0 } } };
+function variantConfig(cfg: Config, v: { workers: number; schedule: boolean; overrides?: ScheduleOverrides }): Config {
+  const sched = { ...cfg.inference.schedule, ...v.overrides };
+  return { ...cfg, inference: { ...cfg.inference, workers: v.workers, schedule: { ...sched, enabled: v.schedule, flipBand: v.schedule ? sched.flipBand : 0 } } };
 }
 
 function runtimeWith(rt: Runtime, threads: readonly FaceWorker[], workers: number): Runtime {
@@ -191,9 +228,12 @@ async function replayPipeline(o: ThroughputOptions, prep: Awaited<ReturnType<typ
   const events: MatchEvent[] = [];
   pipeline.onMatch('bench', (e) => void events.push(e));
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const [res] = await pipeline.cameras.run([cameraSchema.parse({ id: 'scene', url: video, fps: o.fps, realtime: false })]);
   await pipeline.drain();
   const seconds = (performance.now() - t0) / 1000;
+  // CPU time of this process, all threads (ffmpeg, a child, not included): the work done, whatever else loads the machine.
+  const cpu = process.cpuUsage(cpu0);
   const matchMs = pipeline.matcher.busyMs;
   await pipeline.stop();
   if (!res || res.error) throw res?.error ?? new Error('the scene did not run');
@@ -204,11 +244,27 @@ async function replayPipeline(o: ThroughputOptions, prep: Awaited<ReturnType<typ
   const score = o.video ? undefined : scoreAlerts(prep.scene.appearances, prep.subjectOf, events, prep.scene.duration);
   return {
     ...rate(v.name, round, frames, seconds, videoSeconds),
-    ms_per_frame: { detect: per(detectMs), 'align+gate+track': per(alignMs), embed: per(embedMs), 'crop+publish': per(publishMs), match: per(matchMs), wall: per(seconds * 1000) },
+    ms_per_frame: { detect: per(detectMs), 'align+gate+track': per(alignMs), embed: per(embedMs), 'crop+publish': per(publishMs), match: per(matchMs), wall: per(seconds * 1000), cpu: per((cpu.user + cpu.system) / 1000) },
     counts,
     alerted_share: score ? round2(score.alerted_share) : undefined,
     false_alerts: score?.false_alerts,
+    time_to_alert_s: score ? [score.time_to_alert_p50_s, score.time_to_alert_p95_s] : undefined,
   };
+}
+
+/** CPU time (user + system) of these processes so far, ms, from /proc (0 for one that is gone). */
+async function childCpuMs(pids: readonly number[]): Promise<number> {
+  const tick = 100; // USER_HZ on Linux
+  let ms = 0;
+  for (const pid of pids) {
+    try {
+      const f = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+      ms += ((Number(f[11]) + Number(f[12])) * 1000) / tick;
+    } catch {
+      // ended or restarted between the two readings
+    }
+  }
+  return ms;
 }
 
 /** The clip as a camera sends it: 25 fps, a key frame every 2 s, no B-frames (as `bench ingest`'s source), made once. */
@@ -246,9 +302,16 @@ async function liveStep(o: ThroughputOptions, prep: Awaited<ReturnType<typeof pr
     await new Promise((r) => setTimeout(r, 5000));
     measuring = true;
     const t0 = Date.now();
+    const cpu0 = process.cpuUsage();
+    const timing0 = { ...pipeline.inference.timing };
+    const decoders0 = await childCpuMs(pipeline.cameras.pids());
     await new Promise((r) => setTimeout(r, o.liveSeconds * 1000));
     measuring = false;
     const elapsed = (Date.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const decoders = (await childCpuMs(pipeline.cameras.pids())) - decoders0;
+    const t = pipeline.inference.timing;
+    const d = (k: keyof StageTiming): number => round1((t[k] - timing0[k]) / elapsed);
     const fpsMin = Math.min(...cams.map((c) => (counts.get(c.id) ?? 0) / elapsed));
     const p = (xs: number[], q: number): number | null => {
       const v = percentile([...xs].sort((a, b) => a - b), q);
@@ -264,6 +327,9 @@ async function liveStep(o: ThroughputOptions, prep: Awaited<ReturnType<typeof pr
       alert_latency_p50_ms: p(alertLat, 0.5),
       alert_latency_p95_ms: p(alertLat, 0.95),
       alerts: alertLat.length,
+      // Where the CPU went, in cores: this process (inference, bus, matcher), the cameras' ffmpeg decoders.
+      cpu_cores: { pipeline: round2((cpu.user + cpu.system) / 1e6 / elapsed), decoders: round2(decoders / 1000 / elapsed) },
+      per_second: { full: d('fullDetections'), regions: d('regionDetections'), skipped: d('skippedFrames'), embedded: d('embedded'), followed: d('followed') },
       // Every camera within 10% of its rate, and a frame's faces out within a second.
       kept_up: fpsMin >= 0.9 * o.fps && p95 !== null && p95 <= 1000,
     };
@@ -278,7 +344,7 @@ async function liveStep(o: ThroughputOptions, prep: Awaited<ReturnType<typeof pr
 
 export function line(r: ReplayRun): string {
   const ms = r.ms_per_frame ? `  ms/frame ${Object.entries(r.ms_per_frame).map(([k, v]) => `${k} ${v}`).join(', ')}` : '';
-  const acc = r.alerted_share !== undefined ? `  alerted ${(r.alerted_share * 100).toFixed(0)}%, false alerts ${r.false_alerts}` : '';
+  const acc = r.alerted_share !== undefined ? `  alerted ${(r.alerted_share * 100).toFixed(0)}%, false alerts ${r.false_alerts}, time to alert p50/p95 ${r.time_to_alert_s?.join('/')} s` : '';
   const c = r.counts ? `  [full ${r.counts.fullDetections}, regions ${r.counts.regionDetections}, skipped ${r.counts.skippedFrames}, embedded ${r.counts.embedded}, followed ${r.counts.followed}, flipped ${r.counts.flipped}]` : '';
   return `round ${r.round}  ${r.variant.padEnd(46)} ${String(r.frames_per_s).padStart(6)} frames/s  ${String(r.realtime_factor).padStart(6)}x real time${acc}${ms}${c}`;
 }
@@ -286,6 +352,7 @@ export function line(r: ReplayRun): string {
 export function liveLine(s: LiveStep): string {
   return (
     `live (schedule on) ${s.workers} worker(s) ${String(s.cameras).padStart(3)} cameras: worst ${s.fps_min} fps, frame->faces p50/p95 ${s.frame_latency_p50_ms}/${s.frame_latency_p95_ms} ms, ` +
-    `frame->alert p50/p95 ${s.alert_latency_p50_ms}/${s.alert_latency_p95_ms} ms (${s.alerts} alerts) -> ${s.kept_up ? 'keeps up' : 'FALLS BEHIND'}`
+    `frame->alert p50/p95 ${s.alert_latency_p50_ms}/${s.alert_latency_p95_ms} ms (${s.alerts} alerts); CPU cores: pipeline ${s.cpu_cores.pipeline}, ffmpeg decoders ${s.cpu_cores.decoders}; ` +
+    `per s: ${Object.entries(s.per_second).map(([k, v]) => `${k} ${v}`).join(', ')} -> ${s.kept_up ? 'keeps up' : 'FALLS BEHIND'}`
   );
 }

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { benchAlerts } from '../alerts.js';
+import { faceRange, sceneOf } from './throughput.js';
 import { setup } from '../../src/cli/setup.js';
 
 export function register(bench: Command): void {
@@ -11,11 +12,15 @@ export function register(bench: Command): void {
     .option('--strangers <n>', 'people never enrolled who walk through', (v) => Number(v), 30)
     .option('--seed <n>', 'random seed', (v) => Number(v), 1)
     .option('--fps <n>', 'frames sampled per second', (v) => Number(v), 5)
+    .option('--scene <name>', 'scene variant (as bench throughput --scene): default, quiet, hard', 'default')
+    .option('--face-size <min,max>', 'face widths, px (default the scene\'s)')
     .option('--profile <name>', 'model profile')
     .option('--json', 'print the report as one JSON line on stdout')
-    .action(async (opts: { enrolled: number; strangers: number; seed: number; fps: number; profile?: string; json?: boolean }, cmd: Command) => {
+    .action(async (opts: { enrolled: number; strangers: number; seed: number; fps: number; scene: string; faceSize?: string; profile?: string; json?: boolean }, cmd: Command) => {
       const { cfg, log } = setup(cmd, 'warn');
-      const r = await benchAlerts({ cfg, log, workDir: join(cfg.dataDir, 'bench', 'alerts'), ...opts });
+      const { scene, faceSize, ...rest } = opts;
+      const built = sceneOf(scene, faceSize === undefined ? undefined : faceRange(faceSize, 'alerts'), 'alerts');
+      const r = await benchAlerts({ cfg, log, workDir: join(cfg.dataDir, 'bench', 'alerts'), ...rest, scene: built });
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(r)}\n`);
         return;

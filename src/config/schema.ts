@@ -202,11 +202,12 @@ export const configSchema = z.strictObject({
       workers: z.number().int().min(0).max(64).default(0).describe('inference workers (each its own onnxruntime sessions) in the embedded mode; 0: one per core (os.availableParallelism())'),
       schedule: z
         .strictObject({
-          enabled: z.boolean().default(false).describe('track-driven detection and embedding (README "Throughput"): 2-4x the frames per core; off (default until the distributed mode decides identities too): every frame detected whole and every face embedded, the same events in both modes'),
-          fullEvery: z.number().int().min(1).default(10).describe('full-frame detection at least every this many frames of a camera (and whenever something moves away from the tracked faces)'),
+          enabled: z.boolean().default(true).describe('track-driven detection and embedding (README "Throughput"): 2-4x the frames per core, the same alerts; off: every frame detected whole and every face embedded (the distributed `vigil infer` uses the regions and still frames, but embeds every tracked face: it holds no watchlist to tell a decided identity)'),
+          fullEvery: z.number().int().min(1).default(10).describe('full-frame detection every this many frames of a camera when something moved since the last one (motion away from the tracked faces is detected in regions around it)'),
           reembedEvery: z.number().int().min(1).default(10).describe('a tracked face whose identity is decided is embedded again at least every this many frames'),
           decidedMargin: z.number().min(0).max(2).default(0.15).describe('identity decided when the best watchlist similarity is this far from the threshold'),
           flipBand: z.number().min(0).max(2).default(0.1).describe('flip TTA only for faces whose similarity is within this of the threshold (0: every face)'),
+          motionRegions: z.boolean().default(true).describe('motion away from the tracked faces is detected in regions around what moved, at native resolution (false: a full-frame pass)'),
         })
         .prefault({}),
     })

@@ -1,6 +1,6 @@
 import { embeddingModelId, type ResolvedProfile } from '../models/manifest.js';
 import { alignFace } from './align.js';
-import { createDetector } from './detect/index.js';
+import { createDetector, nms } from './detect/index.js';
 import { Embedder, l2normalize } from './embedder.js';
 import type { SessionOptions } from './onnx.js';
 import type { Box, Point, RgbImage } from '../contracts/messages.js';
@@ -37,10 +37,12 @@ export class FaceEngine {
   readonly flip: boolean;
   /** Opens the region detector on first use (a second session of the same model, small input). */
   readonly #openRegion: () => Promise<Detector>;
+  readonly #regionSize: number;
   #region: Promise<Detector> | undefined;
 
-  private constructor(profile: ResolvedProfile, detector: Detector, embedder: Embedder, flip: boolean, openRegion: () => Promise<Detector>) {
+  private constructor(profile: ResolvedProfile, detector: Detector, embedder: Embedder, flip: boolean, regionSize: number, openRegion: () => Promise<Detector>) {
     this.profile = profile;
+    this.#regionSize = regionSize;
     this.detector = detector;
     this.embedder = embedder;
     this.flip = flip;
@@ -68,7 +70,8 @@ export class FaceEngine {
     const detector = await detectorAt(detectSize);
     try {
       const embedder = await Embedder.open(p.recognizer, profile.recognizer, fileOf(p.recognizer), session);
-      return new FaceEngine(profile, detector, embedder, flip, () => detectorAt(o.regionSize ?? 192));
+      const regionSize = o.regionSize ?? 192;
+      return new FaceEngine(profile, detector, embedder, flip, regionSize, () => detectorAt(regionSize));
     } catch (err) {
       await detector.close();
       throw err;
@@ -86,19 +89,25 @@ export class FaceEngine {
 
   /**
    * Faces inside `regions` of `img` (regions around live tracks), in frame coordinates. Each region
-   * is cut out and detected with the small-input detector, so a face keeps its native pixels (the
-   * full-frame pass shrinks a 720p frame to 640 px). Regions should not overlap (a face would come twice).
+   * is cut out and detected with the small-input detector, so a face keeps about its native pixels
+   * (the full-frame pass shrinks a 720p frame to 640 px). Regions in `native` (where something moved,
+   * faces of unknown size) are never shrunk: their longest side goes in as it is, or is enlarged to
+   * the region size. Regions should not overlap (a face would come twice).
    */
-  async detectRegions(img: RgbImage, regions: readonly Box[]): Promise<Detection[]> {
-    return this.detectCrops(cropRegions(img, regions));
+  async detectRegions(img: RgbImage, regions: readonly Box[], native: readonly Box[] = []): Promise<Detection[]> {
+    return this.detectCrops(cropRegions(img, regions, native));
   }
 
   /** Faces in cut-out regions ({@link cropRegions}), moved to the frame's coordinates. */
   async detectCrops(crops: readonly RegionCrop[]): Promise<Detection[]> {
     const det = await (this.#region ??= this.#openRegion());
     const out: Detection[] = [];
-    for (const c of crops) for (const d of await det.detect(c.image)) out.push(offsetDetection(d, c.x0, c.y0));
-    return out;
+    for (const c of crops) {
+      const side = c.native ? Math.max(this.#regionSize, c.image.width, c.image.height) : undefined;
+      for (const d of await det.detect(c.image, side)) out.push(offsetDetection(d, c.x0, c.y0));
+    }
+    // Regions may overlap (a face region and the motion below it): one detection per face.
+    return crops.length > 1 ? nms(out, 0.4) : out;
   }
 
   align(img: RgbImage, d: Detection): RgbImage {
@@ -168,11 +177,14 @@ export interface RegionCrop {
   readonly image: RgbImage;
   readonly x0: number;
   readonly y0: number;
+  /** detect at native resolution (never shrunk to the region size) */
+  readonly native?: boolean;
 }
 
 /** The regions' pixels (what a worker thread needs of the frame for region detection: far less than the frame). */
-export function cropRegions(img: RgbImage, regions: readonly Box[]): RegionCrop[] {
-  return regions.map((r) => ({ image: cropRgb(img, r), x0: Math.max(0, Math.floor(r[0])), y0: Math.max(0, Math.floor(r[1])) }));
+export function cropRegions(img: RgbImage, regions: readonly Box[], native: readonly Box[] = []): RegionCrop[] {
+  const crop = (r: Box, n: boolean): RegionCrop => ({ image: cropRgb(img, r), x0: Math.max(0, Math.floor(r[0])), y0: Math.max(0, Math.floor(r[1])), native: n });
+  return [...regions.map((r) => crop(r, false)), ...native.map((r) => crop(r, true))];
 }
 
 /** A detection made in a cut-out region, moved to the frame's coordinates. */

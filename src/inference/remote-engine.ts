@@ -85,8 +85,8 @@ export class RemoteEngine implements FaceWorker {
   }
 
   /** Only the regions' pixels cross to the thread, not the frame. */
-  detectRegions(image: RgbImage, regions: readonly Box[]): Promise<Detection[]> {
-    return this.#call('detectCrops', { crops: cropRegions(image, regions) });
+  detectRegions(image: RgbImage, regions: readonly Box[], native: readonly Box[] = []): Promise<Detection[]> {
+    return this.#call('detectCrops', { crops: cropRegions(image, regions, native) });
   }
 
   embed(aligned: readonly RgbImage[]): Promise<Float32Array[]> {

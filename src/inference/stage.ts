@@ -1,5 +1,6 @@
 import type { Bus } from '../contracts/bus.js';
 import type { FaceRecord, FrameMsg, RgbImage } from '../contracts/messages.js';
+import { framePool } from '../ingest/frame-pool.js';
 import type { Logger } from '../log.js';
 import { stageTimes, timed } from '../metrics.js';
 import { cropRgb, encodeJpeg } from './image-io.js';
@@ -8,6 +9,35 @@ import type { FaceWorker } from './remote-engine.js';
 import { emptyGateCounts, failedDetectionGate, sharpness, type GateCounts, type QualityGateName, type QualityLimits } from './quality.js';
 import { CameraSchedule, type DetectPlan, type FaceTask, type ScheduleOptions } from './schedule.js';
 import type { Detection } from './types.js';
+
+/** A frame's faces to send, and those among them to embed first. */
+interface Prepared {
+  readonly kept: FaceTask[];
+  readonly toEmbed: { task: FaceTask; aligned: RgbImage }[];
+}
+
+/** The engines, each running one model call at a time; a call waits for a free one. */
+class EnginePool {
+  readonly size: number;
+  readonly #free: FaceWorker[];
+  readonly #waiting: ((e: FaceWorker) => void)[] = [];
+
+  constructor(engines: readonly FaceWorker[]) {
+    this.#free = [...engines].reverse();
+    this.size = engines.length;
+  }
+
+  async use<T>(fn: (e: FaceWorker) => Promise<T>): Promise<T> {
+    const e = this.#free.pop() ?? (await new Promise<FaceWorker>((resolve) => this.#waiting.push(resolve)));
+    try {
+      return await fn(e);
+    } finally {
+      const next = this.#waiting.shift();
+      if (next) next(e);
+      else this.#free.push(e);
+    }
+  }
+}
 
 export interface InferenceOptions {
   readonly bus: Bus;
@@ -58,13 +88,15 @@ export interface StageTiming {
 
 /**
  * Frames in, embedded faces out. The bus hands over up to `batchSize` queued frames at once
- * (waiting at most `batchWaitMs` for more). Frames are detected in parallel on the workers; the
- * faces to embed - several frames, several cameras - are split over the workers, one model call each.
+ * (waiting at most `batchWaitMs` for more). Schedule off: the frames are detected in parallel on the
+ * workers and their faces - several frames, several cameras - split over the workers, one model call
+ * each. Schedule on: each camera's frames in order (its tracks carry over from frame to frame),
+ * cameras side by side, a frame's detection overlapping the previous frame's embedding.
  */
 export class InferenceStage {
   readonly name = 'inference';
   readonly #o: InferenceOptions;
-  readonly #engines: readonly FaceWorker[];
+  readonly #pool: EnginePool;
   readonly #schedules = new Map<string, CameraSchedule>();
   #unsub: (() => void) | undefined;
   /** The batch being processed: stop() waits for it, so the engines are never closed under a running model. */
@@ -79,7 +111,7 @@ export class InferenceStage {
 
   constructor(o: InferenceOptions) {
     this.#o = o;
-    this.#engines = o.workers?.length ? o.workers : [o.engine];
+    this.#pool = new EnginePool(o.workers?.length ? o.workers : [o.engine]);
   }
 
   async start(): Promise<void> {
@@ -100,46 +132,91 @@ export class InferenceStage {
   }
 
   async process(frames: readonly FrameMsg[]): Promise<void> {
+    const st = this.#times, endBatch = st.inferenceBatch.startTimer();
+    if (this.#o.schedule?.enabled) {
+      // Each camera's frames in order, one after another: a frame's plan follows the tracks as the frame
+      // before left them, and its embedding decisions the embeddings before it, so a replay gives the same
+      // events however its frames were batched (measured: batch-wide plans moved an alert by a frame from
+      // run to run). Cameras run side by side; a frame's detection overlaps the previous one's embedding.
+      const byCamera = new Map<string, FrameMsg[]>();
+      for (const f of frames) {
+        const list = byCamera.get(f.camera);
+        if (list) list.push(f);
+        else byCamera.set(f.camera, [f]);
+      }
+      await Promise.all([...byCamera.values()].map((fs) => this.#chain(fs, this.#schedule(fs[0]!.camera)!)));
+    } else {
+      // Nothing carries over between frames: all detected at once over the workers, their faces embedded in one call.
+      const full: DetectPlan = { kind: 'full' };
+      let t0 = performance.now();
+      const dets = await Promise.all(frames.map((f) => this.#pool.use((e) => this.#detect(e, f, full))));
+      this.timing.detectMs += performance.now() - t0;
+      t0 = performance.now();
+      const prepared = frames.map((f, i) => this.#prepare(f, dets[i]!, undefined, 'full'));
+      this.timing.alignMs += performance.now() - t0;
+      await this.#finish(frames, prepared);
+    }
+    // The batch is done with its frames' pixels (crops and aligned faces are copies): recycled for the next frames.
+    for (const f of frames) framePool.give(f.image.data);
+    endBatch(), st.inferenceBatchSize.observe(frames.length);
+  }
+
+  /** One camera's frames in order (schedule on): plan, detect, link to tracks; embed and publish while the next frame is detected. */
+  async #chain(frames: readonly FrameMsg[], sched: CameraSchedule): Promise<void> {
+    const t = this.timing;
+    let pending: Promise<void> = Promise.resolve();
+    for (const f of frames) {
+      const plan = sched.plan(f.image, f.capturedAt);
+      let t0 = performance.now();
+      const dets = await this.#pool.use((e) => this.#detect(e, f, plan));
+      t.detectMs += performance.now() - t0;
+      // The previous frame's embeddings decide which of this frame's faces to embed.
+      await pending;
+      t0 = performance.now();
+      const prepared = this.#prepare(f, dets, sched, plan.kind);
+      t.alignMs += performance.now() - t0;
+      pending = this.#finish([f], [prepared]);
+      void pending.catch(() => undefined); // awaited next round or below; a failure surfaces there
+    }
+    await pending;
+  }
+
+  /** A frame's detections linked to its camera's tracks (schedule on) and gated: the faces to send, and those to embed first. */
+  #prepare(f: FrameMsg, dets: readonly Detection[], sched: CameraSchedule | undefined, plan: DetectPlan['kind']): Prepared {
+    const tasks = sched ? sched.assign(dets, f.seq, f.capturedAt, plan === 'still') : dets.map((d): FaceTask => ({ detection: d, embed: true }));
+    const kept: FaceTask[] = [];
+    const toEmbed: { task: FaceTask; aligned: RgbImage }[] = [];
+    for (const task of tasks) {
+      if (!task.embed && CameraSchedule.followed(task)) {
+        kept.push(task);
+        continue;
+      }
+      const crop = this.#gate(f.image, task.detection);
+      if (!crop) {
+        // Identity not decided yet: the full pass may see it within the gates (see CameraSchedule.askFull).
+        if (plan === 'rois' && task.track && !task.track.decided) sched?.askFull(task.track);
+        continue;
+      }
+      kept.push(task);
+      toEmbed.push({ task, aligned: crop });
+    }
+    return { kept, toEmbed };
+  }
+
+  /** Embeds the prepared frames' faces in one call (split over the workers), then publishes each frame's faces in order. */
+  async #finish(frames: readonly FrameMsg[], prepared: readonly Prepared[]): Promise<void> {
     const { engine, bus } = this.#o;
     const t = this.timing;
-    const st = this.#times, endBatch = st.inferenceBatch.startTimer();
-    // Plans first (in frame order: motion compares each frame with the one before), then all frames detected at once.
-    const plans: DetectPlan[] = frames.map((f) => this.#schedule(f.camera)?.plan(f.image, f.capturedAt) ?? { kind: 'full' });
+    const all = prepared.flatMap((p, i) => p.toEmbed.map((x) => ({ ...x, frame: i })));
     let t0 = performance.now();
-    const dets = await this.#spread(frames.length, (e, i) => this.#detect(e, frames[i]!, plans[i]!));
-    t.detectMs += performance.now() - t0;
-
-    t0 = performance.now();
-    const perFrame: FaceTask[][] = [];
-    const toEmbed: { task: FaceTask; frame: number; aligned: RgbImage }[] = [];
-    for (let i = 0; i < frames.length; i++) {
-      const f = frames[i]!;
-      const sched = this.#schedule(f.camera);
-      const tasks = sched ? sched.assign(dets[i]!, f.seq, f.capturedAt) : dets[i]!.map((d): FaceTask => ({ detection: d, embed: true }));
-      const kept: FaceTask[] = [];
-      for (const task of tasks) {
-        if (!task.embed && CameraSchedule.followed(task)) {
-          kept.push(task);
-          continue;
-        }
-        const crop = this.#gate(f.image, task.detection);
-        if (!crop) continue;
-        kept.push(task);
-        toEmbed.push({ task, frame: i, aligned: crop });
-      }
-      perFrame.push(kept);
-    }
-    t.alignMs += performance.now() - t0;
-
-    t0 = performance.now();
-    const embeddings = toEmbed.length ? await timed(st.embed, () => this.#embed(toEmbed.map((x) => x.aligned))) : [];
+    const embeddings = all.length ? await timed(this.#times.embed, () => this.#embed(all.map((x) => x.aligned))) : [];
     t.embedMs += performance.now() - t0;
-    t.embedded += toEmbed.length;
+    t.embedded += all.length;
 
     t0 = performance.now();
     const fresh = new Map<FaceTask, FaceRecord>();
-    for (let k = 0; k < toEmbed.length; k++) {
-      const { task, frame } = toEmbed[k]!;
+    for (let k = 0; k < all.length; k++) {
+      const { task, frame } = all[k]!;
       const f = frames[frame]!;
       const d = task.detection;
       const rec: FaceRecord = { box: d.box, score: d.score, landmarks: d.landmarks, embedding: embeddings[k]!, crop: await encodeJpeg(cropRgb(f.image, d.box, 0.25), 85) };
@@ -149,7 +226,7 @@ export class InferenceStage {
     for (let i = 0; i < frames.length; i++) {
       const f = frames[i]!;
       const faces: FaceRecord[] = [];
-      for (const task of perFrame[i]!) {
+      for (const task of prepared[i]!.kept) {
         const rec = fresh.get(task) ?? CameraSchedule.followed(task);
         if (!rec) continue;
         if (!fresh.has(task)) t.followed++;
@@ -171,7 +248,6 @@ export class InferenceStage {
       });
     }
     t.publishMs += performance.now() - t0;
-    endBatch(), st.inferenceBatchSize.observe(frames.length);
   }
 
   async #detect(engine: FaceWorker, f: FrameMsg, plan: DetectPlan): Promise<Detection[]> {
@@ -183,7 +259,7 @@ export class InferenceStage {
       }
       if (plan.kind === 'rois') this.timing.regionDetections++;
       else this.timing.fullDetections++;
-      const dets = await timed(this.#times.detect, () => (plan.kind === 'full' ? engine.detect(f.image) : engine.detectRegions(f.image, plan.rois)));
+      const dets = await timed(this.#times.detect, () => (plan.kind === 'full' ? engine.detect(f.image) : engine.detectRegions(f.image, plan.rois, plan.moved)));
       return dets.filter((d) => faceSize(d) >= minFaceSize);
     } catch (err) {
       log.error({ camera: f.camera, seq: f.seq, err: (err as Error).message }, 'detection failed; frame skipped');
@@ -197,13 +273,12 @@ export class InferenceStage {
    */
   async #embed(aligned: readonly RgbImage[]): Promise<Float32Array[]> {
     const { identify, flipBand = 0 } = this.#o;
-    const n = this.#engines.length;
+    const n = this.#pool.size;
     const per = Math.ceil(aligned.length / n);
-    const chunks = Array.from({ length: n }, (_, i) => aligned.slice(i * per, (i + 1) * per));
+    const chunks = Array.from({ length: n }, (_, i) => aligned.slice(i * per, (i + 1) * per)).filter((c) => c.length > 0);
     const selective = identify !== undefined && flipBand > 0 && this.#o.engine.flip;
     const parts = await Promise.all(
-      chunks.map(async (c, i) => {
-        const e = this.#engines[i]!;
+      chunks.map((c) => this.#pool.use(async (e) => {
         if (!selective) return e.embed(c);
         const plain = await e.embedPlain(c);
         const bounds = this.#o.boundaries ?? [0];
@@ -216,24 +291,9 @@ export class InferenceStage {
         near.forEach((j, k) => (plain[j] = fused[k]!));
         this.timing.flipped += near.length;
         return plain;
-      }),
+      })),
     );
     return parts.flat();
-  }
-
-  /** Runs fn(engine, i) for i < n, each engine on one item at a time; results in order. */
-  async #spread<T>(n: number, fn: (e: FaceWorker, i: number) => Promise<T>): Promise<T[]> {
-    const out: T[] = new Array(n);
-    let next = 0;
-    await Promise.all(
-      this.#engines.map(async (e) => {
-        while (next < n) {
-          const i = next++;
-          out[i] = await fn(e, i);
-        }
-      }),
-    );
-    return out;
   }
 
   /** The aligned crop of `d` when it passes the quality gates, else undefined (counted as dropped). */

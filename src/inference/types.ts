@@ -15,7 +15,10 @@ export interface Detection {
 export interface Detector {
   /** Model id from the manifest, e.g. "scrfd_2.5g_kps". */
   readonly id: string;
-  /** Faces in `img`, coordinates in `img` pixels, best score first. */
-  detect(img: RgbImage): Promise<Detection[]>;
+  /**
+   * Faces in `img`, coordinates in `img` pixels, best score first. `maxSide`: the longest side `img`
+   * is letterboxed to for this call instead of the detector's own size (dynamic-input models only).
+   */
+  detect(img: RgbImage, maxSide?: number): Promise<Detection[]>;
   close(): Promise<void>;
 }

@@ -1,3 +1,5 @@
+import { framePool } from './frame-pool.js';
+
 /**
  * Turns ffmpeg's two output pipes into frames, without ffmpeg: the bytes of stdout (raw RGB24 or a
  * JPEG per frame) and the showinfo filter's one stderr line per output frame (its size, timestamp and
@@ -133,9 +135,9 @@ export class FrameAssembler {
     return at + 2;
   }
 
-  /** The first n buffered bytes as one buffer: a single copy out of the pipe's chunks. */
+  /** The first n buffered bytes as one buffer: a single copy out of the pipe's chunks (an RGB frame into a recycled buffer). */
   #take(n: number): Buffer {
-    const out = Buffer.allocUnsafe(n);
+    const out = this.#jpeg ? Buffer.allocUnsafe(n) : framePool.take(n);
     let off = 0;
     while (off < n) {
       const c = this.#chunks[0]!; // n <= buffered bytes: a chunk is left while off < n

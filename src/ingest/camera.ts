@@ -129,6 +129,7 @@ export class Camera {
   #pending: 'reconfigured' | null = null;
   /** Ends the current wait or session early (reconfigure, stop). */
   #kick: (() => void) | undefined;
+  #handle: DecodeHandle | undefined;
   #loop: Promise<CameraResult> | undefined;
 
   constructor(o: CameraOptions) {
@@ -146,6 +147,11 @@ export class Camera {
 
   get policy(): CameraPolicy {
     return this.#o.policy;
+  }
+
+  /** The ffmpeg decoder's process id while a session runs. */
+  get pid(): number | undefined {
+    return this.#handle?.pid;
   }
 
   get state(): CameraState | null {
@@ -354,6 +360,7 @@ export class Camera {
           },
         });
       }
+      this.#handle = handle;
       let summary: DecodeSummary;
       try {
         summary = await handle.done;
@@ -367,6 +374,7 @@ export class Camera {
       return { kind: 'ended', error, reason: 'ended', liveMs: liveMs() };
     } finally {
       clearInterval(tick);
+      this.#handle = undefined;
       this.#kick = undefined;
     }
   }

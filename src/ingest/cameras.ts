@@ -77,6 +77,11 @@ export class CameraSet {
     return this.#cams.get(id);
   }
 
+  /** The running ffmpeg decoders' process ids (CPU accounting in benchmarks). */
+  pids(): number[] {
+    return [...this.#cams.values()].map((c) => c.pid).filter((p): p is number => p !== undefined);
+  }
+
   statuses(): CameraStatus[] {
     return [...this.#cams.values()].map((s) => s.status());
   }

@@ -30,6 +30,11 @@ export async function deployment(brokers: string, prefix: string, cameras: reado
   const raw = {
     dataDir,
     models: { profile: 'research' },
+    // Both modes under one explicit configuration: the services must raise the very events of the
+    // embedded pipeline, face for face. With the schedule on (the default), the embedded mode holds the
+    // watchlist and follows a decided track by its box, sending its last embedding on, which `vigil
+    // infer` cannot: the alerts agree (bench throughput scores them) but not every similarity.
+    inference: { schedule: { enabled: false } },
     broadcast: { port: 0, token: 'kafka-test-token-0123456789' },
     bus: { kafka: { brokers: brokers.split(','), topicPrefix: prefix, partitions: 3, sessionTimeoutMs: 6000, heartbeatIntervalMs: 1000, lagIntervalSeconds: 1 } },
     cameras: cameras.map((id) => ({ id, url: hamiltonClip(), fps: 5, realtime: o.realtime ?? false })),

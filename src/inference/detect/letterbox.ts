@@ -74,8 +74,8 @@ export function letterboxGeometry(w: number, h: number, spec: LetterboxSpec): {
 }
 
 /**
- * Builds the input tensor data for `img`. `reuse`, when its length matches, is overwritten and
- * returned instead of allocating (pass the previous call's `data`; consume it before the next call).
+ * Builds the input tensor data for `img`. `reuse`, when at least as long, is overwritten (a view of
+ * its start when longer) and returned instead of allocating (pass the previous call's `data`; consume it before the next call).
  */
 export async function letterbox(img: RgbImage, spec: LetterboxSpec, reuse?: Float32Array): Promise<LetterboxResult> {
   const g = letterboxGeometry(img.width, img.height, spec);
@@ -90,7 +90,8 @@ export async function letterbox(img: RgbImage, spec: LetterboxSpec, reuse?: Floa
   }
   const channels = spec.colorOrder === 'GRAY' ? 1 : 3;
   const size = channels * cw * ch;
-  const data = reuse && reuse.length === size ? reuse : new Float32Array(size);
+  // A larger buffer is reused through a view (regions come in many sizes).
+  const data = reuse && reuse.length >= size ? (reuse.length === size ? reuse : reuse.subarray(0, size)) : new Float32Array(size);
   fillTensor(px, rw, rh, data, cw, ch, spec);
   return { data, channels, ...g, scale: rw / img.width, scaleX: rw / img.width, scaleY: rh / img.height };
 }

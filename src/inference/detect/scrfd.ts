@@ -153,12 +153,14 @@ export class InputBuffer {
 
   /** Letterboxes `img` into the buffer and runs the session's one input on it; `read` takes the outputs before the buffer is given back. */
   async run<T>(session: ort.InferenceSession, spec: LetterboxSpec, img: RgbImage, read: (out: ort.InferenceSession.ReturnType, lb: LetterboxResult) => T): Promise<T> {
-    const lb = await letterbox(img, spec, this.take());
+    const held = this.take();
+    const lb = await letterbox(img, spec, held);
     try {
       const tensor = new ort.Tensor('float32', lb.data, [1, 3, lb.inputHeight, lb.inputWidth]);
       return read(await session.run({ [session.inputNames[0]!]: tensor }), lb);
     } finally {
-      this.give(lb.data);
+      // Keep the larger of the two: a view of `held` gives `held` back whole.
+      this.give(held && held.length >= lb.data.length ? held : lb.data);
     }
   }
 }
@@ -185,8 +187,9 @@ export class LetterboxDetector implements Detector {
     this.spec = detectorLetterboxSpec(model, opts.detectSize, opts.canvas);
   }
 
-  detect(img: RgbImage): Promise<Detection[]> {
-    return this.input.run(this.session, this.spec, img, (out, lb) =>
+  detect(img: RgbImage, maxSide?: number): Promise<Detection[]> {
+    const spec = maxSide === undefined || this.spec.maxSide === undefined ? this.spec : { ...this.spec, maxSide };
+    return this.input.run(this.session, spec, img, (out, lb) =>
       this.decode(out, lb.inputWidth, lb.inputHeight, this.opts.scoreThreshold ?? this.model.scoreThreshold, {
         nmsThreshold: this.opts.nmsThreshold ?? this.defaultNms,
         scaleX: lb.scaleX,
