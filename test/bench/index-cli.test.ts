@@ -11,7 +11,7 @@ describe('vigil bench index (a small run through the real CLI)', () => {
     expect(r.code, r.stderr).toBe(0);
     const j = lastJson(r.stdout);
     expect(j).toMatchObject({ subjects: 3000, real_people: 12, queries: 40 });
-    for (const k of ['recall_at_1', 'search_p50_ms', 'search_p99_ms', 'build_s', 'load_s', 'start_s', 'rss_mb']) expect(typeof j[k], k).toBe('number');
+    for (const k of ['recall_at_1', 'recall_at_1_matchable', 'matchable', 'threshold', 'search_p50_ms', 'search_p99_ms', 'build_s', 'load_s', 'start_s', 'rss_mb']) expect(typeof j[k], k).toBe('number');
     expect(j.recall_at_1).toBeGreaterThanOrEqual(0.9); // 3,000 subjects: HNSW all but exact
     expect(r.stderr).toMatch(/start-up with 3000 subjects in watchlist\.db: index loaded \(checksum verified/);
 
