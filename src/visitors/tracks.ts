@@ -18,9 +18,14 @@ export interface VisitorTracksOptions {
 /** A track shorter than this (faces) is not made a visitor: one-frame detections are mostly noise. */
 export const MIN_VISITOR_FACES = 2;
 
+/** Distinct embeddings of a track kept to compare with the visitors when it ends. */
+const TOP_FACES = 3;
+
 interface TrackState {
   /** best face so far (by detector score); references, never copied */
   best?: FaceRecord;
+  /** the best faces with distinct embeddings (a followed track repeats its last embedding), best first */
+  readonly tops: FaceRecord[];
   /** last n faces: true = matched nobody */
   readonly window: boolean[];
   /** faces that matched a watchlist subject */
@@ -52,10 +57,13 @@ export class VisitorTracks {
   /** One face of a track; `hit`: it matched a watchlist subject. Returns an alert to publish, at most once per track. */
   observe(camera: string, track: Track, face: FaceRecord, hit: boolean, m: FacesMsg, candidates: readonly Candidate[]): MatchEvent | undefined {
     let st = this.#tracks.get(track.id);
-    if (!st) this.#tracks.set(track.id, (st = { window: [], hits: 0, faces: 0, alerted: false }));
+    if (!st) this.#tracks.set(track.id, (st = { window: [], tops: [], hits: 0, faces: 0, alerted: false }));
     st.faces++;
     if (hit) st.hits++;
-    else if (!st.best || face.score > st.best.score) st.best = face;
+    else {
+      if (!st.best || face.score > st.best.score) st.best = face;
+      keepTop(st.tops, face);
+    }
     st.window.push(!hit);
     if (st.window.length > this.#o.n) st.window.shift();
     if (st.alerted || st.hits > 0 || !this.#alertCameras.has(camera) || st.faces < MIN_VISITOR_FACES) return undefined;
@@ -75,16 +83,31 @@ export class VisitorTracks {
       const st = this.#tracks.get(t.id);
       this.#tracks.delete(t.id);
       if (!st?.best || !unknown.includes(t) || st.hits > 0 || (st.visitor === undefined && st.faces < MIN_VISITOR_FACES)) continue;
-      const a = this.#assign(camera, t, st.best, t.lastSeenAt, st.visitor);
+      // The face that comes closest to a known visitor: with the schedule a track is embedded a few
+      // times only, and its best-scored face need not be its most telling one.
+      const face = this.#closest(st.tops) ?? st.best;
+      const a = this.#assign(camera, t, st.visitor === undefined ? face : st.best, t.lastSeenAt, st.visitor);
       // Given a new visitor from its first faces, the track's best face may show it someone known: one person, one visitor.
-      if (a && st.isNew) this.#mergeIfKnown(a.number, st.best);
+      if (a && st.isNew) this.#mergeIfKnown(a.number, st.tops);
     }
   }
 
-  #mergeIfKnown(number: number, best: FaceRecord): void {
+  /** Of the track's faces, the one nearest a known visitor when that reaches the threshold. */
+  #closest(faces: readonly FaceRecord[], except?: number): FaceRecord | undefined {
+    let found: { face: FaceRecord; similarity: number } | undefined;
+    for (const face of faces) {
+      const near = this.#o.store.nearest(face.embedding, except);
+      if (near && near.similarity >= this.#o.store.threshold && (!found || near.similarity > found.similarity)) found = { face, similarity: near.similarity };
+    }
+    return found?.face;
+  }
+
+  #mergeIfKnown(number: number, faces: readonly FaceRecord[]): void {
     const s = this.#o.store;
     try {
-      const near = s.nearest(best.embedding, number);
+      const face = this.#closest(faces, number);
+      if (!face) return;
+      const near = s.nearest(face.embedding, number);
       if (!near || near.similarity < s.threshold) return;
       s.merge(number, near.number);
       this.#o.log.info({ from: pseudonymOf(number), into: pseudonymOf(near.number), similarity: Math.round(near.similarity * 1e4) / 1e4 }, 'visitor merged into an earlier one: its best face showed the same person');
@@ -106,6 +129,24 @@ export class VisitorTracks {
     }
   }
 }
+
+/** Keeps the best TOP_FACES faces with distinct embeddings (by detector score), best first. */
+function keepTop(tops: FaceRecord[], face: FaceRecord): void {
+  const same = tops.findIndex((f) => f.embedding === face.embedding || sameVector(f.embedding, face.embedding));
+  if (same >= 0) {
+    if (face.score <= tops[same]!.score) return;
+    tops.splice(same, 1);
+  }
+  tops.push(face);
+  tops.sort((a, b) => b.score - a.score);
+  if (tops.length > TOP_FACES) tops.length = TOP_FACES;
+}
+
+const sameVector = (a: ArrayLike<number>, b: ArrayLike<number>): boolean => {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+};
 
 /** The unknown-visitor alert (a match event with `visitor` set; the contract is in messages.ts). */
 function visitorEvent(a: Assignment, store: VisitorStore, camera: string, track: Track, face: FaceRecord, m: FacesMsg, candidates: readonly Candidate[]): MatchEvent {
