@@ -2,6 +2,7 @@ import { html } from 'htm/preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import { type Api, ApiError } from './api.js';
 import { age, clock, jpeg } from './format.js';
+import type { VisitorView } from '../../visitors/store.js';
 
 /**
  * The unknown visitors page (config visitors.enabled): faces that matched nobody, clustered into
@@ -10,18 +11,8 @@ import { age, clock, jpeg } from './format.js';
  * roles read only (the buttons are disabled and say why).
  */
 
-/** A visitor as GET /api/visitors lists it. */
-export interface Visitor {
-  readonly number: number;
-  readonly pseudonym: string;
-  readonly firstSeenAt: string;
-  readonly lastSeenAt: string;
-  readonly lastCamera: string;
-  readonly visits: number;
-  readonly visitsToday: number;
-  readonly faces: number;
-  readonly thumbnail: string | null;
-}
+/** A visitor as GET /api/visitors lists it: the store's view plus a thumbnail of its best face. */
+export type Visitor = VisitorView & { readonly thumbnail: string | null };
 
 interface Crop {
   readonly id: number;
