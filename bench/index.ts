@@ -5,6 +5,7 @@ import type { FaceEngine } from '../src/inference/engine.js';
 import { loadRgb } from '../src/inference/image-io.js';
 import { faceSize } from '../src/inference/engine.js';
 import { rng } from './metrics.js';
+import { dot } from '../src/util/boxes.js';
 import { SubjectIndex, openIndex, type HnswParams } from '../src/matcher/index.js';
 import { WatchlistStore } from '../src/matcher/watchlist.js';
 
@@ -192,12 +193,6 @@ function exactSearch(data: Float32Array, n: number, dim: number, queries: readon
     return `s${best}`;
   });
 }
-
-const dot = (a: Float32Array, b: Float32Array): number => {
-  let s = 0;
-  for (let k = 0; k < a.length; k++) s += a[k]! * b[k]!;
-  return s;
-};
 
 const quantile = (xs: number[], q: number): number => {
   const s = [...xs].sort((a, b) => a - b);

@@ -1,5 +1,5 @@
 import type { Box, FaceRecord, RgbImage } from '../contracts/messages.js';
-import { boxHeight, boxWidth, centreDistance, growBox, iou, shiftBox } from '../util/boxes.js';
+import { boxHeight, boxWidth, centreDistance, growBox, iou, overlaps, shiftBox, unionBox } from '../util/boxes.js';
 import { headPose, interEyeDistance } from './quality.js';
 import type { Detection } from './types.js';
 
@@ -77,7 +77,7 @@ export interface FaceTrack {
   /** detections linked to the track */
   seen: number;
   /** full passes asked for because a region pass's face of it failed the quality gates */
-  fullAsked?: number;
+  fullAsked: number;
   /** the last embedded face: what a followed face sends on */
   embedding?: Float32Array;
   crop?: Uint8Array;
@@ -280,7 +280,7 @@ export class CameraSchedule {
     for (let i = 0; i < dets.length; i++) {
       if (out[i]) continue;
       const d = dets[i]!;
-      const t: FaceTrack = { box: d.box, detection: d, vx: 0, vy: 0, lastAt: at, lastSeq: seq, seen: 1, quality: 0, embeddedSeq: -Infinity, agree: 0, decided: false };
+      const t: FaceTrack = { box: d.box, detection: d, vx: 0, vy: 0, lastAt: at, lastSeq: seq, seen: 1, quality: 0, embeddedSeq: -Infinity, agree: 0, decided: false, fullAsked: 0 };
       this.#tracks.push(t);
       out[i] = { detection: d, track: t, embed: true };
     }
@@ -295,8 +295,8 @@ export class CameraSchedule {
    * pass, -46 in full passes; his first alert came 2.4 s late, at the next periodic full pass).
    */
   askFull(t: FaceTrack): void {
-    if ((t.fullAsked ?? 0) >= 3) return;
-    t.fullAsked = (t.fullAsked ?? 0) + 1;
+    if (t.fullAsked >= 3) return;
+    t.fullAsked++;
     this.#wantFull = true;
   }
 
@@ -336,8 +336,6 @@ function canvas(w: number, h: number, side: number): number {
   return Math.ceil((w * k) / 32) * 32 * Math.ceil((h * k) / 32) * 32;
 }
 
-const overlaps = (a: Box, b: Box): boolean => a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3];
-
 /**
  * Overlapping regions merged into their bounding box (repeated until none overlap), so a face is never
  * detected twice; a merged region that holds a moved one is detected at native resolution.
@@ -351,7 +349,7 @@ function mergeRegions(rois: readonly Box[], moved: readonly Box[]): { rois: Box[
         const a = all[i]!.box;
         const b = all[j]!.box;
         if (!overlaps(a, b)) continue;
-        all[i] = { box: [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.max(a[2], b[2]), Math.max(a[3], b[3])], native: all[i]!.native || all[j]!.native };
+        all[i] = { box: unionBox(a, b), native: all[i]!.native || all[j]!.native };
         all.splice(j, 1);
         changed = true;
         break;
@@ -366,7 +364,7 @@ function mergeRegions(rois: readonly Box[], moved: readonly Box[]): { rois: Box[
  * one region, not dozens), each cluster's box grown by a quarter of its longest side (at least two
  * cells) so the whole face is in it when only its edges changed.
  */
-export function motionRegions(cells: readonly Box[], cols: number, img: RgbImage): Box[] {
+function motionRegions(cells: readonly Box[], cols: number, img: RgbImage): Box[] {
   if (cells.length === 0) return [];
   // The whole-frame "cell" of a first frame.
   if (cells.some((c) => boxWidth(c) > GRID)) return [[0, 0, img.width, img.height]];
@@ -381,7 +379,7 @@ export function motionRegions(cells: readonly Box[], cols: number, img: RgbImage
     let box: Box = cells[i]!;
     while (stack.length) {
       const c = cells[stack.pop()!]!;
-      box = [Math.min(box[0], c[0]), Math.min(box[1], c[1]), Math.max(box[2], c[2]), Math.max(box[3], c[3])];
+      box = unionBox(box, c);
       const cx = c[0] / GRID;
       const cy = c[1] / GRID;
       for (let dy = -2; dy <= 2; dy++) {

@@ -168,7 +168,8 @@ export class InferenceStage {
     for (const f of frames) {
       const plan = sched.plan(f.image, f.capturedAt);
       let t0 = performance.now();
-      const dets = await this.#pool.use((e) => this.#detect(e, f, plan));
+      // A still frame keeps the tracks' last detections: no engine to wait for.
+      const dets = plan.kind === 'still' ? (t.skippedFrames++, plan.detections) : await this.#pool.use((e) => this.#detect(e, f, plan));
       t.detectMs += performance.now() - t0;
       // The previous frame's embeddings decide which of this frame's faces to embed.
       await pending;
@@ -250,13 +251,9 @@ export class InferenceStage {
     t.publishMs += performance.now() - t0;
   }
 
-  async #detect(engine: FaceWorker, f: FrameMsg, plan: DetectPlan): Promise<Detection[]> {
+  async #detect(engine: FaceWorker, f: FrameMsg, plan: Exclude<DetectPlan, { kind: 'still' }>): Promise<Detection[]> {
     const { minFaceSize, log } = this.#o;
     try {
-      if (plan.kind === 'still') {
-        this.timing.skippedFrames++;
-        return [...plan.detections];
-      }
       if (plan.kind === 'rois') this.timing.regionDetections++;
       else this.timing.fullDetections++;
       const dets = await timed(this.#times.detect, () => (plan.kind === 'full' ? engine.detect(f.image) : engine.detectRegions(f.image, plan.rois, plan.moved)));

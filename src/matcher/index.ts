@@ -4,6 +4,7 @@ import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import hnswlib from 'hnswlib-node';
 import type { Candidate, SubjectRecord } from '../contracts/messages.js';
+import { dot } from '../util/boxes.js';
 import { cleanStaleTemp, fsyncDir, tempNameFor, writeFileAtomic } from './atomic.js';
 import { embeddingsFor, fromBlob, type SubjectInfo, type WatchlistStore } from './watchlist.js';
 
@@ -290,11 +291,6 @@ export class SubjectIndex {
   }
 }
 
-function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
-}
 
 /** sha256 and size of a file, streamed. */
 export async function hashFile(file: string): Promise<{ sha256: string; bytes: number }> {
