@@ -14,17 +14,20 @@ import type { ApiRoute } from './routes.js';
  * enrollment photo. Never the whole list: a watchlist may hold a million subjects.
  */
 export interface SubjectDirectory {
-  page(limit: number, offset: number): { subjects: readonly SubjectRecord[]; total: number };
-  get(id: string): SubjectRecord | undefined;
+  page(limit: number, offset: number): { subjects: readonly Listed[]; total: number };
+  get(id: string): Listed | undefined;
   /** File of an enrollment image, or undefined when it is not kept here. */
-  photoPath(subject: SubjectRecord, image: SubjectRecord['images'][number]): string | undefined;
+  photoPath(image: SubjectRecord['images'][number]): string | undefined;
 }
+
+/** What /api/subjects shows of a subject (never its vectors). */
+type Listed = Omit<SubjectRecord, 'embeddings'>;
 
 export function watchlistDirectory(w: WatchlistStore): SubjectDirectory {
   return {
     page: (limit, offset) => ({ subjects: w.search('', limit, offset), total: w.count() }),
     get: (id) => w.get(id),
-    photoPath: (_s, img) => w.imagePath(img.sha256, extname(img.name)),
+    photoPath: (img) => w.imagePath(img.sha256, extname(img.name)),
   };
 }
 
@@ -52,12 +55,12 @@ const THUMBS_KEPT = 5000;
 /** The event, camera, subject and status routes of the HTTP API (docs/openapi.yaml). */
 export function eventRoutes(d: EventApiDeps): ApiRoute[] {
   const thumbs = new Map<string, string | null>();
-  const thumbnail = async (s: SubjectRecord): Promise<string | null> => {
+  const thumbnail = async (s: Listed): Promise<string | null> => {
     const img = s.images[0];
     if (!img) return null;
     const have = thumbs.get(img.sha256);
     if (have !== undefined) return have;
-    const path = d.subjects?.photoPath(s, img);
+    const path = d.subjects?.photoPath(img);
     const t = path
       ? await sharp(path, { limitInputPixels: 50_000_000 })
           .rotate()
@@ -131,7 +134,7 @@ export function eventRoutes(d: EventApiDeps): ApiRoute[] {
       async handle({ query }) {
         // The subjects asked for by id (the console asks for those its alerts name), else a page.
         const ids = query.get('ids');
-        let list: readonly SubjectRecord[] = [];
+        let list: readonly Listed[] = [];
         let total = 0;
         if (ids !== null) {
           const want = [...new Set(ids.split(',').filter(Boolean))];

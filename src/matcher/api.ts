@@ -8,7 +8,7 @@ import { publishWatchlist, type WatchlistEdit } from '../services/watchlist.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { MatcherStage } from './stage.js';
-import type { WatchlistStore } from './watchlist.js';
+import type { SubjectSummary, WatchlistStore } from './watchlist.js';
 
 export interface WatchlistApiDeps {
   readonly store: WatchlistStore;
@@ -56,14 +56,14 @@ function parse<T>(schema: z.ZodType<T>, body: unknown): T {
 }
 
 /** A subject as the API shows it: no embedding vectors (biometric data stays in the store). */
-export function subjectView(s: SubjectRecord): Record<string, unknown> {
+export function subjectView(s: SubjectRecord | SubjectSummary): Record<string, unknown> {
   return {
     id: s.id,
     name: s.name,
     createdAt: s.createdAt,
     updatedAt: s.updatedAt,
     photos: s.images.map((i) => ({ sha256: i.sha256, name: i.name })),
-    models: [...new Set(s.embeddings.map((e) => e.model))],
+    models: 'models' in s ? s.models : [...new Set(s.embeddings.map((e) => e.model))],
     lists: s.lists ?? [],
     expiresAt: s.expiresAt ?? null,
   };

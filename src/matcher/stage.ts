@@ -5,6 +5,7 @@ import type { Candidate, DismissalMsg, FaceRecord, FacesMsg, MatchEvent, Watchli
 import type { Logger } from '../log.js';
 import { secondsSince, stageTimes } from '../metrics.js';
 import { base64Of } from '../util/base64.js';
+import { sameVector } from '../util/boxes.js';
 import { AlertDecider, type AlertDecision, type AlertRules } from './alerts.js';
 import type { SubjectIndex } from './index.js';
 import type { ListPolicy } from './lists.js';
@@ -301,10 +302,5 @@ export function faceFields(m: FacesMsg, f: FaceRecord): Pick<MatchEvent, 'camera
 
 const RECENT_ALERT_FACES = 10_000;
 
-function sameVector(a: Float32Array, b: Float32Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-const round = (v: number): number => Math.round(v * 10000) / 10000;
+/** Similarities on events: 4 decimals. */
+export const round = (v: number): number => Math.round(v * 10000) / 10000;

@@ -63,6 +63,9 @@ export const fromBlob = (b: Buffer): Float32Array => {
   return out;
 };
 
+/** A subject as listings show it: no vectors, the models it has embeddings of. */
+export type SubjectSummary = Omit<SubjectRecord, 'embeddings'> & { readonly models: readonly string[] };
+
 /** What the matcher keeps per subject besides vectors. */
 export interface SubjectInfo {
   readonly name: string;
@@ -175,13 +178,18 @@ export class WatchlistStore {
     return rows.map((r) => this.#record(r));
   }
 
-  /** Subjects whose id or name contains `q` (case-insensitive), newest first, paged. */
-  search(q: string, limit = 50, offset = 0): SubjectRecord[] {
+  /** Subjects whose id or name contains `q` (case-insensitive; all when empty), newest first, paged; without their vectors. */
+  search(q: string, limit = 50, offset = 0): SubjectSummary[] {
     const like = `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-    const rows = this.db
-      .prepare("SELECT * FROM subjects WHERE id LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\' ORDER BY updated_at DESC LIMIT ? OFFSET ?")
-      .all(like, like, limit, offset) as SubjectRow[];
-    return rows.map((r) => this.#record(r));
+    const rows = (
+      q
+        ? this.db.prepare("SELECT * FROM subjects WHERE id LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\' ORDER BY updated_at DESC LIMIT ? OFFSET ?").all(like, like, limit, offset)
+        : this.db.prepare('SELECT * FROM subjects ORDER BY updated_at DESC LIMIT ? OFFSET ?').all(limit, offset)
+    ) as SubjectRow[];
+    return rows.map((r) => {
+      const { embeddings: _, ...rest } = this.#record(r, false);
+      return { ...rest, models: this.db.prepare('SELECT DISTINCT model FROM embeddings WHERE subject = ? ORDER BY model').pluck().all(r.id) as string[] };
+    });
   }
 
   get(id: string): SubjectRecord | undefined {
@@ -193,9 +201,9 @@ export class WatchlistStore {
     return this.db.prepare('SELECT 1 FROM subjects WHERE id = ?').get(id) !== undefined;
   }
 
-  #record(r: SubjectRow): SubjectRecord {
+  #record(r: SubjectRow, vectors = true): SubjectRecord {
     const images = this.db.prepare('SELECT sha256, name FROM images WHERE subject = ? ORDER BY rowid').all(r.id) as { sha256: string; name: string }[];
-    const embs = this.db.prepare('SELECT model, image, vector FROM embeddings WHERE subject = ? ORDER BY rowid').all(r.id) as { model: string; image: string; vector: Buffer }[];
+    const embs = vectors ? (this.db.prepare('SELECT model, image, vector FROM embeddings WHERE subject = ? ORDER BY rowid').all(r.id) as { model: string; image: string; vector: Buffer }[]) : [];
     const lists = this.db.prepare('SELECT list FROM subject_lists WHERE subject = ? ORDER BY list').pluck().all(r.id) as string[];
     return {
       id: r.id,

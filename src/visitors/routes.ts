@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { intParam } from '../broadcast/filter.js';
 import type { ApiRoute } from '../broadcast/routes.js';
 import type { SubjectRecord } from '../contracts/messages.js';
 import { VigilError } from '../errors.js';
@@ -46,8 +47,8 @@ export function visitorRoutes(d: VisitorApiDeps): ApiRoute[] {
       role: 'viewer',
       handle({ query }) {
         const v = on();
-        const limit = Math.min(500, Math.max(1, Number(query.get('limit') ?? 100) || 100));
-        const offset = Math.max(0, Number(query.get('offset') ?? 0) || 0);
+        const limit = intParam(query, 'limit', 100, 1, 500);
+        const offset = intParam(query, 'offset', 0, 0, 999_999_999);
         const list = v.list(limit, offset);
         const thumbs = v.thumbnails(list.map((x) => x.number));
         return { status: 200, body: { visitors: list.map((x) => ({ ...x, thumbnail: thumbs.get(x.number)?.toString('base64') ?? null })), total: v.count(), threshold: v.threshold } };

@@ -2,7 +2,8 @@ import type { Candidate, FaceRecord, FacesMsg, MatchEvent, VisitorRef } from '..
 import type { Logger } from '../log.js';
 import { alertId } from '../matcher/alerts.js';
 import type { Track } from '../matcher/tracker.js';
-import { faceFields } from '../matcher/stage.js';
+import { faceFields, round } from '../matcher/stage.js';
+import { sameVector } from '../util/boxes.js';
 import { pseudonymOf, type Assignment, type VisitorStore } from './store.js';
 
 export interface VisitorTracksOptions {
@@ -22,12 +23,9 @@ export const MIN_VISITOR_FACES = 2;
 const TOP_FACES = 3;
 
 interface TrackState {
-  /** best face so far (by detector score); references, never copied */
-  best?: FaceRecord;
-  /** the best faces with distinct embeddings (a followed track repeats its last embedding), best first */
+  /** the best faces (by detector score) with distinct embeddings (a followed track repeats its last
+   * embedding), best first; references, never copied */
   readonly tops: FaceRecord[];
-  /** last n faces: true = matched nobody */
-  readonly window: boolean[];
   /** faces that matched a watchlist subject */
   hits: number;
   faces: number;
@@ -47,7 +45,6 @@ export class VisitorTracks {
   readonly #o: VisitorTracksOptions;
   readonly #alertCameras: ReadonlySet<string>;
   readonly #tracks = new Map<string, TrackState>();
-  visitorAlerts = 0;
 
   constructor(o: VisitorTracksOptions) {
     this.#o = o;
@@ -57,23 +54,18 @@ export class VisitorTracks {
   /** One face of a track; `hit`: it matched a watchlist subject. Returns an alert to publish, at most once per track. */
   observe(camera: string, track: Track, face: FaceRecord, hit: boolean, m: FacesMsg, candidates: readonly Candidate[]): MatchEvent | undefined {
     let st = this.#tracks.get(track.id);
-    if (!st) this.#tracks.set(track.id, (st = { window: [], tops: [], hits: 0, faces: 0, alerted: false }));
+    if (!st) this.#tracks.set(track.id, (st = { tops: [], hits: 0, faces: 0, alerted: false }));
     st.faces++;
     if (hit) st.hits++;
-    else {
-      if (!st.best || face.score > st.best.score) st.best = face;
-      keepTop(st.tops, face);
-    }
-    st.window.push(!hit);
-    if (st.window.length > this.#o.n) st.window.shift();
+    else keepTop(st.tops, face);
     if (st.alerted || st.hits > 0 || !this.#alertCameras.has(camera) || st.faces < MIN_VISITOR_FACES) return undefined;
-    if (st.window.filter(Boolean).length < this.#o.k) return undefined;
+    // No face matched anyone, so k of the last n matched nobody once the track has k faces.
+    if (Math.min(st.faces, this.#o.n) < this.#o.k) return undefined;
     st.alerted = true;
-    const a = this.#assign(camera, track, st.best!, m.capturedAt);
+    const a = this.#assign(camera, track, st.tops[0]!, m.capturedAt);
     if (!a) return undefined;
     st.visitor = a.number;
     st.isNew = a.isNew;
-    this.visitorAlerts++;
     return visitorEvent(a, this.#o.store, camera, track, face, m, candidates);
   }
 
@@ -82,35 +74,34 @@ export class VisitorTracks {
     for (const t of tracks) {
       const st = this.#tracks.get(t.id);
       this.#tracks.delete(t.id);
-      if (!st?.best || !unknown.includes(t) || st.hits > 0 || (st.visitor === undefined && st.faces < MIN_VISITOR_FACES)) continue;
+      const best = st?.tops[0];
+      if (!st || !best || !unknown.includes(t) || st.hits > 0 || (st.visitor === undefined && st.faces < MIN_VISITOR_FACES)) continue;
       // The face that comes closest to a known visitor: with the schedule a track is embedded a few
       // times only, and its best-scored face need not be its most telling one.
-      const face = this.#closest(st.tops) ?? st.best;
-      const a = this.#assign(camera, t, st.visitor === undefined ? face : st.best, t.lastSeenAt, st.visitor);
+      const found = st.visitor === undefined ? this.#closest(st.tops) : undefined;
+      const a = this.#assign(camera, t, found?.face ?? best, t.lastSeenAt, st.visitor ?? found?.visitor);
       // Given a new visitor from its first faces, the track's best face may show it someone known: one person, one visitor.
       if (a && st.isNew) this.#mergeIfKnown(a.number, st.tops);
     }
   }
 
   /** Of the track's faces, the one nearest a known visitor when that reaches the threshold. */
-  #closest(faces: readonly FaceRecord[], except?: number): FaceRecord | undefined {
-    let found: { face: FaceRecord; similarity: number } | undefined;
+  #closest(faces: readonly FaceRecord[], except?: number): { face: FaceRecord; visitor: number; similarity: number } | undefined {
+    let found: { face: FaceRecord; visitor: number; similarity: number } | undefined;
     for (const face of faces) {
       const near = this.#o.store.nearest(face.embedding, except);
-      if (near && near.similarity >= this.#o.store.threshold && (!found || near.similarity > found.similarity)) found = { face, similarity: near.similarity };
+      if (near && near.similarity >= this.#o.store.threshold && (!found || near.similarity > found.similarity)) found = { face, visitor: near.number, similarity: near.similarity };
     }
-    return found?.face;
+    return found;
   }
 
   #mergeIfKnown(number: number, faces: readonly FaceRecord[]): void {
     const s = this.#o.store;
     try {
-      const face = this.#closest(faces, number);
-      if (!face) return;
-      const near = s.nearest(face.embedding, number);
-      if (!near || near.similarity < s.threshold) return;
-      s.merge(number, near.number);
-      this.#o.log.info({ from: pseudonymOf(number), into: pseudonymOf(near.number), similarity: Math.round(near.similarity * 1e4) / 1e4 }, 'visitor merged into an earlier one: its best face showed the same person');
+      const near = this.#closest(faces, number);
+      if (!near) return;
+      s.merge(number, near.visitor);
+      this.#o.log.info({ from: pseudonymOf(number), into: pseudonymOf(near.visitor), similarity: round(near.similarity) }, 'visitor merged into an earlier one: its best face showed the same person');
     } catch (err) {
       this.#o.log.error({ err: (err as Error).message, visitor: number }, 'merging visitors failed');
     }
@@ -142,12 +133,6 @@ function keepTop(tops: FaceRecord[], face: FaceRecord): void {
   if (tops.length > TOP_FACES) tops.length = TOP_FACES;
 }
 
-const sameVector = (a: ArrayLike<number>, b: ArrayLike<number>): boolean => {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-};
-
 /** The unknown-visitor alert (a match event with `visitor` set; the contract is in messages.ts). */
 function visitorEvent(a: Assignment, store: VisitorStore, camera: string, track: Track, face: FaceRecord, m: FacesMsg, candidates: readonly Candidate[]): MatchEvent {
   const iso = (ms: number): string => new Date(ms).toISOString();
@@ -174,4 +159,3 @@ function visitorEvent(a: Assignment, store: VisitorStore, camera: string, track:
   };
 }
 
-const round = (v: number): number => Math.round(v * 10000) / 10000;
