@@ -11,7 +11,7 @@ import type { Logger } from '../log.js';
 import type { RunningService } from '../services/service.js';
 import { kafkaConfigOf } from '../services/kafka-config.js';
 import { canonicalJson } from './canonical.js';
-import { auditFiles, chainRecord, checkEntry, filterAudit, signCheckpoint, signingKey, verifyChain, type AuditEntry, type AuditFilter, type AuditRecord, type VerifyResult } from './log.js';
+import { auditFiles, chainRecord, checkEntry, filterAudit, signCheckpoint, signingKey, verifyChain, withoutReserved, type AuditEntry, type AuditFilter, type AuditRecord, type VerifyResult } from './log.js';
 
 /**
  * The distributed mode's audit log: the Kafka topic `<prefix>audit`, one partition, kept forever,
@@ -124,8 +124,7 @@ export const showAuditTopic = (t: AuditTopic, filter: AuditFilter): AuditRecord[
 
 /** The request for one action (a new id); the fields the log sets itself (seq, at, prev, hash) are left out. */
 export function auditRequestOf(entry: AuditEntry): AuditRequestMsg {
-  const { seq: _s, at: _a, prev: _p, hash: _h, ...rest } = entry as AuditEntry & Record<string, unknown>;
-  return { kind: 'audit-request', v: 1, id: randomUUID(), entry: rest as AuditEntry };
+  return { kind: 'audit-request', v: 1, id: randomUUID(), entry: withoutReserved(entry) };
 }
 
 /** Sends operator and admin actions to the audit writer (at-least-once; the writer records each request id once). */
@@ -217,8 +216,7 @@ export async function startAuditWriter(cfg: Config, log: Logger): Promise<Runnin
     const ids: string[] = [];
     for (const r of reqs) {
       if (tail.requests.has(r.id) || ids.includes(r.id)) continue; // redelivered: recorded already
-      const { seq: _s, at: _a, prev: _p, hash: _h, ...entry } = r.entry as AuditEntry & Record<string, unknown>;
-      const rec = chainRecord({ ...(entry as AuditEntry), requestId: r.id }, last, new Date().toISOString());
+      const rec = chainRecord({ ...withoutReserved(r.entry), requestId: r.id }, last, new Date().toISOString());
       msgs.push({ key: RECORD, value: Buffer.from(canonicalJson(rec)) });
       ids.push(r.id);
       last = rec;

@@ -41,6 +41,13 @@ export interface Checkpoint {
 export const GENESIS = '0'.repeat(64);
 const RESERVED = new Set(['seq', 'at', 'prev', 'hash']);
 
+/** `e` without the fields the log sets itself (a request from elsewhere may carry them). */
+export function withoutReserved(e: AuditEntry): AuditEntry {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(e)) if (!RESERVED.has(k)) out[k] = v;
+  return out as AuditEntry;
+}
+
 export interface AuditOptions {
   /** A checkpoint after this many records since the last one. */
   readonly checkpointEvery?: number;

@@ -33,8 +33,8 @@ export function createKafkaClient(c: KafkaConnection): KafkaClient {
     topicOffsets: (topic) => admin.topicOffsets(topic),
     offsetsAt: (topic, timestamp) => admin.offsetsAt(topic, timestamp),
     committed: (groupId, topic) => admin.committed(groupId, topic),
-    sender(o) {
-      const s: ProducerSender = new ProducerSender(kafka, () => open.delete(s), o?.idempotent);
+    sender() {
+      const s: ProducerSender = new ProducerSender(kafka, () => open.delete(s));
       open.add(s);
       return s;
     },

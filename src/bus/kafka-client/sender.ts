@@ -9,10 +9,8 @@ export class ProducerSender implements Sender {
   readonly #producer: LazyConnection<Producer>;
   readonly #onClose: () => void;
 
-  constructor(kafka: KafkaFactory, onClose: () => void, idempotent = false) {
-    this.#producer = new LazyConnection(() =>
-      kafka(2).producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner, ...(idempotent ? { idempotent: true, maxInFlightRequests: 1 } : {}) }),
-    );
+  constructor(kafka: KafkaFactory, onClose: () => void) {
+    this.#producer = new LazyConnection(() => kafka(2).producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner }));
     this.#onClose = onClose;
   }
 

@@ -119,8 +119,7 @@ export interface KafkaClient {
   offsetsAt(topic: string, timestamp: number): Promise<Map<number, bigint | null>>;
   /** The group's committed offset per partition (null: none yet). */
   committed(groupId: string, topic: string): Promise<Map<number, bigint | null>>;
-  /** `idempotent`: the brokers drop a batch the producer retried after it was in fact written (no duplicates; one request in flight). */
-  sender(o?: { readonly idempotent?: boolean }): Sender;
+  sender(): Sender;
   consumer(o: ConsumeOptions): GroupConsumer;
   transactionalSender(transactionalId: string): TransactionalSender;
   /**
