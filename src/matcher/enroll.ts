@@ -212,27 +212,40 @@ export async function enrollWithReport(
   warnings.push(...enrollmentWarnings(engine, store, req.id, checked, opts.duplicateThreshold ?? engine.profile.profile.threshold, opts.duplicateIndex));
   const shas: string[] = [];
   for (const c of checked) shas.push(await store.keepImage(c.file, c.bytes));
-  const subject = store.write(() => {
-    const existing = req.id ? store.get(req.id) : undefined;
-    const id = req.id ?? subjectIdFor(req.name, (x) => store.has(x));
-    const images = [...(existing?.images ?? [])];
-    const embeddings: EmbeddingRecord[] = [...(existing?.embeddings ?? [])];
-    checked.forEach((c, k) => {
-      const sha = shas[k]!;
-      if (!images.some((i) => i.sha256 === sha)) images.push({ sha256: sha, name: basename(c.file) });
-      const i = embeddings.findIndex((e) => e.image === sha && e.model === engine.model);
-      const rec: EmbeddingRecord = { model: engine.model, image: sha, vector: Array.from(c.face.embedding, round6) };
-      if (i >= 0) embeddings[i] = rec;
-      else embeddings.push(rec);
-    });
-    const now = new Date().toISOString();
-    const lists = [...new Set([...(existing?.lists ?? []), ...(req.lists ?? [])])];
-    const expiresAt = req.expiresAt ? new Date(req.expiresAt).toISOString() : existing?.expiresAt;
-    const s: SubjectRecord = { id, name: req.name, createdAt: existing?.createdAt ?? now, updatedAt: now, images, embeddings, ...(lists.length ? { lists } : {}), ...(expiresAt ? { expiresAt } : {}) };
-    store.putInTx(s);
-    return s;
-  });
+  const subject = store.write(() =>
+    putPhotos(store, req, engine.model, checked.map((c, k) => ({ sha256: shas[k]!, name: basename(c.file), embedding: c.face.embedding }))),
+  );
   return { subject, warnings };
+}
+
+/**
+ * Inside store.write(): adds photos (already kept by sha256) and their embeddings of `model` to the
+ * subject `id` (or a new one named `name`): an embedding of the same photo and model is replaced,
+ * lists are merged, the creation time kept, the expiry replaced only when given.
+ */
+export function putPhotos(
+  store: WatchlistStore,
+  who: { readonly id?: string; readonly name: string; readonly lists?: readonly string[]; readonly expiresAt?: string },
+  model: string,
+  photos: readonly { readonly sha256: string; readonly name: string; readonly embedding: ArrayLike<number> }[],
+): SubjectRecord {
+  const existing = who.id ? store.get(who.id) : undefined;
+  const id = who.id ?? subjectIdFor(who.name, (x) => store.has(x));
+  const images = [...(existing?.images ?? [])];
+  const embeddings: EmbeddingRecord[] = [...(existing?.embeddings ?? [])];
+  for (const p of photos) {
+    if (!images.some((i) => i.sha256 === p.sha256)) images.push({ sha256: p.sha256, name: p.name });
+    const i = embeddings.findIndex((e) => e.image === p.sha256 && e.model === model);
+    const rec: EmbeddingRecord = { model, image: p.sha256, vector: Array.from(p.embedding, round6) };
+    if (i >= 0) embeddings[i] = rec;
+    else embeddings.push(rec);
+  }
+  const now = new Date().toISOString();
+  const lists = [...new Set([...(existing?.lists ?? []), ...(who.lists ?? [])])];
+  const expiresAt = who.expiresAt ? new Date(who.expiresAt).toISOString() : existing?.expiresAt;
+  const s: SubjectRecord = { id, name: who.name, createdAt: existing?.createdAt ?? now, updatedAt: now, images, embeddings, ...(lists.length ? { lists } : {}), ...(expiresAt ? { expiresAt } : {}) };
+  store.putInTx(s);
+  return s;
 }
 
 function enrollmentWarnings(

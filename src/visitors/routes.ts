@@ -1,10 +1,9 @@
 import { z } from 'zod';
 import { intParam } from '../broadcast/filter.js';
 import type { ApiRoute } from '../broadcast/routes.js';
-import type { SubjectRecord } from '../contracts/messages.js';
 import { VigilError } from '../errors.js';
-import { validateSubjectFields } from '../matcher/enroll.js';
-import { subjectIdFor, type WatchlistStore } from '../matcher/watchlist.js';
+import { putPhotos, validateSubjectFields } from '../matcher/enroll.js';
+import type { WatchlistStore } from '../matcher/watchlist.js';
 import { subjectView } from '../matcher/api.js';
 import type { VisitorStore } from './store.js';
 
@@ -86,30 +85,7 @@ export function visitorRoutes(d: VisitorApiDeps): ApiRoute[] {
         const shas: string[] = [];
         for (const f of faces) shas.push(await d.watchlist.keepImage(`visitor-${n}-${f.id}.jpg`, f.crop));
         const w = d.watchlist;
-        const subject = w.write((): SubjectRecord => {
-          const id = b.id ?? subjectIdFor(b.name, (x) => w.has(x));
-          const existing = w.get(id);
-          const now = new Date().toISOString();
-          const images = [...(existing?.images ?? [])];
-          const embeddings = [...(existing?.embeddings ?? [])];
-          faces.forEach((f, k) => {
-            if (!images.some((i) => i.sha256 === shas[k])) images.push({ sha256: shas[k]!, name: `visitor-${n}-${f.id}.jpg` });
-            embeddings.push({ model, image: shas[k]!, vector: Array.from(f.embedding, (x) => Math.round(x * 1e6) / 1e6) });
-          });
-          const allLists = [...new Set([...(existing?.lists ?? []), ...lists])];
-          const s: SubjectRecord = {
-            id,
-            name: b.name,
-            createdAt: existing?.createdAt ?? now,
-            updatedAt: now,
-            images,
-            embeddings: dedupeEmbeddings(embeddings),
-            ...(allLists.length ? { lists: allLists } : {}),
-            ...(existing?.expiresAt ? { expiresAt: existing.expiresAt } : {}),
-          };
-          w.putInTx(s);
-          return s;
-        });
+        const subject = w.write(() => putPhotos(w, { id: b.id, name: b.name, lists }, model, faces.map((f, k) => ({ sha256: shas[k]!, name: `visitor-${n}-${f.id}.jpg`, embedding: f.embedding }))));
         on().forget(n);
         d.onChange?.({ op: 'promote', visitor: n, subject: subject.id, actor: actor.name });
         return { status: 201, body: { visitor: n, subject: subjectView(subject) } };
@@ -127,11 +103,4 @@ export function visitorRoutes(d: VisitorApiDeps): ApiRoute[] {
       },
     },
   ];
-}
-
-/** One embedding per (model, image): the watchlist's primary key. */
-function dedupeEmbeddings<T extends { model: string; image: string }>(es: readonly T[]): T[] {
-  const m = new Map<string, T>();
-  for (const e of es) m.set(`${e.model}\0${e.image}`, e);
-  return [...m.values()];
 }
