@@ -37,12 +37,15 @@ export class FaceEngine {
   readonly flip: boolean;
   /** Opens the region detector on first use (a second session of the same model, small input). */
   readonly #openRegion: () => Promise<Detector>;
-  readonly #regionSize: number;
+  /** longest side of the detector's input for a whole frame, and for a region around a track */
+  readonly detectSize: number;
+  readonly regionSize: number;
   #region: Promise<Detector> | undefined;
 
-  private constructor(profile: ResolvedProfile, detector: Detector, embedder: Embedder, flip: boolean, regionSize: number, openRegion: () => Promise<Detector>) {
+  private constructor(profile: ResolvedProfile, detector: Detector, embedder: Embedder, flip: boolean, detectSize: number, regionSize: number, openRegion: () => Promise<Detector>) {
     this.profile = profile;
-    this.#regionSize = regionSize;
+    this.detectSize = detectSize;
+    this.regionSize = regionSize;
     this.detector = detector;
     this.embedder = embedder;
     this.flip = flip;
@@ -71,7 +74,7 @@ export class FaceEngine {
     try {
       const embedder = await Embedder.open(p.recognizer, profile.recognizer, fileOf(p.recognizer), session);
       const regionSize = o.regionSize ?? 192;
-      return new FaceEngine(profile, detector, embedder, flip, regionSize, () => detectorAt(regionSize));
+      return new FaceEngine(profile, detector, embedder, flip, detectSize, regionSize, () => detectorAt(regionSize));
     } catch (err) {
       await detector.close();
       throw err;
@@ -103,7 +106,7 @@ export class FaceEngine {
     const det = await (this.#region ??= this.#openRegion());
     const out: Detection[] = [];
     for (const c of crops) {
-      const side = c.native ? Math.max(this.#regionSize, c.image.width, c.image.height) : undefined;
+      const side = c.native ? Math.max(this.regionSize, c.image.width, c.image.height) : undefined;
       for (const d of await det.detect(c.image, side)) out.push(offsetDetection(d, c.x0, c.y0));
     }
     // Regions may overlap (a face region and the motion below it): one detection per face.
