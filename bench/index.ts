@@ -223,7 +223,8 @@ export async function benchIndex(o: IndexBenchOptions): Promise<IndexBenchResult
 
   // A built index is kept with what its build measured: `--reuse` measures load and search again
   // (on an idle machine, say) without the hour a million-subject build takes here.
-  const dir = join(o.workDir, `index-${n}`);
+  // one folder per data and graph parameters, so builds with other parameters sit side by side
+  const dir = join(o.workDir, `index-${n}-m${o.params.m}-efc${o.params.efConstruction}`);
   const sidecar = join(dir, 'bench.json');
   const key = { n, seed: o.seed, real: gallery.length, m: o.params.m, efConstruction: o.params.efConstruction };
   const kept = o.reuse ? await readBuild(sidecar, key) : undefined;
