@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -26,8 +26,18 @@ export const faces = (...p: string[]): string => join(sharedDir(), 'data', 'face
 export const lfw = (...p: string[]): string => join(sharedDir(), 'data', 'lfw', ...p);
 export const hamiltonClip = (): string => faces('face_recognition', '_video', 'short_hamilton_clip.mp4');
 
-export function tempDir(prefix = 'vigil-test-'): Promise<string> {
-  return mkdtemp(join(tmpdir(), prefix));
+const made: string[] = [];
+
+/** A fresh temp folder, removed after the test file (test/setup.ts): a CI machine must not fill /tmp run after run. */
+export async function tempDir(prefix = 'vigil-test-'): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), prefix));
+  made.push(d);
+  return d;
+}
+
+/** Removes every folder tempDir made in this test file. */
+export async function removeTempDirs(): Promise<void> {
+  await Promise.all(made.splice(0).map((d) => rm(d, { recursive: true, force: true, maxRetries: 3 })));
 }
 
 /**
