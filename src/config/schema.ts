@@ -208,6 +208,7 @@ export const configSchema = z.strictObject({
           decidedMargin: z.number().min(0).max(2).default(0.15).describe('identity decided when the best watchlist similarity is this far from the threshold'),
           flipBand: z.number().min(0).max(2).default(0.1).describe('flip TTA only for faces whose similarity is within this of the threshold (0: every face)'),
           motionRegions: z.boolean().default(true).describe('motion away from the tracked faces is detected in regions around what moved, at native resolution (false: a full-frame pass)'),
+          regionSize: z.number().int().min(96).max(640).default(192).describe('detector input (longest side, px) for the region around a tracked face (about 2.5 face widths); smaller is cheaper, a face keeps fewer pixels'),
         })
         .prefault({}),
     })

@@ -97,20 +97,23 @@ export class FaceEngine {
    * faces of unknown size) are never shrunk: their longest side goes in as it is, or is enlarged to
    * the region size. Regions should not overlap (a face would come twice).
    */
-  async detectRegions(img: RgbImage, regions: readonly Box[], native: readonly Box[] = []): Promise<Detection[]> {
-    return this.detectCrops(cropRegions(img, regions, native));
+  async detectRegions(img: RgbImage, regions: readonly Box[], native: readonly Box[] = [], size = this.regionSize): Promise<Detection[]> {
+    return this.detectCrops(cropRegions(img, regions, native, size));
   }
 
-  /** Faces in cut-out regions ({@link cropRegions}), moved to the frame's coordinates. */
-  async detectCrops(crops: readonly RegionCrop[]): Promise<Detection[]> {
+  /**
+   * Faces in cut-out regions ({@link cropRegions}), moved to the frame's coordinates. `merge: false`
+   * leaves overlapping regions' duplicates in (a caller that split a frame's regions over several
+   * engines merges them all at once, so the result does not depend on the split).
+   */
+  async detectCrops(crops: readonly RegionCrop[], merge = true): Promise<Detection[]> {
     const det = await (this.#region ??= this.#openRegion());
     const out: Detection[] = [];
     for (const c of crops) {
-      const side = c.native ? Math.max(this.regionSize, c.image.width, c.image.height) : undefined;
+      const side = c.side ?? (c.native ? Math.max(this.regionSize, c.image.width, c.image.height) : undefined);
       for (const d of await det.detect(c.image, side)) out.push(offsetDetection(d, c.x0, c.y0));
     }
-    // Regions may overlap (a face region and the motion below it): one detection per face.
-    return crops.length > 1 ? nms(out, 0.4) : out;
+    return merge ? mergeRegionDetections(out, crops.length) : out;
   }
 
   align(img: RgbImage, d: Detection): RgbImage {
@@ -182,12 +185,27 @@ export interface RegionCrop {
   readonly y0: number;
   /** detect at native resolution (never shrunk to the region size) */
   readonly native?: boolean;
+  /** the detector input's longest side (default: the engine's region size; native regions at least their own) */
+  readonly side?: number;
 }
 
-/** The regions' pixels (what a worker thread needs of the frame for region detection: far less than the frame). */
-export function cropRegions(img: RgbImage, regions: readonly Box[], native: readonly Box[] = []): RegionCrop[] {
-  const crop = (r: Box, n: boolean): RegionCrop => ({ image: cropRgb(img, r), x0: Math.max(0, Math.floor(r[0])), y0: Math.max(0, Math.floor(r[1])), native: n });
+/**
+ * The regions' pixels (what a worker thread needs of the frame for region detection: far less than
+ * the frame), each with its detector input size when `size` is given: `regions` at `size`, `native`
+ * ones at their own longest side or `size`, whichever is larger.
+ */
+export function cropRegions(img: RgbImage, regions: readonly Box[], native: readonly Box[] = [], size?: number): RegionCrop[] {
+  const crop = (r: Box, n: boolean): RegionCrop => {
+    const image = cropRgb(img, r);
+    const side = size === undefined ? undefined : n ? Math.max(size, image.width, image.height) : size;
+    return { image, x0: Math.max(0, Math.floor(r[0])), y0: Math.max(0, Math.floor(r[1])), native: n, side };
+  };
   return [...regions.map((r) => crop(r, false)), ...native.map((r) => crop(r, true))];
+}
+
+/** Regions may overlap (a face region and the motion below it): one detection per face. */
+export function mergeRegionDetections(dets: Detection[], regions: number): Detection[] {
+  return regions > 1 ? nms(dets, 0.4) : dets;
 }
 
 /** A detection made in a cut-out region, moved to the frame's coordinates. */
