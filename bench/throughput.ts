@@ -106,7 +106,7 @@ interface Variant {
   readonly overrides?: ScheduleOverrides;
 }
 
-const SCHEDULE_KEYS = ['fullEvery', 'reembedEvery', 'decidedMargin', 'flipBand', 'motionRegions'] satisfies (keyof ScheduleOverrides)[] as string[];
+const SCHEDULE_KEYS = ['fullEvery', 'reembedEvery', 'decidedMargin', 'flipBand', 'motionRegions', 'regionSize'] satisfies (keyof ScheduleOverrides)[] as string[];
 
 /** `key=value,key=value` overrides of `inference.schedule` (numbers and booleans), e.g. "motionRegions=false,fullEvery=30". */
 export function parseSchedule(spec: string): ScheduleOverrides {
