@@ -1,4 +1,4 @@
-import { mkdir, symlink } from 'node:fs/promises';
+import { mkdir, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../src/config/schema.js';
 import { cameraSchema } from '../src/config/schema.js';
@@ -86,6 +86,8 @@ export interface PreparedScene {
   /** LFW person -> subject id */
   readonly subjectOf: Map<string, string>;
   readonly enrollFailed: number;
+  /** Closes the runtime and removes the run's data folder (its watchlist and events: nothing to keep). */
+  close(): Promise<void>;
 }
 
 /**
@@ -124,11 +126,16 @@ export async function prepareScene(o: Omit<AlertBenchOptions, 'fps'> & { readonl
       o.log.warn({ person }, 'no usable enrollment photo; person left out of the score');
     }
   }
-  return { scene, cfg, runtime, subjectOf, enrollFailed };
+  const close = async (): Promise<void> => {
+    await runtime.close();
+    await rm(dataDir, { recursive: true, force: true });
+  };
+  return { scene, cfg, runtime, subjectOf, enrollFailed, close };
 }
 
 export async function benchAlerts(o: AlertBenchOptions): Promise<AlertBenchReport> {
-  const { scene, cfg, runtime, subjectOf, enrollFailed } = await prepareScene(o);
+  const prep = await prepareScene(o);
+  const { scene, cfg, runtime, subjectOf, enrollFailed } = prep;
   const pipeline = new Pipeline({ cfg, log: o.log, runtime, live: false });
   await pipeline.start();
   const events: MatchEvent[] = [];
@@ -136,7 +143,7 @@ export async function benchAlerts(o: AlertBenchOptions): Promise<AlertBenchRepor
   const [res] = await pipeline.cameras.run([cameraSchema.parse({ id: 'scene', url: scene.video, fps: o.fps, realtime: false })]);
   await pipeline.drain();
   await pipeline.stop();
-  await runtime.close();
+  await prep.close();
   if (!res || res.error) throw res?.error ?? new Error('the scene did not run');
   return {
     profile: runtime.engine.profile.name,

@@ -203,7 +203,7 @@ export async function benchThroughput(o: ThroughputOptions): Promise<ThroughputR
     return { cores: availableParallelism(), load_before: loadBefore, video, video_seconds: round1(videoSeconds), fps: o.fps, decode_frames_per_s: round1(decodeFps), replay, live };
   } finally {
     await Promise.all(extra.map((e) => e.close()));
-    await prep.runtime.close();
+    await prep.close();
   }
 }
 
