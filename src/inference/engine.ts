@@ -101,19 +101,16 @@ export class FaceEngine {
     return this.detectCrops(cropRegions(img, regions, native, size));
   }
 
-  /**
-   * Faces in cut-out regions ({@link cropRegions}), moved to the frame's coordinates. `merge: false`
-   * leaves overlapping regions' duplicates in (a caller that split a frame's regions over several
-   * engines merges them all at once, so the result does not depend on the split).
-   */
-  async detectCrops(crops: readonly RegionCrop[], merge = true): Promise<Detection[]> {
+  /** Faces in cut-out regions ({@link cropRegions}), moved to the frame's coordinates. */
+  async detectCrops(crops: readonly RegionCrop[]): Promise<Detection[]> {
     const det = await (this.#region ??= this.#openRegion());
     const out: Detection[] = [];
     for (const c of crops) {
       const side = c.side ?? (c.native ? Math.max(this.regionSize, c.image.width, c.image.height) : undefined);
       for (const d of await det.detect(c.image, side)) out.push(offsetDetection(d, c.x0, c.y0));
     }
-    return merge ? mergeRegionDetections(out, crops.length) : out;
+    // Regions may overlap (a face region and the motion below it): one detection per face.
+    return crops.length > 1 ? nms(out, 0.4) : out;
   }
 
   align(img: RgbImage, d: Detection): RgbImage {
@@ -201,11 +198,6 @@ export function cropRegions(img: RgbImage, regions: readonly Box[], native: read
     return { image, x0: Math.max(0, Math.floor(r[0])), y0: Math.max(0, Math.floor(r[1])), native: n, side };
   };
   return [...regions.map((r) => crop(r, false)), ...native.map((r) => crop(r, true))];
-}
-
-/** Regions may overlap (a face region and the motion below it): one detection per face. */
-export function mergeRegionDetections(dets: Detection[], regions: number): Detection[] {
-  return regions > 1 ? nms(dets, 0.4) : dets;
 }
 
 /** A detection made in a cut-out region, moved to the frame's coordinates. */

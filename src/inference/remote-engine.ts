@@ -6,7 +6,7 @@ import type { SessionOptions } from './onnx.js';
 import type { Detection } from './types.js';
 
 /** The part of a face engine the inference stage spreads over its workers. */
-export type FaceWorker = Pick<FaceEngine, 'flip' | 'detect' | 'detectRegions' | 'detectCrops' | 'embed' | 'embedPlain' | 'addFlip' | 'close'>;
+export type FaceWorker = Pick<FaceEngine, 'flip' | 'detect' | 'detectRegions' | 'embed' | 'embedPlain' | 'addFlip' | 'close'>;
 
 export interface WorkerSetup {
   readonly profile: ResolvedProfile;
@@ -17,7 +17,7 @@ export interface WorkerSetup {
 
 export type WorkerRequest = { readonly id: number } & (
   | { readonly op: 'detect'; readonly image: RgbImage }
-  | { readonly op: 'detectCrops'; readonly crops: readonly RegionCrop[]; readonly merge: boolean }
+  | { readonly op: 'detectCrops'; readonly crops: readonly RegionCrop[] }
   | { readonly op: 'embed' | 'embedPlain'; readonly aligned: readonly RgbImage[] }
   | { readonly op: 'addFlip'; readonly aligned: readonly RgbImage[]; readonly plain: readonly Float32Array[] }
   | { readonly op: 'close' }
@@ -86,11 +86,7 @@ export class RemoteEngine implements FaceWorker {
 
   /** Only the regions' pixels cross to the thread, not the frame. */
   detectRegions(image: RgbImage, regions: readonly Box[], native: readonly Box[] = [], size?: number): Promise<Detection[]> {
-    return this.detectCrops(cropRegions(image, regions, native, size));
-  }
-
-  detectCrops(crops: readonly RegionCrop[], merge = true): Promise<Detection[]> {
-    return this.#call('detectCrops', { crops, merge });
+    return this.#call('detectCrops', { crops: cropRegions(image, regions, native, size) });
   }
 
   embed(aligned: readonly RgbImage[]): Promise<Float32Array[]> {

@@ -88,21 +88,11 @@ export interface FaceTrack {
   decided: boolean;
 }
 
-/** A detection of a frame linked to its track, before the embedding decision. */
-export interface Linked {
-  readonly detection: Detection;
-  readonly track: FaceTrack;
-  /** the camera's frame number (plans and links count frames alike) */
-  readonly frame: number;
-}
-
 /** What to do with one detection of a frame. */
 export interface FaceTask {
   readonly detection: Detection;
   /** absent when scheduling is off */
   readonly track?: FaceTrack;
-  /** the camera's frame number (absent when scheduling is off) */
-  readonly frame?: number;
   /** embed it (else send the track's last embedding and crop on) */
   readonly embed: boolean;
 }
@@ -126,11 +116,7 @@ export class CameraSchedule {
   #rows = 0;
   #sinceFull = Infinity;
   #movedSinceFull = true;
-  /** frames planned and linked so far: the number of the next frame */
-  #planned = 0;
-  #linked = 0;
-  /** a full pass asked for, from this frame number on */
-  #fullFrom = Infinity;
+  #wantFull = false;
   #tracks: FaceTrack[] = [];
 
   constructor(o: ScheduleOptions) {
@@ -143,7 +129,6 @@ export class CameraSchedule {
    */
   plan(img: RgbImage, at: number): DetectPlan {
     const o = this.#o;
-    const frame = this.#planned++;
     const moving = this.#motion(img);
     const live = this.#tracks.filter((t) => at - t.lastAt <= MAX_GAP_MS);
     this.#sinceFull++;
@@ -157,8 +142,8 @@ export class CameraSchedule {
       this.#movedSinceFull = false;
       return { kind: 'full' };
     };
-    if (this.#fullFrom <= frame) {
-      this.#fullFrom = Infinity;
+    if (this.#wantFull) {
+      this.#wantFull = false;
       if (moving.length > 0) return full();
     }
     if (!o.motionRegions) {
@@ -242,19 +227,12 @@ export class CameraSchedule {
     return moving;
   }
 
-  /** {@link link} and {@link decide} at once (when the previous frame's embeddings are in). */
-  assign(dets: readonly Detection[], seq: number, at: number, still = false): FaceTask[] {
-    return this.decide(this.link(dets, seq, at, still), seq);
-  }
-
   /**
    * Links a frame's detections to the tracks (greedy on box overlap and nearness, with the velocity
-   * prediction). Call in frame order, after the frame's plan; `still`: the detections of a 'still'
-   * plan (the tracks' last ones, linked without counting as a sighting). Needs no embedding: the next
-   * frame can be planned and detected while this one's faces wait for the previous frame's embeddings.
+   * prediction) and says which faces to embed. Call in frame order; `still`: the detections of a
+   * 'still' plan (the tracks' last ones, linked without counting as a sighting).
    */
-  link(dets: readonly Detection[], seq: number, at: number, still = false): Linked[] {
-    const frame = this.#linked++;
+  assign(dets: readonly Detection[], seq: number, at: number, still = false): FaceTask[] {
     this.#tracks = this.#tracks.filter((t) => at - t.lastAt <= MAX_GAP_MS);
     const pairs: { t: number; d: number; score: number }[] = [];
     this.#tracks.forEach((t, ti) => {
@@ -273,7 +251,7 @@ export class CameraSchedule {
     });
     pairs.sort((a, b) => b.score - a.score);
     const usedT = new Set<number>();
-    const out: (Linked | undefined)[] = new Array(dets.length);
+    const out: (FaceTask | undefined)[] = new Array(dets.length);
     for (const p of pairs) {
       if (usedT.has(p.t) || out[p.d]) continue;
       usedT.add(p.t);
@@ -294,46 +272,32 @@ export class CameraSchedule {
         t.seen++;
       }
       t.lastSeq = seq;
-      out[p.d] = { detection: d, track: t, frame };
+      // A track followed as not listed is looked at again twice as often: a miss costs an alert, a look an embedding.
+      const every = t.agree < 0 ? Math.ceil(this.#o.reembedEvery / 2) : this.#o.reembedEvery;
+      const embed = !t.decided || !t.embedding || seq - t.embeddedSeq >= every || faceScore(d) >= this.#o.betterFace * t.quality;
+      out[p.d] = { detection: d, track: t, embed };
     }
     for (let i = 0; i < dets.length; i++) {
       if (out[i]) continue;
       const d = dets[i]!;
       const t: FaceTrack = { box: d.box, detection: d, vx: 0, vy: 0, lastAt: at, lastSeq: seq, seen: 1, quality: 0, embeddedSeq: -Infinity, agree: 0, decided: false, fullAsked: 0 };
       this.#tracks.push(t);
-      out[i] = { detection: d, track: t, frame };
+      out[i] = { detection: d, track: t, embed: true };
     }
     // A region pass that lost a track's face leaves the track to the next full pass (kept by MAX_GAP_MS).
-    return out as Linked[];
+    return out as FaceTask[];
   }
 
   /**
-   * Which of a linked frame's faces to embed: a new or undecided track's, a decided one's every
-   * `reembedEvery` frames or when a clearly better face arrives. Call in frame order, once the
-   * previous frame's embeddings are recorded ({@link embedded}).
+   * A region pass's face of `t` failed the quality gates: the next frame gets a full pass (at most
+   * three times a track). The landmarks of the two passes differ a little, and a face near a gate's
+   * limit passes one and not the other (measured: a walker's pitch read -60..-90 in every region
+   * pass, -46 in full passes; his first alert came 2.4 s late, at the next periodic full pass).
    */
-  decide(linked: readonly Linked[], seq: number): FaceTask[] {
-    return linked.map(({ detection: d, track: t, frame }) => {
-      // A track followed as not listed is looked at again twice as often: a miss costs an alert, a look an embedding.
-      const every = t.agree < 0 ? Math.ceil(this.#o.reembedEvery / 2) : this.#o.reembedEvery;
-      const embed = !t.decided || !t.embedding || seq - t.embeddedSeq >= every || faceScore(d) >= this.#o.betterFace * t.quality;
-      return { detection: d, track: t, frame, embed };
-    });
-  }
-
-  /**
-   * A region pass's face of `t` (in frame number `frame`) failed the quality gates: frame `frame`+2
-   * gets a full pass (at most three times a track). The landmarks of the two passes differ a little,
-   * and a face near a gate's limit passes one and not the other (measured: a walker's pitch read
-   * -60..-90 in every region pass, -46 in full passes; his first alert came 2.4 s late, at the next
-   * periodic full pass). Two frames on, not the next: the next frame is planned while this one's faces
-   * wait for the previous frame's embeddings, and a fixed distance keeps a replay's events the same
-   * however its frames were batched.
-   */
-  askFull(t: FaceTrack, frame: number): void {
+  askFull(t: FaceTrack): void {
     if (t.fullAsked >= 3) return;
     t.fullAsked++;
-    this.#fullFrom = Math.min(this.#fullFrom, frame + 2);
+    this.#wantFull = true;
   }
 
   /** Records what an embedded face gave its track: the embedding and crop sent on while it is followed. */

@@ -4,7 +4,7 @@ import { framePool } from '../ingest/frame-pool.js';
 import type { Logger } from '../log.js';
 import { stageTimes, timed } from '../metrics.js';
 import { cropRgb, encodeJpeg } from './image-io.js';
-import { cropRegions, faceSize, mergeRegionDetections, type FaceEngine, type RegionCrop } from './engine.js';
+import { faceSize, type FaceEngine } from './engine.js';
 import type { FaceWorker } from './remote-engine.js';
 import { emptyGateCounts, failedDetectionGate, sharpness, type GateCounts, type QualityGateName, type QualityLimits } from './quality.js';
 import { CameraSchedule, type DetectPlan, type FaceTask, type ScheduleOptions } from './schedule.js';
@@ -149,10 +149,10 @@ export class InferenceStage {
       // Nothing carries over between frames: all detected at once over the workers, their faces embedded in one call.
       const full: DetectPlan = { kind: 'full' };
       let t0 = performance.now();
-      const dets = await Promise.all(frames.map((f) => this.#detect(f, full)));
+      const dets = await Promise.all(frames.map((f) => this.#pool.use((e) => this.#detect(e, f, full))));
       this.timing.detectMs += performance.now() - t0;
       t0 = performance.now();
-      const prepared = frames.map((f, i) => this.#prepare(f, dets[i]!.map((d): FaceTask => ({ detection: d, embed: true })), undefined, 'full'));
+      const prepared = frames.map((f, i) => this.#prepare(f, dets[i]!, undefined, 'full'));
       this.timing.alignMs += performance.now() - t0;
       await this.#finish(frames, prepared);
     }
@@ -161,48 +161,30 @@ export class InferenceStage {
     endBatch(), st.inferenceBatchSize.observe(frames.length);
   }
 
-  /**
-   * One camera's frames in order (schedule on). Detection runs ahead of embedding: a frame is planned,
-   * detected and linked to the tracks (which needs no embedding), then waits for the previous frame's
-   * embeddings to decide which of its faces to embed, while the next frame is planned and detected.
-   * The order of every step on the schedule is fixed (plan and link per frame in order; a frame's
-   * decision after the frame before it is embedded; a plan after the decision two frames back, whose
-   * full-pass requests it honours), so events do not depend on timing or batching.
-   */
+  /** One camera's frames in order (schedule on): plan, detect, link to tracks; embed and publish while the next frame is detected. */
   async #chain(frames: readonly FrameMsg[], sched: CameraSchedule): Promise<void> {
     const t = this.timing;
-    /** each frame's decision (it starts that frame's embedding: `embedding`) */
-    const decisions: Promise<void>[] = [];
-    let embedding: Promise<void> = Promise.resolve();
-    for (const [i, f] of frames.entries()) {
-      // The decision two frames back may ask for a full pass at this frame.
-      if (i >= 2) await decisions[i - 2];
+    let pending: Promise<void> = Promise.resolve();
+    for (const f of frames) {
       const plan = sched.plan(f.image, f.capturedAt);
-      const t0 = performance.now();
+      let t0 = performance.now();
       // A still frame keeps the tracks' last detections: no engine to wait for.
-      const dets = plan.kind === 'still' ? (t.skippedFrames++, plan.detections) : await this.#detect(f, plan);
+      const dets = plan.kind === 'still' ? (t.skippedFrames++, plan.detections) : await this.#pool.use((e) => this.#detect(e, f, plan));
       t.detectMs += performance.now() - t0;
-      const linked = sched.link(dets, f.seq, f.capturedAt, plan.kind === 'still');
-      const previous = decisions[i - 1] ?? Promise.resolve();
-      const decided = (async (): Promise<void> => {
-        await previous;
-        // The previous frame's embeddings decide which of this frame's faces to embed.
-        await embedding;
-        const t1 = performance.now();
-        const prepared = this.#prepare(f, sched.decide(linked, f.seq), sched, plan.kind);
-        t.alignMs += performance.now() - t1;
-        embedding = this.#finish([f], [prepared]);
-        void embedding.catch(() => undefined); // awaited by the next decision or below; a failure surfaces there
-      })();
-      void decided.catch(() => undefined); // awaited below
-      decisions.push(decided);
+      // The previous frame's embeddings decide which of this frame's faces to embed.
+      await pending;
+      t0 = performance.now();
+      const prepared = this.#prepare(f, dets, sched, plan.kind);
+      t.alignMs += performance.now() - t0;
+      pending = this.#finish([f], [prepared]);
+      void pending.catch(() => undefined); // awaited next round or below; a failure surfaces there
     }
-    await decisions.at(-1);
-    await embedding;
+    await pending;
   }
 
-  /** A frame's faces (linked to its camera's tracks when the schedule is on) gated: the faces to send, and those to embed first. */
-  #prepare(f: FrameMsg, tasks: readonly FaceTask[], sched: CameraSchedule | undefined, plan: DetectPlan['kind']): Prepared {
+  /** A frame's detections linked to its camera's tracks (schedule on) and gated: the faces to send, and those to embed first. */
+  #prepare(f: FrameMsg, dets: readonly Detection[], sched: CameraSchedule | undefined, plan: DetectPlan['kind']): Prepared {
+    const tasks = sched ? sched.assign(dets, f.seq, f.capturedAt, plan === 'still') : dets.map((d): FaceTask => ({ detection: d, embed: true }));
     const kept: FaceTask[] = [];
     const toEmbed: { task: FaceTask; aligned: RgbImage }[] = [];
     for (const task of tasks) {
@@ -213,7 +195,7 @@ export class InferenceStage {
       const crop = this.#gate(f.image, task.detection);
       if (!crop) {
         // Identity not decided yet: the full pass may see it within the gates (see CameraSchedule.askFull).
-        if (plan === 'rois' && task.track && task.frame !== undefined && !task.track.decided) sched?.askFull(task.track, task.frame);
+        if (plan === 'rois' && task.track && !task.track.decided) sched?.askFull(task.track);
         continue;
       }
       kept.push(task);
@@ -269,29 +251,17 @@ export class InferenceStage {
     t.publishMs += performance.now() - t0;
   }
 
-  async #detect(f: FrameMsg, plan: Exclude<DetectPlan, { kind: 'still' }>): Promise<Detection[]> {
+  async #detect(engine: FaceWorker, f: FrameMsg, plan: Exclude<DetectPlan, { kind: 'still' }>): Promise<Detection[]> {
     const { minFaceSize, log } = this.#o;
     try {
       if (plan.kind === 'rois') this.timing.regionDetections++;
       else this.timing.fullDetections++;
-      const dets = await timed(this.#times.detect, () => (plan.kind === 'full' ? this.#pool.use((e) => e.detect(f.image)) : this.#detectRegions(f.image, plan)));
+      const dets = await timed(this.#times.detect, () => (plan.kind === 'full' ? engine.detect(f.image) : engine.detectRegions(f.image, plan.rois, plan.moved, this.#o.schedule?.regionSize)));
       return dets.filter((d) => faceSize(d) >= minFaceSize);
     } catch (err) {
       log.error({ camera: f.camera, seq: f.seq, err: (err as Error).message }, 'detection failed; frame skipped');
       return [];
     }
-  }
-
-  /**
-   * A frame's regions, split over the workers by detector input area (a frame's detection is on its
-   * camera's critical path: the next frame's plan needs its tracks). Duplicates where regions overlap
-   * are merged once over all of them, so the faces do not depend on the split.
-   */
-  async #detectRegions(image: RgbImage, plan: Extract<DetectPlan, { kind: 'rois' }>): Promise<Detection[]> {
-    const crops = cropRegions(image, plan.rois, plan.moved, this.#o.schedule?.regionSize);
-    const groups = splitByCost(crops, Math.min(this.#pool.size, crops.length));
-    const parts = await Promise.all(groups.map((g) => this.#pool.use((e) => e.detectCrops(g, false))));
-    return mergeRegionDetections(parts.flat(), crops.length);
   }
 
   /**
@@ -349,23 +319,4 @@ export class InferenceStage {
     this.#unsub?.();
     await this.#inflight;
   }
-}
-
-/** Crops in `n` groups of about equal detector work (input area), largest first into the lightest group; in input order within a group. */
-export function splitByCost(crops: readonly RegionCrop[], n: number): RegionCrop[][] {
-  if (n <= 1) return crops.length ? [[...crops]] : [];
-  const cost = (c: RegionCrop): number => {
-    const s = (c.side ?? Math.max(c.image.width, c.image.height)) / Math.max(c.image.width, c.image.height);
-    return c.image.width * s * (c.image.height * s);
-  };
-  const load = new Array<number>(n).fill(0);
-  const into = new Array<number>(crops.length);
-  [...crops.keys()]
-    .sort((a, b) => cost(crops[b]!) - cost(crops[a]!))
-    .forEach((i) => {
-      const g = load.indexOf(Math.min(...load));
-      into[i] = g;
-      load[g]! += cost(crops[i]!);
-    });
-  return Array.from({ length: n }, (_, g) => crops.filter((_, i) => into[i] === g)).filter((g) => g.length > 0);
 }

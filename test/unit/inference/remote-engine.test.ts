@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FaceEngine, cropRegions, mergeRegionDetections } from '../../../src/inference/engine.js';
-import { splitByCost } from '../../../src/inference/stage.js';
+import { FaceEngine } from '../../../src/inference/engine.js';
 import { loadRgb } from '../../../src/inference/image-io.js';
 import { RemoteEngine } from '../../../src/inference/remote-engine.js';
 import { loadManifest } from '../../../src/models/manifest.js';
@@ -42,41 +41,24 @@ describe('RemoteEngine (a face engine in a worker thread)', () => {
     expect((await remote.detect(img)).length).toBeGreaterThan(0);
   });
 
-  it('finds the same faces when a frame\'s regions are split over two engines as when one detects them all', async () => {
+  it('detects regions at the region size asked for (inference.schedule.regionSize), in the thread as in the main thread', async () => {
     const img = await loadRgb(faces('dlib-faces', '_group', 'bald_guys.jpg'));
     const found = await local.detect(img);
     expect(found.length).toBeGreaterThanOrEqual(4);
-    // a region of 2.5 face widths around each face, as the schedule makes them (some overlap)
+    // a region of 2.5 face widths around each face, as the schedule makes them
     const regions = found.map(({ box: b }): Box => {
       const w = (b[2] - b[0]) * 1.25;
       const cx = (b[0] + b[2]) / 2, cy = (b[1] + b[3]) / 2;
       return [Math.max(0, cx - w), Math.max(0, cy - w), Math.min(img.width, cx + w), Math.min(img.height, cy + w)];
     });
-    const crops = cropRegions(img, regions, [], 192);
-    const whole = await local.detectCrops(crops);
-    const groups = splitByCost(crops, 2);
-    expect(groups).toHaveLength(2);
-    expect(groups.flat()).toHaveLength(crops.length);
-    const parts = await Promise.all([local.detectCrops(groups[0]!, false), remote.detectCrops(groups[1]!, false)]);
-    const split = mergeRegionDetections(parts.flat(), crops.length);
-    expect(split.length).toBe(whole.length);
-    const key = (d: { box: readonly number[] }): string => d.box.map((v) => v.toFixed(2)).join(',');
-    expect(split.map(key).sort()).toEqual(whole.map(key).sort());
-    // and every face the full pass found is found by its region, at the default and at a smaller region size
     for (const size of [192, 128]) {
       const dets = await local.detectRegions(img, regions, [], size);
+      expect(await remote.detectRegions(img, regions, [], size)).toEqual(dets);
+      // every face of the full pass is found in its region
       for (const f of found) expect(dets.some((d) => Math.abs(d.box[0] - f.box[0]) < 0.25 * (f.box[2] - f.box[0]))).toBe(true);
     }
-  });
-
-  it('splits crops into groups of about equal detector work', () => {
-    const crop = (w: number, h: number, side?: number) => ({ image: { width: w, height: h, data: new Uint8Array(w * h * 3) }, x0: 0, y0: 0, side });
-    const cs = [crop(200, 200, 192), crop(100, 100, 192), crop(150, 150, 192), crop(400, 300, 400)];
-    const g = splitByCost(cs, 2);
-    // the 400x300 native region alone (120k px of input) against three 192 px regions (~110k)
-    expect(g.map((x) => x.length).sort()).toEqual([1, 3]);
-    expect(splitByCost(cs, 1)).toEqual([cs]);
-    expect(splitByCost([], 2)).toEqual([]);
-    expect(splitByCost(cs.slice(0, 1), 2)).toEqual([cs.slice(0, 1)]);
+    // the size reaches the detector: another input size gives (slightly) other boxes
+    const [a, b] = await Promise.all([local.detectRegions(img, regions.slice(0, 1), [], 192), local.detectRegions(img, regions.slice(0, 1), [], 128)]);
+    expect(a[0]!.box).not.toEqual(b[0]!.box);
   });
 });
