@@ -35,6 +35,13 @@ export interface IndexBenchOptions {
   readonly threshold: number;
   /** load the index an earlier run with the same data and parameters built, instead of building it */
   readonly reuse?: boolean;
+  /**
+   * How synthetic subjects are made: `mixture` (default), the normalised sum of two random gallery
+   * embeddings plus noise; `people`, drawn from a Gaussian with the mean and covariance of one
+   * embedding each of `statsPeople` LFW people (distinct people, no shared parents).
+   */
+  readonly synthetic?: 'mixture' | 'people';
+  readonly statsPeople?: number;
   readonly progress: (line: string) => void;
 }
 
@@ -44,6 +51,8 @@ export interface IndexBenchResult {
   readonly model: string;
   readonly params: HnswParams;
   readonly real_people: number;
+  /** how the synthetic subjects were made (IndexBenchOptions.synthetic) */
+  readonly synthetic: 'mixture' | 'people';
   readonly queries: number;
   readonly recall_at_1: number;
   readonly recall_at_1_synthetic: number;
@@ -70,6 +79,8 @@ interface BuildRecord {
   readonly real: number;
   readonly m: number;
   readonly efConstruction: number;
+  /** absent for the default generator (records written before there was a choice) */
+  readonly synthetic?: 'people';
   readonly build_s: number;
   readonly rss_mb: number;
   readonly save_s: number;
@@ -144,6 +155,77 @@ async function realPairs(o: IndexBenchOptions): Promise<{ gallery: Float32Array[
   return { gallery, probes };
 }
 
+/** One embedding each (the first photo) of up to `count` LFW people spread over the alphabet, cached per model in workDir. */
+async function peopleEmbeddings(o: IndexBenchOptions, count: number): Promise<Float32Array[]> {
+  const dim = o.engine.embedder.size;
+  const cache = join(o.workDir, `people-${o.engine.model}-${count}.f32`);
+  if (existsSync(cache)) {
+    const buf = await readFile(cache);
+    const all = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
+    return Array.from({ length: all.length / dim }, (_, i) => all.slice(i * dim, (i + 1) * dim));
+  }
+  const people = readdirSync(o.lfwDir).sort();
+  const step = Math.max(1, people.length / count);
+  const out: Float32Array[] = [];
+  for (let i = 0; Math.floor(i) < people.length && out.length < count; i += step) {
+    const p = people[Math.floor(i)]!;
+    const file = readdirSync(join(o.lfwDir, p)).sort()[0];
+    if (!file) continue;
+    const faces = await o.engine.analyze(await loadRgb(join(o.lfwDir, p, file)));
+    const main = faces.sort((a, b) => faceSize(b.detection) - faceSize(a.detection))[0];
+    if (main) out.push(main.embedding);
+    if (out.length % 250 === 0) o.progress(`embedding LFW people for the synthetic faces' statistics: ${out.length}/${count}`);
+  }
+  o.progress(`embedding LFW people for the synthetic faces' statistics: ${out.length} people, done`);
+  await mkdir(o.workDir, { recursive: true });
+  const flat = new Float32Array(out.length * dim);
+  out.forEach((v, i) => flat.set(v, i * dim));
+  await writeFile(cache, Buffer.from(flat.buffer));
+  return out;
+}
+
+/** Mean and lower Cholesky factor of the covariance of `xs` (with a small ridge, so it is positive definite). */
+function gaussianOf(xs: readonly Float32Array[]): { mean: Float64Array; chol: Float64Array } {
+  const d = xs[0]!.length;
+  const m = xs.length;
+  const mean = new Float64Array(d);
+  for (const x of xs) for (let k = 0; k < d; k++) mean[k]! += x[k]! / m;
+  const c = new Float64Array(d * d);
+  const row = new Float64Array(d);
+  for (const x of xs) {
+    for (let k = 0; k < d; k++) row[k] = x[k]! - mean[k]!;
+    for (let i = 0; i < d; i++) {
+      const ri = row[i]!;
+      for (let j = 0; j <= i; j++) c[i * d + j]! += (ri * row[j]!) / (m - 1);
+    }
+  }
+  let trace = 0;
+  for (let i = 0; i < d; i++) trace += c[i * d + i]!;
+  for (let i = 0; i < d; i++) c[i * d + i]! += (1e-3 * trace) / d;
+  // Cholesky, lower triangle in place (Cholesky-Banachiewicz)
+  for (let i = 0; i < d; i++) {
+    for (let j = 0; j <= i; j++) {
+      let s = c[i * d + j]!;
+      for (let k = 0; k < j; k++) s -= c[i * d + k]! * c[j * d + k]!;
+      c[i * d + j] = i === j ? Math.sqrt(Math.max(s, 1e-12)) : s / c[j * d + j]!;
+    }
+  }
+  return { mean, chol: c };
+}
+
+/** A face drawn from the Gaussian (mean + L z), normalised, into `out`. */
+function gaussianFace(g: { mean: Float64Array; chol: Float64Array }, r: () => number, z: Float64Array, out: Float32Array): Float32Array {
+  const d = g.mean.length;
+  for (let k = 0; k < d; k++) z[k] = gauss(r);
+  for (let i = 0; i < d; i++) {
+    let s = g.mean[i]!;
+    const off = i * d;
+    for (let k = 0; k <= i; k++) s += g.chol[off + k]! * z[k]!;
+    out[i] = s;
+  }
+  return normalise(out);
+}
+
 /**
  * Start-up as `vigil start` does it: a watchlist.db holding the N subjects (written once, kept for
  * --reuse) and the index saved for it; openIndex verifies the checksum, loads the index and every
@@ -208,12 +290,19 @@ export async function benchIndex(o: IndexBenchOptions): Promise<IndexBenchResult
   // Every vector in one flat matrix: the exact search's data, and the index's input.
   const data = new Float32Array(n * dim);
   gallery.forEach((g, i) => data.set(g, i * dim));
+  const generator = o.synthetic ?? 'mixture';
   const mix = new Float32Array(dim);
-  for (let i = gallery.length; i < n; i++) {
-    const a = gallery[Math.floor(r() * gallery.length)]!;
-    const b = gallery[Math.floor(r() * gallery.length)]!;
-    for (let k = 0; k < dim; k++) mix[k] = a[k]! + b[k]!;
-    data.set(lookAlike(normalise(mix), 1.0, r), i * dim);
+  if (generator === 'people') {
+    const g = gaussianOf(await peopleEmbeddings(o, o.statsPeople ?? 2000));
+    const z = new Float64Array(dim);
+    for (let i = gallery.length; i < n; i++) data.set(gaussianFace(g, r, z, mix), i * dim);
+  } else {
+    for (let i = gallery.length; i < n; i++) {
+      const a = gallery[Math.floor(r() * gallery.length)]!;
+      const b = gallery[Math.floor(r() * gallery.length)]!;
+      for (let k = 0; k < dim; k++) mix[k] = a[k]! + b[k]!;
+      data.set(lookAlike(normalise(mix), 1.0, r), i * dim);
+    }
   }
   const queries: { v: Float32Array; real: boolean }[] = probes.map((v) => ({ v, real: true }));
   while (queries.length < o.queries) {
@@ -224,9 +313,9 @@ export async function benchIndex(o: IndexBenchOptions): Promise<IndexBenchResult
   // A built index is kept with what its build measured: `--reuse` measures load and search again
   // (on an idle machine, say) without the hour a million-subject build takes here.
   // one folder per data and graph parameters, so builds with other parameters sit side by side
-  const dir = join(o.workDir, `index-${n}-m${o.params.m}-efc${o.params.efConstruction}`);
+  const dir = join(o.workDir, `index-${n}-m${o.params.m}-efc${o.params.efConstruction}${generator === 'mixture' ? '' : `-${generator}`}`);
   const sidecar = join(dir, 'bench.json');
-  const key = { n, seed: o.seed, real: gallery.length, m: o.params.m, efConstruction: o.params.efConstruction };
+  const key = { n, seed: o.seed, real: gallery.length, m: o.params.m, efConstruction: o.params.efConstruction, ...(generator === 'mixture' ? {} : { synthetic: generator }) };
   const kept = o.reuse ? await readBuild(sidecar, key) : undefined;
   let build: BuildRecord;
   if (kept) {
@@ -311,6 +400,7 @@ export async function benchIndex(o: IndexBenchOptions): Promise<IndexBenchResult
     model: o.engine.model,
     params: o.params,
     real_people: gallery.length,
+    synthetic: generator,
     queries: queries.length,
     recall_at_1: main.recall_at_1,
     recall_at_1_synthetic: main.recall_synthetic,
