@@ -42,6 +42,8 @@ export interface IndexBenchOptions {
    */
   readonly synthetic?: 'mixture' | 'people';
   readonly statsPeople?: number;
+  /** Insertion order: the real gallery first (default), or everything shuffled (as enrollment order would mix them). */
+  readonly order?: 'real-first' | 'shuffled';
   readonly progress: (line: string) => void;
 }
 
@@ -53,6 +55,7 @@ export interface IndexBenchResult {
   readonly real_people: number;
   /** how the synthetic subjects were made (IndexBenchOptions.synthetic) */
   readonly synthetic: 'mixture' | 'people';
+  readonly order: 'real-first' | 'shuffled';
   readonly queries: number;
   readonly recall_at_1: number;
   readonly recall_at_1_synthetic: number;
@@ -81,6 +84,7 @@ interface BuildRecord {
   readonly efConstruction: number;
   /** absent for the default generator (records written before there was a choice) */
   readonly synthetic?: 'people';
+  readonly order?: 'shuffled';
   readonly build_s: number;
   readonly rss_mb: number;
   readonly save_s: number;
@@ -313,9 +317,10 @@ export async function benchIndex(o: IndexBenchOptions): Promise<IndexBenchResult
   // A built index is kept with what its build measured: `--reuse` measures load and search again
   // (on an idle machine, say) without the hour a million-subject build takes here.
   // one folder per data and graph parameters, so builds with other parameters sit side by side
-  const dir = join(o.workDir, `index-${n}-m${o.params.m}-efc${o.params.efConstruction}${generator === 'mixture' ? '' : `-${generator}`}`);
+  const order = o.order ?? 'real-first';
+  const dir = join(o.workDir, `index-${n}-m${o.params.m}-efc${o.params.efConstruction}${generator === 'mixture' ? '' : `-${generator}`}${order === 'real-first' ? '' : `-${order}`}`);
   const sidecar = join(dir, 'bench.json');
-  const key = { n, seed: o.seed, real: gallery.length, m: o.params.m, efConstruction: o.params.efConstruction, ...(generator === 'mixture' ? {} : { synthetic: generator }) };
+  const key = { n, seed: o.seed, real: gallery.length, m: o.params.m, efConstruction: o.params.efConstruction, ...(generator === 'mixture' ? {} : { synthetic: generator }), ...(order === 'real-first' ? {} : { order }) };
   const kept = o.reuse ? await readBuild(sidecar, key) : undefined;
   let build: BuildRecord;
   if (kept) {
@@ -327,9 +332,18 @@ export async function benchIndex(o: IndexBenchOptions): Promise<IndexBenchResult
     const t0 = performance.now();
     const idx = new SubjectIndex(o.engine.model, dim, n + 16, o.params);
     const row = new Array<number>(dim);
+    const perm = Uint32Array.from({ length: n }, (_, i) => i);
+    if (order === 'shuffled') {
+      const rs = rng(o.seed + 1);
+      for (let i = n - 1; i > 0; i--) {
+        const j = Math.floor(rs() * (i + 1));
+        [perm[i], perm[j]] = [perm[j]!, perm[i]!];
+      }
+    }
     for (let i = 0; i < n; i++) {
-      for (let k = 0; k < dim; k++) row[k] = data[i * dim + k]!;
-      idx.upsertVectors(`s${i}`, `s${i}`, [row]);
+      const at = perm[i]!;
+      for (let k = 0; k < dim; k++) row[k] = data[at * dim + k]!;
+      idx.upsertVectors(`s${at}`, `s${at}`, [row]);
       if (i > 0 && i % 50_000 === 0) o.progress(`building: ${i}/${n} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
     }
     const build_s = (performance.now() - t0) / 1000;
@@ -401,6 +415,7 @@ export async function benchIndex(o: IndexBenchOptions): Promise<IndexBenchResult
     params: o.params,
     real_people: gallery.length,
     synthetic: generator,
+    order,
     queries: queries.length,
     recall_at_1: main.recall_at_1,
     recall_at_1_synthetic: main.recall_synthetic,

@@ -30,10 +30,13 @@ export function register(bench: Command): void {
     .option('--ef-sweep <list>', 'also search with these ef values (comma-separated), for tuning', (v) => v.split(',').map(int))
     .option('--synthetic <kind>', 'how synthetic subjects are made: mixture (two gallery faces plus noise) or people (a Gaussian fitted to one embedding each of --stats-people LFW people)', 'mixture')
     .option('--stats-people <n>', 'LFW people whose embeddings fit the people generator', int, 2000)
+    .option('--order <order>', 'insertion order: real-first (the LFW gallery, then the synthetic subjects) or shuffled', 'real-first')
     .option('--seed <n>', 'random seed', int, 1)
     .option('--reuse', 'load the index an earlier run built with the same data and parameters (and its measured build), instead of building it again')
     .option('--json', 'one JSON object on the last stdout line')
-    .action(async (o: { subjects: number; queries: number; real: number; m: number; efConstruction: number; ef: number; data?: string; profile?: string; seed: number; efSweep?: number[]; reuse?: boolean; json?: boolean; synthetic: string; statsPeople: number }, cmd: Command) => {
+    .action(async (o: { subjects: number; queries: number; real: number; m: number; efConstruction: number; ef: number; data?: string; profile?: string; seed: number; efSweep?: number[]; reuse?: boolean; json?: boolean; synthetic: string; statsPeople: number; order: string }, cmd: Command) => {
+      if (o.order !== 'real-first' && o.order !== 'shuffled') throw new Error(`--order: "${o.order}" is not real-first or shuffled`);
+      const order = o.order;
       if (o.synthetic !== 'mixture' && o.synthetic !== 'people') throw new Error(`--synthetic: "${o.synthetic}" is not mixture or people`);
       const synthetic = o.synthetic;
       const { cfg, log } = setup(cmd);
@@ -55,11 +58,12 @@ export function register(bench: Command): void {
           reuse: o.reuse,
           synthetic,
           statsPeople: o.statsPeople,
+          order,
           threshold: matchThreshold(engine.profile.profile, cfg.matcher).threshold,
           progress: (l) => process.stderr.write(`${l}\n`),
         });
         const human = [
-          `index of ${r.subjects} subjects (${r.dim}-d ${r.model}, M=${r.params.m} efConstruction=${r.params.efConstruction} ef=${r.params.ef}; ${r.real_people} real LFW people; synthetic: ${r.synthetic})`,
+          `index of ${r.subjects} subjects (${r.dim}-d ${r.model}, M=${r.params.m} efConstruction=${r.params.efConstruction} ef=${r.params.ef}; ${r.real_people} real LFW people; synthetic: ${r.synthetic}, ${r.order})`,
           `  build ${r.build_s} s, +${r.rss_mb} MB RSS, file ${r.index_file_mb} MB, save ${r.save_s} s, load (sha256 checked) ${r.load_s} s, start-up with watchlist.db ${r.start_s} s`,
           `  recall@1 vs exact ${r.recall_at_1} over ${r.real_people} real LFW probes (${r.recall_at_1_matchable} over the ${r.matchable} whose best match reaches the threshold ${r.threshold}; ${r.recall_at_1_synthetic} over ${r.queries - r.real_people} synthetic near-duplicates); search p50 ${r.search_p50_ms} ms, p99 ${r.search_p99_ms} ms`,
         ];

@@ -24,13 +24,13 @@ describe('vigil bench index (a small run through the real CLI)', () => {
     expect(k.recall_at_1).toBe(j.recall_at_1); // the same index, the same answers
   }, 120_000);
 
-  it('--synthetic people: subjects drawn from the statistics of distinct LFW people, built apart from the default generator\'s', async () => {
+  it('--synthetic people --order shuffled: subjects drawn from the statistics of distinct LFW people, inserted in random order, built apart from the default', async () => {
     const env = { VIGIL_DATA_DIR: await dataDirWithModels() };
-    const args = ['bench', 'index', '--subjects', '2000', '--real', '10', '--queries', '30', '--profile', 'permissive', '--synthetic', 'people', '--stats-people', '40', '--json'];
+    const args = ['bench', 'index', '--subjects', '2000', '--real', '10', '--queries', '30', '--profile', 'permissive', '--synthetic', 'people', '--stats-people', '40', '--order', 'shuffled', '--json'];
     const r = await vigil(args, env);
     expect(r.code, r.stderr).toBe(0);
     const j = lastJson(r.stdout);
-    expect(j).toMatchObject({ subjects: 2000, real_people: 10, synthetic: 'people' });
+    expect(j).toMatchObject({ subjects: 2000, real_people: 10, synthetic: 'people', order: 'shuffled' });
     expect(r.stderr).toMatch(/embedding LFW people for the synthetic faces' statistics/);
     expect(j.recall_at_1).toBeGreaterThanOrEqual(0.9);
     expect(r.stderr).toMatch(/synthetic: people/);
