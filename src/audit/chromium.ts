@@ -11,16 +11,20 @@ export const CHROMIUM_PATH = process.env.VIGIL_CHROMIUM ?? '/usr/bin/chromium';
  */
 export async function withChromium<T>(fn: (ctx: BrowserContext) => Promise<T>): Promise<T> {
   const profile = await mkdtemp(join(tmpdir(), 'vigil-chromium-'));
-  const ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM_PATH,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
   try {
-    return await fn(ctx);
+    const ctx = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM_PATH,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+    try {
+      return await fn(ctx);
+    } finally {
+      await ctx.close();
+    }
   } finally {
-    await ctx.close();
-    await rm(profile, { recursive: true, force: true });
+    // also when the browser failed to start: the profile folder must not be left in /tmp
+    await rm(profile, { recursive: true, force: true, maxRetries: 3 });
   }
 }
 
