@@ -3,6 +3,7 @@ import type { SubjectRecord } from '../contracts/messages.js';
 import { VigilError } from '../errors.js';
 import type { FaceEngine } from '../inference/engine.js';
 import type { ApiRoute } from '../broadcast/routes.js';
+import { intParam } from '../broadcast/filter.js';
 import { enrollWithReport, validateSubjectFields, type FaceChoice } from './enroll.js';
 import { publishWatchlist, type WatchlistEdit } from '../services/watchlist.js';
 import type { Config } from '../config/schema.js';
@@ -90,8 +91,8 @@ export function watchlistRoutes(d: WatchlistApiDeps): ApiRoute[] {
       path: '/api/watchlist/subjects',
       role: 'viewer',
       handle({ query }) {
-        const limit = Math.min(500, Math.max(1, Number(query.get('limit') ?? 50) || 50));
-        const offset = Math.max(0, Number(query.get('offset') ?? 0) || 0);
+        const limit = intParam(query, 'limit', 50, 1, 500);
+        const offset = intParam(query, 'offset', 0, 0, 999_999_999);
         const subjects = d.store.search(query.get('q') ?? '', limit, offset).map(subjectView);
         return { status: 200, body: { subjects, total: d.store.count() } };
       },

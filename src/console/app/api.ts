@@ -13,6 +13,11 @@ export class ApiError extends Error {
   }
 }
 
+/** What the console shows for a failed call: the server's code (without VIGIL_ERR_) and reason. */
+export function errorText(e: unknown): string {
+  return e instanceof ApiError ? `${e.code.replace(/^VIGIL_ERR_/, '')}: ${e.message}` : (e as Error).message;
+}
+
 interface ErrorBody {
   readonly code?: string;
   readonly message?: string;

@@ -1,6 +1,6 @@
 import { html } from 'htm/preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
-import { type Api, ApiError } from './api.js';
+import { type Api, errorText } from './api.js';
 import { age } from './format.js';
 import type { SinkStatus as BaseStatus } from '../../sinks/dispatcher.js';
 import type { DeadLetter } from '../../sinks/state.js';
@@ -19,7 +19,7 @@ export function SinksPanel({ api, now }: { api: Api; now: number }) {
   const load = useCallback(() => {
     api.get<{ sinks: SinkStatus[] }>('/api/sinks').then(
       (b) => setSinks(b.sinks),
-      (e: unknown) => setMessage(e instanceof ApiError ? `${e.code.replace(/^VIGIL_ERR_/, '')}: ${e.message}` : (e as Error).message),
+      (e: unknown) => setMessage(errorText(e)),
     );
   }, [api]);
   useEffect(() => {

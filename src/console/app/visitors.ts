@@ -1,6 +1,6 @@
 import { html } from 'htm/preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
-import { type Api, ApiError } from './api.js';
+import { type Api, ApiError, errorText } from './api.js';
 import { age, clock, jpeg } from './format.js';
 import type { VisitorView } from '../../visitors/store.js';
 
@@ -26,7 +26,6 @@ interface Crop {
 const REFRESH_MS = 5000;
 const NEEDS_ADMIN = 'needs an admin token; this one may only read';
 
-const reason = (e: unknown): string => (e instanceof ApiError ? `${e.code.replace(/^VIGIL_ERR_/, '')}: ${e.message}` : (e as Error).message);
 
 export function VisitorsPage({ api, admin, now, changed }: { api: Api; admin: boolean; now: number; changed(): void }) {
   const [visitors, setVisitors] = useState<Visitor[]>([]);
@@ -47,7 +46,7 @@ export function VisitorsPage({ api, admin, now, changed }: { api: Api; admin: bo
         if (e instanceof ApiError && e.code === 'VIGIL_ERR_VISITOR_DISABLED') setOff(e.message);
         // A broadcast service of the distributed mode has no visitors (embedded mode only).
         else if (e instanceof ApiError && e.code === 'VIGIL_ERR_API_NOT_FOUND') setOff('unknown visitors are kept by an embedded Vigil (vigil start) only; this server has none');
-        else setNotice({ kind: 'error', text: reason(e) });
+        else setNotice({ kind: 'error', text: errorText(e) });
       },
     );
   }, [api]);
@@ -62,7 +61,7 @@ export function VisitorsPage({ api, admin, now, changed }: { api: Api; admin: bo
     try {
       setCrops(await api.get<{ number: number; crops: Crop[] }>(`/api/visitors/${n}/crops`));
     } catch (e) {
-      setNotice({ kind: 'error', text: reason(e) });
+      setNotice({ kind: 'error', text: errorText(e) });
     }
   };
   const forget = async (v: Visitor): Promise<void> => {
@@ -71,7 +70,7 @@ export function VisitorsPage({ api, admin, now, changed }: { api: Api; admin: bo
       setNotice({ kind: 'ok', text: `Forgot ${v.pseudonym}: crops, embeddings and visits deleted.` });
       load();
     } catch (e) {
-      setNotice({ kind: 'error', text: reason(e) });
+      setNotice({ kind: 'error', text: errorText(e) });
     }
   };
 
@@ -133,7 +132,7 @@ function PromoteForm({ api, visitor, admin, done }: { api: Api; visitor: Visitor
       const r = await api.post<{ subject: { id: string; name: string; photos: unknown[] } }>(`/api/visitors/${visitor.number}/promote`, { name, ...(list.trim() ? { list: list.trim() } : {}) });
       done(`Promoted ${visitor.pseudonym} to the watchlist as ${r.subject.name} (${r.subject.id}) from ${r.subject.photos.length} face${r.subject.photos.length === 1 ? '' : 's'}.`);
     } catch (e) {
-      setError(reason(e));
+      setError(errorText(e));
     } finally {
       setBusy(false);
     }

@@ -1,6 +1,6 @@
 import { html } from 'htm/preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
-import { type Api, ApiError } from './api.js';
+import { type Api, errorText } from './api.js';
 import { clock, fixed, jpeg, percent } from './format.js';
 import type { Subject } from './state.js';
 
@@ -37,7 +37,6 @@ interface Notice {
   readonly items?: readonly string[];
 }
 
-const refusal = (e: unknown): string => (e instanceof ApiError ? `${e.code.replace(/^VIGIL_ERR_/, '')}: ${e.message}` : (e as Error).message);
 
 /** "vip, staff " → ["vip", "staff"]. */
 const splitLists = (s: string): string[] =>
@@ -88,7 +87,7 @@ export function WatchlistPage({ api, admin, thumbs, lists, changed }: PageProps)
         setSubjects(b.subjects);
         setTotal(b.total);
       },
-      (e: unknown) => setNotice({ kind: 'error', text: refusal(e) }),
+      (e: unknown) => setNotice({ kind: 'error', text: errorText(e) }),
     );
   }, [api, q]);
   useEffect(load, [load]);
@@ -104,7 +103,7 @@ export function WatchlistPage({ api, admin, thumbs, lists, changed }: PageProps)
       setRemoving(null);
       after({ kind: 'ok', text: `Removed ${s.name} (${s.id}): photos and embeddings deleted.` });
     } catch (e) {
-      setNotice({ kind: 'error', text: refusal(e) });
+      setNotice({ kind: 'error', text: errorText(e) });
     }
   };
 
@@ -197,7 +196,7 @@ function AddSubject({ api, admin, done }: { api: Api; admin: boolean; done(n: No
       setFace('auto');
       setFormKey((k) => k + 1); // a fresh file input: the chosen files are gone
     } catch (e) {
-      setError(refusal(e));
+      setError(errorText(e));
     } finally {
       setBusy(false);
     }
@@ -235,7 +234,7 @@ function EditSubject({ api, subject, done, fail }: { api: Api; subject: WatchSub
       const s = await api.send<WatchSubject>('PATCH', `/api/watchlist/subjects/${encodeURIComponent(subject.id)}`, { name, lists: splitLists(listText), expiresAt: expires || null });
       done({ kind: 'ok', text: `Saved ${s.name} (${s.id}).` });
     } catch (e) {
-      fail({ kind: 'error', text: refusal(e) });
+      fail({ kind: 'error', text: errorText(e) });
     }
   };
   return html`<form class="edit-subject" aria-label=${`Edit ${subject.name}`} onSubmit=${save}>

@@ -169,6 +169,7 @@ describe('docs/openapi.yaml: the watchlist admin API and the sinks API of a real
       ['/api/watchlist/subjects', 'post', '/api/watchlist/subjects', { method: 'POST', body: obama }, T.operator, 403],
       ['/api/watchlist/subjects', 'post', '/api/watchlist/subjects', { method: 'POST', body: obama }, null, 401],
       ['/api/watchlist/subjects', 'get', '/api/watchlist/subjects?q=obam&limit=10', {}, T.viewer, 200],
+      ['/api/watchlist/subjects', 'get', '/api/watchlist/subjects?limit=0', {}, T.viewer, 400],
       ['/api/watchlist/subjects', 'get', '/api/watchlist/subjects', {}, null, 401],
       ['/api/watchlist/subjects/{id}', 'get', '/api/watchlist/subjects/barack_obama', {}, T.viewer, 200],
       ['/api/watchlist/subjects/{id}', 'get', '/api/watchlist/subjects/nobody', {}, T.viewer, 404],

@@ -48,6 +48,11 @@ describe('watchlist admin API', () => {
     await call('POST', '/api/watchlist/subjects', { name: 'Joe Biden', photos: [{ name: 'biden.jpg', data: await b64(faces('face_recognition', 'biden', 'biden.jpg')) }] });
     expect((await call('GET', '/api/watchlist/subjects')).body.total).toBe(2);
     expect((await call('GET', '/api/watchlist/subjects', undefined, 'q=bid')).body.subjects.map((s: { id: string }) => s.id)).toEqual(['joe_biden']);
+    // paging parameters are checked like every other list's: out of range is refused, naming the parameter
+    expect((await call('GET', '/api/watchlist/subjects', undefined, 'limit=1&offset=1')).body.subjects).toHaveLength(1);
+    const bad = await call('GET', '/api/watchlist/subjects', undefined, 'limit=5000').catch((e: unknown) => e);
+    expect(isVigilError(bad, 'VIGIL_ERR_API_BAD_REQUEST')).toBe(true);
+    expect((bad as Error).message).toMatch(/limit must be an integer from 1 to 500/);
     const edited = await call('PATCH', '/api/watchlist/subjects/joe_biden', { name: 'Joseph Biden', lists: ['vip', 'staff'], expiresAt: '2030-01-31' });
     expect(edited.body).toMatchObject({ name: 'Joseph Biden', lists: ['staff', 'vip'], expiresAt: '2030-01-31T00:00:00.000Z' });
     expect(store.get('joe_biden')!.embeddings).toHaveLength(1); // an edit keeps the photos and embeddings
