@@ -1,5 +1,6 @@
 import type { Box, FaceRecord, RgbImage } from '../contracts/messages.js';
 import { boxHeight, boxWidth, centreDistance, growBox, iou, overlaps, shiftBox, unionBox } from '../util/boxes.js';
+import { letterboxGeometry } from './detect/letterbox.js';
 import { headPose, interEyeDistance } from './quality.js';
 import type { Detection } from './types.js';
 
@@ -330,10 +331,10 @@ function inside(cell: Box, r: Box): boolean {
   return cx >= r[0] && cx <= r[2] && cy >= r[1] && cy <= r[3];
 }
 
-/** Detector input pixels for a w x h image letterboxed to `side` (longest side; canvas padded to 32). */
+/** Detector input pixels for a w x h image letterboxed to `side` (longest side; canvas padded to 32), as the detectors make it. */
 function canvas(w: number, h: number, side: number): number {
-  const k = side / Math.max(1, w, h);
-  return Math.ceil((w * k) / 32) * 32 * Math.ceil((h * k) / 32) * 32;
+  const g = letterboxGeometry(Math.max(1, w), Math.max(1, h), { maxSide: side, multiple: 32 });
+  return g.inputWidth * g.inputHeight;
 }
 
 /**

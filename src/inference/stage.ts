@@ -210,7 +210,7 @@ export class InferenceStage {
     const t = this.timing;
     const all = prepared.flatMap((p, i) => p.toEmbed.map((x) => ({ ...x, frame: i })));
     let t0 = performance.now();
-    const embeddings = all.length ? await timed(this.#times.embed, () => this.#embed(all.map((x) => x.aligned))) : [];
+    const { embeddings, margins } = all.length ? await timed(this.#times.embed, () => this.#embed(all.map((x) => x.aligned))) : { embeddings: [], margins: [] };
     t.embedMs += performance.now() - t0;
     t.embedded += all.length;
 
@@ -222,7 +222,7 @@ export class InferenceStage {
       const d = task.detection;
       const rec: FaceRecord = { box: d.box, score: d.score, landmarks: d.landmarks, embedding: embeddings[k]!, crop: await encodeJpeg(cropRgb(f.image, d.box, 0.25), 85) };
       fresh.set(task, rec);
-      if (task.track) this.#schedule(f.camera)?.embedded(task.track, d, f.seq, rec.embedding, rec.crop, this.#o.identify?.(rec.embedding));
+      if (task.track) this.#schedule(f.camera)?.embedded(task.track, d, f.seq, rec.embedding, rec.crop, margins[k] ?? this.#o.identify?.(rec.embedding));
     }
     for (let i = 0; i < frames.length; i++) {
       const f = frames[i]!;
@@ -267,8 +267,10 @@ export class InferenceStage {
   /**
    * Embeddings of `aligned`, split over the workers. With identify and a flip band, flip TTA is
    * added only where the plain embedding is near the threshold (elsewhere it cannot change a decision).
+   * `margins`: identify's answer for each embedding that was identified here and kept as it was (a
+   * flipped one changed, so it has none), so the caller does not search the watchlist for it again.
    */
-  async #embed(aligned: readonly RgbImage[]): Promise<Float32Array[]> {
+  async #embed(aligned: readonly RgbImage[]): Promise<{ embeddings: Float32Array[]; margins: (number | undefined)[] }> {
     const { identify, flipBand = 0 } = this.#o;
     const n = this.#pool.size;
     const per = Math.ceil(aligned.length / n);
@@ -276,21 +278,21 @@ export class InferenceStage {
     const selective = identify !== undefined && flipBand > 0 && this.#o.engine.flip;
     const parts = await Promise.all(
       chunks.map((c) => this.#pool.use(async (e) => {
-        if (!selective) return e.embed(c);
+        if (!selective) return { embeddings: await e.embed(c), margins: [] as (number | undefined)[] };
         const plain = await e.embedPlain(c);
         const bounds = this.#o.boundaries ?? [0];
-        const near = plain.map((_, j) => j).filter((j) => {
-          const m = identify(plain[j]!);
-          return bounds.some((b) => Math.abs(m - b) < flipBand);
-        });
-        if (near.length === 0) return plain;
-        const fused = await e.addFlip(near.map((j) => c[j]!), near.map((j) => plain[j]!));
-        near.forEach((j, k) => (plain[j] = fused[k]!));
-        this.timing.flipped += near.length;
-        return plain;
+        const margins: (number | undefined)[] = plain.map((p) => identify(p));
+        const near = margins.flatMap((m, j) => (bounds.some((b) => Math.abs(m! - b) < flipBand) ? [j] : []));
+        if (near.length > 0) {
+          const fused = await e.addFlip(near.map((j) => c[j]!), near.map((j) => plain[j]!));
+          near.forEach((j, k) => ((plain[j] = fused[k]!), (margins[j] = undefined)));
+          this.timing.flipped += near.length;
+        }
+        return { embeddings: plain, margins };
       })),
     );
-    return parts.flat();
+    // a part embedded without identify has no margins: undefined for each of its faces
+    return { embeddings: parts.flatMap((p) => p.embeddings), margins: parts.flatMap((p) => p.embeddings.map((_, j) => p.margins[j])) };
   }
 
   /** The aligned crop of `d` when it passes the quality gates, else undefined (counted as dropped). */

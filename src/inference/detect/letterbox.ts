@@ -46,7 +46,7 @@ export interface LetterboxResult {
 }
 
 /** Canvas and resize geometry for an image of w x h under `spec`, without touching pixels. */
-export function letterboxGeometry(w: number, h: number, spec: LetterboxSpec): {
+export function letterboxGeometry(w: number, h: number, spec: Partial<LetterboxSpec>): {
   inputWidth: number;
   inputHeight: number;
   resizedWidth: number;

@@ -287,12 +287,17 @@ describe('track-driven inference (real models)', () => {
     bus.subscribe('faces', { group: 't' }, (m) => void got.push(...m));
     const image = await smallFaceFrame(lfw('Aaron_Eckhart', 'Aaron_Eckhart_0001.jpg'), 0.4);
     const f = (seq: number): FrameMsg => ({ kind: 'frame', v: 1, camera: 'c', seq, capturedAt: seq * 200, mediaTime: null, image });
-    const stage = new InferenceStage({ bus, engine, batchSize: 4, batchWaitMs: 0, minFaceSize: 0, quality: NO_GATES, schedule: defaultScheduleOptions, identify: () => -0.5, log: createLogger('silent') });
+    let searches = 0;
+    const identify = (): number => (searches++, -0.5);
+    const stage = new InferenceStage({ bus, engine, batchSize: 4, batchWaitMs: 0, minFaceSize: 0, quality: NO_GATES, schedule: defaultScheduleOptions, identify, flipBand: 0.1, boundaries: [0], log: createLogger('silent') });
     for (let i = 0; i < 4; i++) await stage.process([f(i)]);
     await bus.idle();
     expect(got.map((m) => m.faces.length)).toEqual([1, 1, 1, 1]);
     // Far below the threshold: "not listed" is decided after three embeddings.
     expect(stage.timing.embedded).toBe(3);
+    // One watchlist search per embedded face: the one that decided against flip TTA also decides the track.
+    expect(searches).toBe(3);
+    expect(stage.timing.flipped).toBe(0);
     expect(stage.timing.followed).toBe(1);
     expect(stage.timing.fullDetections).toBe(1);
     expect(got[3]!.faces[0]!.embedding).toBe(got[2]!.faces[0]!.embedding);
