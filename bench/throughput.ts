@@ -5,7 +5,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import type { CameraConfig, Config } from '../src/config/schema.js';
-import { cameraSchema } from '../src/config/schema.js';
+import { cameraSchema, configSchema } from '../src/config/schema.js';
 import type { MatchEvent, RgbImage } from '../src/contracts/messages.js';
 import type { FaceWorker } from '../src/inference/remote-engine.js';
 import type { StageTiming } from '../src/inference/stage.js';
@@ -106,17 +106,21 @@ interface Variant {
   readonly overrides?: ScheduleOverrides;
 }
 
-const SCHEDULE_KEYS = ['fullEvery', 'reembedEvery', 'decidedMargin', 'flipBand', 'motionRegions', 'regionSize'] satisfies (keyof ScheduleOverrides)[] as string[];
+const SCHEDULE_KEYS = ['fullEvery', 'reembedEvery', 'decidedMargin', 'flipBand', 'motionRegions', 'regionSize', 'regionModel'] satisfies (keyof ScheduleOverrides)[] as string[];
 
-/** `key=value,key=value` overrides of `inference.schedule` (numbers and booleans), e.g. "motionRegions=false,fullEvery=30". */
+/** `key=value,key=value` overrides of `inference.schedule`, e.g. "motionRegions=false,fullEvery=30,regionModel=detector", checked by the config's own schema. */
 export function parseSchedule(spec: string): ScheduleOverrides {
-  const out: Record<string, number | boolean> = {};
+  const out: Record<string, number | boolean | string> = {};
   for (const kv of spec.split(',').filter(Boolean)) {
     const [k, v] = kv.split('=');
     if (!k || v === undefined) throw new Error(`"${kv}" is not key=value`);
     if (!SCHEDULE_KEYS.includes(k.trim())) throw new Error(`"${k}" is not one of ${SCHEDULE_KEYS.join(', ')}`);
-    if (v !== 'true' && v !== 'false' && !Number.isFinite(Number(v))) throw new Error(`"${v}" is not a number or true/false`);
-    out[k.trim()] = v === 'true' ? true : v === 'false' ? false : Number(v);
+    out[k.trim()] = v === 'true' ? true : v === 'false' ? false : v.trim() !== '' && Number.isFinite(Number(v)) ? Number(v) : v;
+  }
+  const checked = configSchema.shape.inference.safeParse({ schedule: out });
+  if (!checked.success) {
+    const issue = checked.error.issues[0]!;
+    throw new Error(`${issue.path.slice(1).join('.')}: ${issue.message}`);
   }
   return out as ScheduleOverrides;
 }

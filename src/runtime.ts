@@ -71,6 +71,10 @@ export const workerCount = (cfg: Config): number => cfg.inference.workers || ava
 export async function openEngines(cfg: Config, log: Logger, opts: { profile?: string; fetch: boolean; detectSize?: number }, n: number): Promise<{ engine: FaceEngine; workers: RemoteEngine[] }> {
   const { manifest, name } = await chooseProfile(cfg, log, opts);
   const { resolved, files } = await requireProfile(manifest, modelsDirOf(cfg), name);
+  const region = resolved.profile.regionDetector;
+  if (region !== undefined && files[region] === undefined && cfg.inference.schedule.regionModel === 'profile') {
+    log.warn({ profile: name, model: region }, `the profile's region detector is not installed: regions around tracked faces use the detector (${resolved.profile.detector}) instead; \`vigil models pull ${name}\` installs it`);
+  }
   const session = { provider: cfg.inference.provider, threads: cfg.inference.threads };
   const options = { flip: cfg.inference.flip, detectSize: opts.detectSize };
   const engine = await FaceEngine.open(resolved, files, session, options);
@@ -89,6 +93,7 @@ export function licenseLines(engine: FaceEngine): string[] {
   const p = engine.profile;
   return [
     `${p.profile.detector}: ${p.detector.license}`,
+    ...(engine.followModel !== p.profile.detector && p.regionDetector ? [`${engine.followModel}: ${p.regionDetector.license}`] : []),
     ...(p.landmarker && p.detector.landmarker ? [`${p.detector.landmarker}: ${p.landmarker.license}`] : []),
     `${p.profile.recognizer}: ${p.recognizer.license}`,
   ];

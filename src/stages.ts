@@ -32,7 +32,7 @@ export function inferenceStage(cfg: Config, bus: Bus, engine: FaceEngine, log: L
     engine,
     workers: extras.workers,
     identify: extras.identify,
-    schedule: { ...defaultScheduleOptions, enabled: s.enabled, fullEvery: s.fullEvery, reembedEvery: s.reembedEvery, decidedMargin: s.decidedMargin, motionRegions: s.motionRegions, fullSize: engine.detectSize, regionSize: s.regionSize },
+    schedule: { ...defaultScheduleOptions, enabled: s.enabled, fullEvery: s.fullEvery, reembedEvery: s.reembedEvery, decidedMargin: s.decidedMargin, motionRegions: s.motionRegions, fullSize: engine.detectSize, regionSize: s.regionSize, regionModel: s.regionModel },
     flipBand: s.flipBand,
     boundaries: [0, cfg.alerts.strongMargin],
     batchSize: cfg.inference.batchSize,

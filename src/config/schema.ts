@@ -209,6 +209,10 @@ export const configSchema = z.strictObject({
           flipBand: z.number().min(0).max(2).default(0.1).describe('flip TTA only for faces whose similarity is within this of the threshold (0: every face)'),
           motionRegions: z.boolean().default(true).describe('motion away from the tracked faces is detected in regions around what moved, at native resolution (false: a full-frame pass)'),
           regionSize: z.number().int().min(96).max(640).default(192).describe('detector input (longest side, px) for the region around a tracked face (about 2.5 face widths); smaller is cheaper, a face keeps fewer pixels'),
+          regionModel: z
+            .enum(['profile', 'detector'])
+            .default('profile')
+            .describe('detector that follows a tracked face whose identity is decided: "profile", the profile\'s cheaper regionDetector when installed (research: SCRFD-500M, about a quarter of the cost), else the detector; "detector", always the detector. Undecided and new faces are always looked for with the detector'),
         })
         .prefault({}),
     })

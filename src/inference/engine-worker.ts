@@ -17,7 +17,7 @@ async function handle(r: WorkerRequest): Promise<unknown> {
     case 'detect':
       return engine.detect(r.image);
     case 'detectCrops':
-      return engine.detectCrops(r.crops);
+      return engine.detectCrops(r.crops, r.model);
     case 'embed':
       return engine.embed(r.aligned as RgbImage[]);
     case 'embedPlain':

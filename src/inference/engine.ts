@@ -20,6 +20,18 @@ export interface EngineOptions {
   readonly regionSize?: number;
 }
 
+/** The region detector (RegionModel 'profile') follows a face whose region the detector input enlarges at most this much. */
+export const FOLLOW_MAX_ENLARGE = 1.5;
+
+/**
+ * Which detector follows a tracked face whose identity is decided (RegionCrop.settled), in its
+ * region: 'profile', the profile's regionDetector when it names one and it is installed (a cheaper
+ * model: the face is known to be there, at about the region's scale), else the detector;
+ * 'detector', always the detector. Undecided faces (their landmarks make the embeddings that decide
+ * them) and new ones (full passes, moved regions) are always looked for with the detector.
+ */
+export type RegionModel = 'profile' | 'detector';
+
 export interface AnalyzedFace {
   readonly detection: Detection;
   readonly aligned: RgbImage;
@@ -37,12 +49,16 @@ export class FaceEngine {
   readonly flip: boolean;
   /** Opens the region detector on first use (a second session of the same model, small input). */
   readonly #openRegion: () => Promise<Detector>;
+  readonly #openFollow: (() => Promise<Detector>) | undefined;
+  /** model id of the detector that follows known faces in regions (regionModel) */
+  readonly followModel: string;
   /** longest side of the detector's input for a whole frame, and for a region around a track */
   readonly detectSize: number;
   readonly regionSize: number;
   #region: Promise<Detector> | undefined;
+  #follow: Promise<Detector> | undefined;
 
-  private constructor(profile: ResolvedProfile, detector: Detector, embedder: Embedder, flip: boolean, detectSize: number, regionSize: number, openRegion: () => Promise<Detector>) {
+  private constructor(profile: ResolvedProfile, detector: Detector, embedder: Embedder, flip: boolean, detectSize: number, regionSize: number, openRegion: () => Promise<Detector>, follow?: { id: string; open: () => Promise<Detector> }) {
     this.profile = profile;
     this.detectSize = detectSize;
     this.regionSize = regionSize;
@@ -50,6 +66,8 @@ export class FaceEngine {
     this.embedder = embedder;
     this.flip = flip;
     this.#openRegion = openRegion;
+    this.#openFollow = follow?.open;
+    this.followModel = follow?.id ?? profile.profile.detector;
   }
 
   /** `files`: model id -> installed path (from the model store). A number for `opts` is the detect size. */
@@ -74,7 +92,13 @@ export class FaceEngine {
     try {
       const embedder = await Embedder.open(p.recognizer, profile.recognizer, fileOf(p.recognizer), session);
       const regionSize = o.regionSize ?? 192;
-      return new FaceEngine(profile, detector, embedder, flip, detectSize, regionSize, () => detectorAt(regionSize));
+      const followId = p.regionDetector;
+      // Optional model: used when installed (requireProfile lists its file only then).
+      const follow =
+        followId !== undefined && profile.regionDetector && files[followId] !== undefined
+          ? { id: followId, open: () => createDetector(profile.regionDetector!, { detector: files[followId]! }, { detectSize: regionSize, session }) }
+          : undefined;
+      return new FaceEngine(profile, detector, embedder, flip, detectSize, regionSize, () => detectorAt(regionSize), follow);
     } catch (err) {
       await detector.close();
       throw err;
@@ -97,17 +121,23 @@ export class FaceEngine {
    * faces of unknown size) are never shrunk: their longest side goes in as it is, or is enlarged to
    * the region size. Regions should not overlap (a face would come twice).
    */
-  async detectRegions(img: RgbImage, regions: readonly Box[], native: readonly Box[] = [], size = this.regionSize): Promise<Detection[]> {
-    return this.detectCrops(cropRegions(img, regions, native, size));
+  async detectRegions(img: RgbImage, regions: readonly Box[], native: readonly Box[] = [], size = this.regionSize, model: RegionModel = 'profile', settled: readonly boolean[] = []): Promise<Detection[]> {
+    return this.detectCrops(cropRegions(img, regions, native, size, settled), model);
   }
 
   /** Faces in cut-out regions ({@link cropRegions}), moved to the frame's coordinates. */
-  async detectCrops(crops: readonly RegionCrop[]): Promise<Detection[]> {
-    const det = await (this.#region ??= this.#openRegion());
+  async detectCrops(crops: readonly RegionCrop[], model: RegionModel = 'profile'): Promise<Detection[]> {
     const out: Detection[] = [];
     for (const c of crops) {
-      const side = c.side ?? (c.native ? Math.max(this.regionSize, c.image.width, c.image.height) : undefined);
-      for (const d of await det.detect(c.image, side)) out.push(offsetDetection(d, c.x0, c.y0));
+      const side = c.side ?? (c.native ? Math.max(this.regionSize, c.image.width, c.image.height) : this.regionSize);
+      // The cheaper model for decided faces only, and not for small ones blown up 2-3x: on every
+      // region it slowed alerts on faces of 27-50 px (p95 0.76 -> 2.26 s), its landmarks being poorer.
+      const follow = c.settled && !c.native && model === 'profile' && Math.max(c.image.width, c.image.height) * FOLLOW_MAX_ENLARGE >= side && this.#openFollow;
+      let dets = follow ? await (await (this.#follow ??= follow())).detect(c.image, side) : [];
+      // Nothing where a decided face was: the detector looks again rather than let the track lapse
+      // until the next full pass (a guard; rare, so it costs little).
+      if (dets.length === 0) dets = await (await (this.#region ??= this.#openRegion())).detect(c.image, side);
+      for (const d of dets) out.push(offsetDetection(d, c.x0, c.y0));
     }
     // Regions may overlap (a face region and the motion below it): one detection per face.
     return crops.length > 1 ? nms(out, 0.4) : out;
@@ -147,7 +177,8 @@ export class FaceEngine {
 
   async close(): Promise<void> {
     const region = this.#region;
-    await Promise.all([this.detector.close(), this.embedder.close(), region?.then((d) => d.close(), () => undefined)]);
+    const follow = this.#follow;
+    await Promise.all([this.detector.close(), this.embedder.close(), ...[region, follow].map((r) => r?.then((d) => d.close(), () => undefined))]);
   }
 }
 
@@ -184,6 +215,8 @@ export interface RegionCrop {
   readonly native?: boolean;
   /** the detector input's longest side (default: the engine's region size; native regions at least their own) */
   readonly side?: number;
+  /** around faces whose identity is decided: the profile's region detector may follow them (RegionModel) */
+  readonly settled?: boolean;
 }
 
 /**
@@ -191,13 +224,13 @@ export interface RegionCrop {
  * the frame), each with its detector input size when `size` is given: `regions` at `size`, `native`
  * ones at their own longest side or `size`, whichever is larger.
  */
-export function cropRegions(img: RgbImage, regions: readonly Box[], native: readonly Box[] = [], size?: number): RegionCrop[] {
-  const crop = (r: Box, n: boolean): RegionCrop => {
+export function cropRegions(img: RgbImage, regions: readonly Box[], native: readonly Box[] = [], size?: number, settled: readonly boolean[] = []): RegionCrop[] {
+  const crop = (r: Box, n: boolean, s: boolean): RegionCrop => {
     const image = cropRgb(img, r);
     const side = size === undefined ? undefined : n ? Math.max(size, image.width, image.height) : size;
-    return { image, x0: Math.max(0, Math.floor(r[0])), y0: Math.max(0, Math.floor(r[1])), native: n, side };
+    return { image, x0: Math.max(0, Math.floor(r[0])), y0: Math.max(0, Math.floor(r[1])), native: n, side, ...(s ? { settled: true } : {}) };
   };
-  return [...regions.map((r) => crop(r, false)), ...native.map((r) => crop(r, true))];
+  return [...regions.map((r, i) => crop(r, false, settled[i] ?? false)), ...native.map((r) => crop(r, true, false))];
 }
 
 /** A detection made in a cut-out region, moved to the frame's coordinates. */

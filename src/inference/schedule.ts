@@ -1,6 +1,7 @@
 import type { Box, FaceRecord, RgbImage } from '../contracts/messages.js';
 import { boxHeight, boxWidth, centreDistance, growBox, iou, overlaps, shiftBox, unionBox } from '../util/boxes.js';
 import { letterboxGeometry } from './detect/letterbox.js';
+import type { RegionModel } from './engine.js';
 import { headPose, interEyeDistance } from './quality.js';
 import type { Detection } from './types.js';
 
@@ -41,6 +42,8 @@ export interface ScheduleOptions {
   /** The detector inputs, longest side px: full pass and region (to tell when regions cost more than a full pass). */
   readonly fullSize: number;
   readonly regionSize: number;
+  /** The detector that follows known faces in regions (engine.ts RegionModel): the profile's cheaper regionDetector, or the detector. */
+  readonly regionModel: RegionModel;
   /** Regions whose detector input would exceed this share of a full pass's are detected by a full pass instead. */
   readonly maxRegionCost: number;
 }
@@ -56,14 +59,19 @@ export const defaultScheduleOptions: ScheduleOptions = {
   motionRegions: true,
   fullSize: 640,
   regionSize: 192,
+  regionModel: 'profile',
   maxRegionCost: 0.7,
 };
 
 /** How one frame is detected. */
 export type DetectPlan =
   | { readonly kind: 'full' }
-  /** `rois`: around live tracks (detected at the region size); `moved`: where something moved away from them (native resolution) */
-  | { readonly kind: 'rois'; readonly rois: readonly Box[]; readonly moved: readonly Box[] }
+  /**
+   * `rois`: around live tracks (detected at the region size), `settled[i]` when every track in rois[i]
+   * has its identity decided (followed by box: the cheaper region detector may follow it); `moved`:
+   * where something moved away from them (native resolution)
+   */
+  | { readonly kind: 'rois'; readonly rois: readonly Box[]; readonly settled: readonly boolean[]; readonly moved: readonly Box[] }
   /** nothing moved since the last frame: the live tracks' last detections stand (none: nothing to see) */
   | { readonly kind: 'still'; readonly detections: readonly Detection[] };
 
@@ -135,6 +143,7 @@ export class CameraSchedule {
     this.#sinceFull++;
     if (moving.length > 0) this.#movedSinceFull = true;
     const rois = live.map((t) => this.#roi(t, at, img));
+    const settled = live.map((t) => t.decided);
     // Motion of a tracked person's body (below the face) is no reason to look for a new face.
     const people = rois.map((r) => [r[0], r[1], r[2], Math.min(img.height, r[3] + 4 * boxHeight(r))] as Box);
     const outside = moving.filter((cell) => !people.some((r) => inside(cell, r)));
@@ -151,18 +160,21 @@ export class CameraSchedule {
       // The first version: any motion away from the tracks, or none tracked, is a full pass.
       if (this.#sinceFull >= o.fullEvery || outside.length > 0 || (live.length === 0 && moving.length > 0)) return full();
       if (moving.length === 0) return { kind: 'still', detections: live.map((t) => t.detection) };
-      return { kind: 'rois', rois: mergeRegions(rois, []).rois, moved: [] };
+      const m = mergeRegions(rois, settled, []);
+      return { kind: 'rois', rois: m.rois, settled: m.settled, moved: [] };
     }
     // The periodic full pass catches a face the regions missed; a scene where nothing moved since the last one has nothing new.
     if (this.#sinceFull >= o.fullEvery && this.#movedSinceFull) return full();
     if (moving.length === 0) return { kind: 'still', detections: live.map((t) => t.detection) };
-    const merged = mergeRegions(rois, motionRegions(outside, this.#cols, img));
+    const merged = mergeRegions(rois, settled, motionRegions(outside, this.#cols, img));
     // Motion below a tracked face (its body, or someone walking beneath it) is looked at too, at the
     // region size: ignoring it hid a second walker for a whole full-pass interval (seed 2: p95 time to
     // alert 0.55 -> 2.36 s). Not merged with the face regions (the face would shrink); overlaps are
     // deduplicated after detection.
     const below = moving.filter((cell) => !rois.some((r) => inside(cell, r)) && people.some((r) => inside(cell, r)));
-    merged.rois.push(...mergeRegions(motionRegions(below, this.#cols, img), []).rois);
+    const under = mergeRegions(motionRegions(below, this.#cols, img), [], []).rois;
+    merged.rois.push(...under);
+    merged.settled.push(...under.map(() => false));
     // Regions that cost about what the whole frame costs (a crowd, a camera pan, the first frame): one full pass.
     if (this.#cost(merged) > o.maxRegionCost * canvas(img.width, img.height, o.fullSize)) return full();
     return { kind: 'rois', ...merged };
@@ -339,10 +351,11 @@ function canvas(w: number, h: number, side: number): number {
 
 /**
  * Overlapping regions merged into their bounding box (repeated until none overlap), so a face is never
- * detected twice; a merged region that holds a moved one is detected at native resolution.
+ * detected twice; a merged region that holds a moved one is detected at native resolution, and is
+ * settled only if every region in it was.
  */
-function mergeRegions(rois: readonly Box[], moved: readonly Box[]): { rois: Box[]; moved: Box[] } {
-  const all = [...rois.map((box) => ({ box, native: false })), ...moved.map((box) => ({ box, native: true }))];
+function mergeRegions(rois: readonly Box[], settled: readonly boolean[], moved: readonly Box[]): { rois: Box[]; settled: boolean[]; moved: Box[] } {
+  const all = [...rois.map((box, i) => ({ box, native: false, settled: settled[i] ?? false })), ...moved.map((box) => ({ box, native: true, settled: false }))];
   for (let changed = true; changed; ) {
     changed = false;
     for (let i = 0; i < all.length && !changed; i++) {
@@ -350,14 +363,15 @@ function mergeRegions(rois: readonly Box[], moved: readonly Box[]): { rois: Box[
         const a = all[i]!.box;
         const b = all[j]!.box;
         if (!overlaps(a, b)) continue;
-        all[i] = { box: unionBox(a, b), native: all[i]!.native || all[j]!.native };
+        all[i] = { box: unionBox(a, b), native: all[i]!.native || all[j]!.native, settled: all[i]!.settled && all[j]!.settled };
         all.splice(j, 1);
         changed = true;
         break;
       }
     }
   }
-  return { rois: all.filter((r) => !r.native).map((r) => r.box), moved: all.filter((r) => r.native).map((r) => r.box) };
+  const rs = all.filter((r) => !r.native);
+  return { rois: rs.map((r) => r.box), settled: rs.map((r) => r.settled), moved: all.filter((r) => r.native).map((r) => r.box) };
 }
 
 /**

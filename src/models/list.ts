@@ -7,13 +7,15 @@ import { modelOf, type Manifest } from './manifest.js';
 import { installedStatus } from './store.js';
 
 export type InstalledState = 'yes' | 'partial' | 'no';
-export type ModelRole = 'detector' | 'landmarks' | 'recognizer';
+export type ModelRole = 'detector' | 'regions' | 'landmarks' | 'recognizer';
 
 export interface ProfileModelRow {
   readonly role: ModelRole;
   readonly id: string;
   readonly license: string;
   readonly installed: boolean;
+  /** the profile runs without it (its region detector) */
+  readonly optional?: boolean;
 }
 
 export interface ProfileRow {
@@ -45,17 +47,20 @@ export async function describeProfiles(manifest: Manifest, modelsDir: string, op
     };
     const roles: [ModelRole, string | undefined][] = [
       ['detector', resolved.profile.detector],
+      ['regions', resolved.profile.regionDetector],
       ['landmarks', resolved.detector.landmarker],
       ['recognizer', resolved.profile.recognizer],
     ];
     const models = roles
       .filter((r): r is [ModelRole, string] => r[1] !== undefined)
-      .map(([role, id]) => ({ role, id, license: modelOf(manifest, id).license, installed: ok(id) }));
-    const count = models.filter((m) => m.installed).length;
+      .map(([role, id]) => ({ role, id, license: modelOf(manifest, id).license, installed: ok(id), ...(status.models[id]!.optional ? { optional: true } : {}) }));
+    // A missing optional model does not make the profile partial: it runs without it.
+    const needed = models.filter((m) => !m.optional);
+    const count = needed.filter((m) => m.installed).length;
     rows.push({
       profile: name,
       description: resolved.profile.description,
-      installed: count === models.length ? 'yes' : count === 0 ? 'no' : 'partial',
+      installed: count === needed.length ? 'yes' : count === 0 ? 'no' : 'partial',
       detector: resolved.profile.detector,
       landmarker: resolved.detector.landmarker,
       recognizer: resolved.profile.recognizer,
@@ -83,7 +88,7 @@ export function formatProfilesTable(rows: readonly ProfileRow[]): string {
         first ? r.installed : '',
         first ? r.threshold.toFixed(2) : '',
         first ? r.source : '',
-        m.role,
+        m.optional && !m.installed ? `${m.role} (optional, not installed)` : m.role,
         m.id,
         m.license,
       ]);

@@ -66,6 +66,10 @@ export const calibrationSchema = z.strictObject({
 export const profileSchema = z.strictObject({
   description: z.string(),
   detector: z.string(),
+  regionDetector: z
+    .string()
+    .optional()
+    .describe('a cheaper detector for the regions around known faces (inference.schedule); optional: without it installed, regions use the detector'),
   recognizer: z.string(),
   detectSize: z.number().int().positive().describe('longest side the frame is letterboxed to for detection, px'),
   flip: z.boolean().optional().describe('flip test-time augmentation: embed crop + mirror (default false)'),
@@ -101,6 +105,8 @@ export interface ResolvedProfile {
   readonly name: string;
   readonly profile: Profile;
   readonly detector: DetectorModel;
+  /** the detector of the regions around known faces (profile.regionDetector), when the profile names one */
+  readonly regionDetector?: DetectorModel;
   readonly landmarker?: LandmarkModel;
   readonly recognizer: RecognizerModel;
   /** Model id that every embedding made by this profile records (issue: never mix models in one index). */
@@ -125,7 +131,12 @@ export function resolveProfile(m: Manifest, name: string, p: Profile | undefined
     if (lm?.task !== 'landmarks') throw new Error(`manifest: detector "${p.detector}" landmarker "${det.landmarker}" is not a landmark model`);
     landmarker = lm;
   }
-  return { name, profile: p, detector: det, landmarker, recognizer: rec, embeddingModel: embeddingModelId(p.recognizer, p.flip ?? false) };
+  const region = p.regionDetector === undefined ? undefined : m.models[p.regionDetector];
+  if (region !== undefined && region.task !== 'detector') throw new Error(`manifest: profile "${name}" regionDetector "${p.regionDetector}" is not a detector model`);
+  if (p.regionDetector !== undefined && region === undefined) throw new Error(`manifest: profile "${name}" regionDetector "${p.regionDetector}" is not in the manifest`);
+  // Regions come in many sizes: a detector with a fixed input would shrink or stretch them all to it.
+  if (region?.input.dynamic === false || region?.landmarker) throw new Error(`manifest: profile "${name}" regionDetector "${p.regionDetector}" needs a dynamic input and its own landmarks`);
+  return { name, profile: p, detector: det, ...(region ? { regionDetector: region } : {}), landmarker, recognizer: rec, embeddingModel: embeddingModelId(p.recognizer, p.flip ?? false) };
 }
 
 /**
@@ -147,6 +158,14 @@ export function modelOf(m: Manifest, id: string): ModelEntry {
 /** Model ids a profile needs installed. */
 export function profileModelIds(p: ResolvedProfile): string[] {
   return [p.profile.detector, ...(p.detector.landmarker ? [p.detector.landmarker] : []), p.profile.recognizer];
+}
+
+/**
+ * Model ids a profile can use but runs without (its region detector): `vigil models pull` installs
+ * them, a start without them falls back (an install made before a profile gained one keeps working).
+ */
+export function optionalModelIds(p: ResolvedProfile): string[] {
+  return p.profile.regionDetector !== undefined && !profileModelIds(p).includes(p.profile.regionDetector) ? [p.profile.regionDetector] : [];
 }
 
 /**

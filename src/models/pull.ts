@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { VigilError, isVigilError } from '../errors.js';
-import { modelOf, profileModelIds, type Manifest } from './manifest.js';
+import { modelOf, optionalModelIds, profileModelIds, type Manifest } from './manifest.js';
 import { installedStatus, lookupProfile, recordVerified } from './store.js';
 import { npmPackExtract } from '../util/npm-pack.js';
 
@@ -76,7 +76,8 @@ export async function pullProfile(manifest: Manifest, opts: PullOptions): Promis
   const status = await installedStatus(manifest, modelsDir, profile, { verify: true });
   const results = new Map<string, PullFileResult>();
   const todo: string[] = [];
-  for (const id of profileModelIds(resolved)) {
+  const ids = [...profileModelIds(resolved), ...optionalModelIds(resolved)];
+  for (const id of ids) {
     const m = status.models[id]!; // installedStatus reports every model of the profile
     if (!opts.force && m.checksumOk === true) {
       results.set(id, { id, file: m.file, action: 'skipped', bytes: m.size ?? 0 });
@@ -116,7 +117,7 @@ export async function pullProfile(manifest: Manifest, opts: PullOptions): Promis
     }
   }
 
-  const models = profileModelIds(resolved).map((id) => results.get(id)).filter((r): r is PullFileResult => r !== undefined);
+  const models = ids.map((id) => results.get(id)).filter((r): r is PullFileResult => r !== undefined);
   return { profile, from, modelsDir, models };
 }
 

@@ -17,7 +17,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { z } from 'zod';
 import { VigilError } from '../errors.js';
-import { modelOf, profileModelIds, resolveProfile, type Manifest, type ResolvedProfile } from './manifest.js';
+import { modelOf, optionalModelIds, profileModelIds, resolveProfile, type Manifest, type ResolvedProfile } from './manifest.js';
 
 export const VERIFIED_CACHE_FILE = '.verified.json';
 
@@ -39,14 +39,16 @@ export interface ModelStatus {
   readonly checksumOk?: boolean;
   /** Whether the verdict came from .verified.json instead of a fresh hash. */
   readonly cached?: boolean;
+  /** The profile runs without it (optionalModelIds): not counted by `complete`. */
+  readonly optional?: boolean;
 }
 
 export interface ProfileStatus {
   readonly profile: string;
   readonly resolved: ResolvedProfile;
-  /** model id -> status, for every model the profile needs. */
+  /** model id -> status, for every model the profile needs or can use. */
   readonly models: Readonly<Record<string, ModelStatus>>;
-  /** Every model present and, when verified, matching its checksum. */
+  /** Every needed (not optional) model present and, when verified, matching its checksum. */
   readonly complete: boolean;
 }
 
@@ -78,9 +80,10 @@ export async function installedStatus(
   const cache = opts.verify ? await readCache(dir) : {};
   let cacheChanged = false;
   const models: Record<string, ModelStatus> = {};
-  for (const id of profileModelIds(resolved)) {
+  const optional = new Set(optionalModelIds(resolved));
+  for (const id of [...profileModelIds(resolved), ...optional]) {
     const entry = modelOf(manifest, id);
-    const base = { id, file: entry.file, path: path.join(dir, entry.file), expected: entry.sha256 };
+    const base = { id, file: entry.file, path: path.join(dir, entry.file), expected: entry.sha256, ...(optional.has(id) ? { optional: true } : {}) };
     const st = await statFile(base.path);
     if (!st) {
       models[id] = { ...base, present: false };
@@ -103,7 +106,7 @@ export async function installedStatus(
     models[id] = { ...base, present: true, size, sha256, checksumOk: sha256 === entry.sha256, cached: false };
   }
   if (cacheChanged) await writeCache(dir, cache);
-  const complete = Object.values(models).every((m) => m.present && (!opts.verify || m.checksumOk === true));
+  const complete = Object.values(models).every((m) => m.optional || (m.present && (!opts.verify || m.checksumOk === true)));
   return { profile: profileName, resolved, models, complete };
 }
 
@@ -117,7 +120,7 @@ export async function requireProfile(
   profileName: string,
 ): Promise<{ resolved: ResolvedProfile; files: Record<string, string> }> {
   const status = await installedStatus(manifest, modelsDir, profileName, { verify: true });
-  const all = Object.values(status.models);
+  const all = Object.values(status.models).filter((m) => !m.optional);
   // Missing files first: `vigil models pull <profile>` fixes both, but "missing" is the clearer story.
   const missing = all.filter((m) => !m.present);
   if (missing.length > 0) {
@@ -137,6 +140,8 @@ export async function requireProfile(
   }
   const files: Record<string, string> = {};
   for (const m of all) files[m.id] = m.path;
+  // An optional model is used only when it is there and verified; otherwise the engine does without it.
+  for (const m of Object.values(status.models)) if (m.optional && m.present && m.checksumOk === true) files[m.id] = m.path;
   return { resolved: status.resolved, files };
 }
 

@@ -155,6 +155,31 @@ describe('CameraSchedule', () => {
     expect(s.plan(frame([[330, 100, 60], [20, 250, 40]]), 800).kind).toBe('full');
   });
 
+  it('marks the region of a track whose identity is decided as settled (the cheaper region detector may follow it), not an undecided one, nor one merged with it', () => {
+    const s = new CameraSchedule(defaultScheduleOptions);
+    s.plan(frame(), 0);
+    const [a, b] = s.assign([det(100, 100, 60), det(450, 100, 60)], 0, 0);
+    for (const m of [0.3, 0.35]) s.embedded(a!.track!, a!.detection, 0, emb, new Uint8Array(1), m); // decided: listed
+    s.embedded(b!.track!, b!.detection, 0, emb, new Uint8Array(1), 0.02); // near the threshold: undecided
+    const p = s.plan(frame([[104, 100, 60], [454, 100, 60]]), 200);
+    if (p.kind !== 'rois') throw new Error(`expected regions, got ${p.kind}`);
+    expect(p.rois).toHaveLength(2);
+    expect(p.rois.map((r, i) => [r[0] < 300, p.settled[i]])).toEqual([
+      [true, true],
+      [false, false],
+    ]);
+    // Two faces whose regions overlap are one region: it holds an undecided face, so it is not settled.
+    const t = new CameraSchedule(defaultScheduleOptions);
+    t.plan(frame(), 0);
+    const [c, d] = t.assign([det(100, 100, 60), det(180, 100, 60)], 0, 0);
+    for (const m of [0.3, 0.35]) t.embedded(c!.track!, c!.detection, 0, emb, new Uint8Array(1), m);
+    t.embedded(d!.track!, d!.detection, 0, emb, new Uint8Array(1), 0.02);
+    const q = t.plan(frame([[104, 100, 60], [184, 100, 60]]), 200);
+    if (q.kind !== 'rois') throw new Error(`expected regions, got ${q.kind}`);
+    expect(q.rois).toHaveLength(1);
+    expect(q.settled).toEqual([false]);
+  });
+
   it('embeds a new face, follows a decided one by its box, embeds again when undecided, better, or due', () => {
     const s = new CameraSchedule({ ...defaultScheduleOptions, reembedEvery: 5 });
     const [a] = s.assign([det(100, 100, 60)], 0, 0);

@@ -28,6 +28,13 @@ describe('models list', () => {
       expect(research.models.map((m) => m.license)).toEqual([
         'InsightFace model license: non-commercial research use only',
         'InsightFace model license: non-commercial research use only',
+        'InsightFace model license: non-commercial research use only',
+      ]);
+      // The region detector is listed with its license; optional: the profile runs without it.
+      expect(research.models.map((m) => [m.role, m.id, m.optional ?? false])).toEqual([
+        ['detector', 'scrfd_2.5g_kps', false],
+        ['regions', 'scrfd_500m_kps', true],
+        ['recognizer', 'w600k_mbf_fp32', false],
       ]);
       const npm = rows[2]!;
       expect(npm.landmarker).toBe('faceplugin_landmark68');
@@ -41,7 +48,13 @@ describe('models list', () => {
       await unlink(path.join(modelsDir, 'w600k_mbf_fp32.onnx'));
       const rows = await describeProfiles(manifest, modelsDir);
       expect(Object.fromEntries(rows.map((r) => [r.profile, r.installed]))).toEqual({ research: 'partial', permissive: 'yes', npm: 'no' });
-      expect(rows[0]!.models.map((m) => m.installed)).toEqual([true, false]);
+      expect(rows[0]!.models.map((m) => m.installed)).toEqual([true, true, false]);
+      // Without its optional region detector a profile is still installed.
+      await pullProfile(manifest, { profile: 'research', modelsDir, localDir: sharedModels() });
+      await unlink(path.join(modelsDir, 'scrfd_500m_kps.onnx'));
+      const again = await describeProfiles(manifest, modelsDir);
+      expect(again[0]!.installed).toBe('yes');
+      expect(formatProfilesTable(again)).toMatch(/regions \(optional, not installed\)\s+scrfd_500m_kps /);
     });
   });
 
@@ -49,7 +62,7 @@ describe('models list', () => {
     it('prints each model with its full license text in aligned columns', async () => {
       const rows = await describeProfiles(manifest, await tempDir());
       const text = formatProfilesTable(rows);
-      for (const id of ['scrfd_2.5g_kps', 'w600k_mbf_fp32', 'yunet_n', 'mobilefacenet_128', 'faceplugin_detect', 'faceplugin_landmark68', 'faceplugin_feature']) {
+      for (const id of ['scrfd_2.5g_kps', 'scrfd_500m_kps', 'w600k_mbf_fp32', 'yunet_n', 'mobilefacenet_128', 'faceplugin_detect', 'faceplugin_landmark68', 'faceplugin_feature']) {
         const line = text.split('\n').find((l) => l.includes(` ${id} `));
         expect(line, id).toBeDefined();
         expect(line).toContain(manifest.models[id]!.license);
@@ -58,7 +71,7 @@ describe('models list', () => {
       expect(text).toContain('Apache-2.0');
 
       const lines = text.trimEnd().split('\n');
-      expect(lines).toHaveLength(1 + 2 + 2 + 3);
+      expect(lines).toHaveLength(1 + 3 + 2 + 3);
       const licenseCol = lines[0]!.indexOf('LICENSE');
       const modelCol = lines[0]!.indexOf('MODEL');
       for (const l of lines.slice(1)) {

@@ -60,9 +60,11 @@ describe('pullProfile', () => {
     it('installs the research profile and requireProfile accepts it', async () => {
       const modelsDir = await tempDir();
       const summary = await pullProfile(manifest, { profile: 'research', modelsDir, from: 'local', localDir: sharedModels() });
-      expect(summary.models.map((m) => m.id)).toEqual(['scrfd_2.5g_kps', 'w600k_mbf_fp32']);
+      // the optional region detector too (the profile runs without it, but pull gets it)
+      expect(summary.models.map((m) => m.id)).toEqual(['scrfd_2.5g_kps', 'w600k_mbf_fp32', 'scrfd_500m_kps']);
       const { files } = await requireProfile(manifest, modelsDir, 'research');
       expect(await sha256File(files.w600k_mbf_fp32!)).toBe(manifest.models.w600k_mbf_fp32!.sha256);
+      expect(await sha256File(files.scrfd_500m_kps!)).toBe(manifest.models.scrfd_500m_kps!.sha256);
     });
 
     it('reinstalls a corrupt installed file without force', async () => {

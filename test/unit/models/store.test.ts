@@ -93,6 +93,25 @@ describe('models store', () => {
       expect(err.hint).toContain('vigil models pull permissive');
     });
 
+    it("uses a profile's optional region detector when it is installed and verified, and starts without it otherwise", async () => {
+      const modelsDir = await installed('research');
+      const region = path.join(modelsDir, 'scrfd_500m_kps.onnx');
+      expect(existsSync(region)).toBe(true); // pull installs the optional model too
+      expect((await requireProfile(manifest, modelsDir, 'research')).files.scrfd_500m_kps).toBe(region);
+      // An install made before the profile named a region detector: the profile is still complete.
+      await unlink(region);
+      const status = await installedStatus(manifest, modelsDir, 'research', { verify: true });
+      expect(status.complete).toBe(true);
+      expect(status.models.scrfd_500m_kps).toMatchObject({ present: false, optional: true });
+      const { files } = await requireProfile(manifest, modelsDir, 'research');
+      expect(Object.keys(files).sort()).toEqual(['scrfd_2.5g_kps', 'w600k_mbf_fp32']);
+      expect(await pickInstalledProfile(manifest, modelsDir, ['research', 'permissive'], { verify: true })).toBe('research');
+      // A corrupt optional file is left out (never loaded), not an error.
+      await pullProfile(manifest, { profile: 'research', modelsDir, from: 'local', localDir: sharedModels() });
+      await flipByte(region);
+      expect((await requireProfile(manifest, modelsDir, 'research')).files.scrfd_500m_kps).toBeUndefined();
+    });
+
     it('throws VIGIL_ERR_MODEL_UNKNOWN_PROFILE listing the known profiles', async () => {
       const modelsDir = await tempDir();
       const err = await caught(requireProfile(manifest, modelsDir, 'nope'));
