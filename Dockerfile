@@ -35,5 +35,5 @@ ENV NODE_ENV=production \
 VOLUME ["/data"]
 USER node
 # tini forwards SIGTERM, so `docker stop` gives a service its clean shutdown (leave the group, flush).
-ENTRYPOINT ["tini", "--", "node", "bin/vigil.js"]
+ENTRYPOINT ["tini", "--", "node", "--initial-old-space-size=128", "bin/vigil.js"]
 CMD ["start"]

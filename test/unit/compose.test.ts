@@ -1,11 +1,13 @@
+import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { register } from '../../src/cli/commands/services.js';
 import { parseConfig } from '../../src/config/load.js';
-import { repoRoot } from '../helpers.js';
+import { repoRoot, tempDir } from '../helpers.js';
 
 /**
  * Docker cannot run here, so docker-compose.yml and the Dockerfile are checked against the code
@@ -120,9 +122,26 @@ describe('Dockerfile', () => {
       expect(existsSync(join(repoRoot, c)), c).toBe(true);
       expect(ignored, c).not.toContain(c);
     }
-    expect(dockerfile).toMatch(/ENTRYPOINT \[.*"node", "bin\/vigil\.js"\]/);
+    expect(dockerfile).toMatch(/ENTRYPOINT \[.*"node", "--initial-old-space-size=128", "bin\/vigil\.js"\]/);
     expect(dockerfile).toContain('VIGIL_DATA_DIR=/data');
     expect(dockerfile).toMatch(/apt-get install .*ffmpeg/);
+  });
+
+  it('launches the CLI with the old-generation floor everywhere: the executable, the npm scripts, the image', async () => {
+    // V8 reads the flag only at launch (NODE_OPTIONS refuses it); bin/vigil.js explains why it matters.
+    const flag = '--initial-old-space-size=128';
+    expect(read('bin/vigil.js').split('\n')[0]).toBe(`#!/usr/bin/env -S node ${flag}`);
+    const scripts = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts;
+    expect(scripts.start).toBe(`node ${flag} bin/vigil.js start`);
+    expect(scripts.vigil).toBe(`node ${flag} bin/vigil.js`);
+    expect(dockerfile).toContain(`"node", "${flag}", "bin/vigil.js"`);
+    // Run as an executable, the shebang's flag reaches node (a preload prints node's flags; --help exits at once).
+    const preload = join(await tempDir(), 'argv.cjs');
+    await writeFile(preload, 'process.stderr.write("execArgv: " + process.execArgv.join(" ") + "\\n");');
+    const err = await new Promise<string>((done) =>
+      execFile(join(repoRoot, 'bin', 'vigil.js'), ['--help'], { env: { ...process.env, NODE_OPTIONS: `--require ${preload}` } }, (_e, _o, stderr) => done(stderr)),
+    );
+    expect(err).toMatch(new RegExp(`^execArgv: .*${flag}`, 'm'));
   });
 
   it('holds every module the CLI can load (bench/ included) and the scripts they run', () => {
