@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { benchAlerts } from '../alerts.js';
 import { faceRange, sceneOf } from './throughput.js';
+import { warnWithoutHeapFloor } from '../../src/cli/heap.js';
 import { setup } from '../../src/cli/setup.js';
 
 export function register(bench: Command): void {
@@ -18,6 +19,7 @@ export function register(bench: Command): void {
     .option('--json', 'print the report as one JSON line on stdout')
     .action(async (opts: { enrolled: number; strangers: number; seed: number; fps: number; scene: string; faceSize?: string; profile?: string; json?: boolean }, cmd: Command) => {
       const { cfg, log } = setup(cmd, 'warn');
+      warnWithoutHeapFloor(log);
       const { scene, faceSize, ...rest } = opts;
       const built = sceneOf(scene, faceSize === undefined ? undefined : faceRange(faceSize, 'alerts'), 'alerts');
       const r = await benchAlerts({ cfg, log, workDir: join(cfg.dataDir, 'bench', 'alerts'), ...rest, scene: built });

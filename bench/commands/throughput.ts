@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { warnWithoutHeapFloor } from '../../src/cli/heap.js';
 import { setup } from '../../src/cli/setup.js';
 import { VigilError } from '../../src/errors.js';
 import { SCENE_PRESETS, type SceneOptions } from '../alerts-scene.js';
@@ -56,6 +57,7 @@ export function register(bench: Command): void {
     .option('--json', 'print the report as one JSON line on stdout')
     .action(async (opts: { video?: string; scene: string; parts: string; schedule: string; workers: string; cameras: string; liveSeconds: number; rounds: number; enrolled: number; strangers: number; seed: number; faceSize?: string; fps: number; profile?: string; json?: boolean }, cmd: Command) => {
       const { cfg, log } = setup(cmd, 'warn');
+      warnWithoutHeapFloor(log);
       const out = (l: string): void => void process.stdout.write(`${l}\n`);
       const r = await benchThroughput({
         cfg,

@@ -5,6 +5,7 @@ import { Pipeline } from '../../pipeline.js';
 import { openRuntime, type Runtime } from '../../runtime.js';
 import { alertLine, err, eventJson, out } from '../format.js';
 import { ReplayAudit } from './report.js';
+import { warnWithoutHeapFloor } from '../heap.js';
 import { setup } from '../setup.js';
 
 interface ReplayOpts {
@@ -36,6 +37,7 @@ export function register(program: Command): void {
     .option('--sightings', 'with --json: also print each sighting as a JSON line (kind "sighting")')
     .action(async (videos: string[], opts: ReplayOpts, cmd: Command) => {
       const { cfg, log } = setup(cmd);
+      warnWithoutHeapFloor(log);
       const audit = new ReplayAudit(cfg, opts);
       const runtime = await openRuntime(cfg, log, { profile: opts.profile, fetch: false });
       const rt: Runtime = opts.threshold === undefined ? runtime : { ...runtime, threshold: opts.threshold };

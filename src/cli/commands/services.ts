@@ -1,3 +1,4 @@
+import { warnWithoutHeapFloor } from '../heap.js';
 import { setup } from '../setup.js';
 /**
  * The distributed mode's stage services, one process each, on Apache Kafka:
@@ -41,6 +42,7 @@ async function run(cmd: Command, name: string, start: (cfg: Config, log: Logger)
   const { cfg, log: root } = setup(cmd);
   kafkaConfigOf(cfg, name);
   const log = root.child({ service: name });
+  warnWithoutHeapFloor(log);
   const opts = cmd.opts<ServiceOpts>();
   const signal = firstSignal();
   const svc = await start(cfg, log);

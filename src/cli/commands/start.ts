@@ -9,6 +9,7 @@ import { collectProcessMetrics } from '../../metrics.js';
 import { Pipeline } from '../../pipeline.js';
 import { openRuntime, type Runtime } from '../../runtime.js';
 import { alertLine, err, out } from '../format.js';
+import { warnWithoutHeapFloor } from '../heap.js';
 import { setup } from '../setup.js';
 import { installShutdown } from '../shutdown.js';
 
@@ -20,6 +21,7 @@ export function register(program: Command): void {
     .option('--profile <name>', 'model profile (overrides models.profile)')
     .action(async (opts: { profile?: string }, cmd: Command) => {
       const { cfg, log } = setup(cmd);
+      warnWithoutHeapFloor(log);
       let cameras: CameraConfig[] = cfg.cameras.filter((c) => c.enabled);
       const demo = cameras.length === 0;
       const runtime = await openRuntime(cfg, log, { profile: opts.profile, fetch: true });
