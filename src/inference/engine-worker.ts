@@ -17,7 +17,7 @@ async function handle(r: WorkerRequest): Promise<unknown> {
     case 'detect':
       return engine.detect(r.image);
     case 'detectCrops':
-      return engine.detectCrops(r.crops, r.model);
+      return engine.detectCrops(r.crops);
     case 'embed':
       return engine.embed(r.aligned as RgbImage[]);
     case 'embedPlain':

@@ -20,17 +20,8 @@ export interface EngineOptions {
   readonly regionSize?: number;
 }
 
-/** The region detector (RegionModel 'profile') follows a face whose region the detector input enlarges at most this much. */
+/** The profile's region detector follows a settled face only where the detector input enlarges its region at most this much. */
 export const FOLLOW_MAX_ENLARGE = 1.5;
-
-/**
- * Which detector follows a tracked face whose identity is decided (RegionCrop.settled), in its
- * region: 'profile', the profile's regionDetector when it names one and it is installed (a cheaper
- * model: the face is known to be there, at about the region's scale), else the detector;
- * 'detector', always the detector. Undecided faces (their landmarks make the embeddings that decide
- * them) and new ones (full passes, moved regions) are always looked for with the detector.
- */
-export type RegionModel = 'profile' | 'detector';
 
 export interface AnalyzedFace {
   readonly detection: Detection;
@@ -50,7 +41,7 @@ export class FaceEngine {
   /** Opens the region detector on first use (a second session of the same model, small input). */
   readonly #openRegion: () => Promise<Detector>;
   readonly #openFollow: (() => Promise<Detector>) | undefined;
-  /** model id of the detector that follows known faces in regions (regionModel) */
+  /** model id of the detector that follows settled faces in regions (RegionCrop.settled) */
   readonly followModel: string;
   /** longest side of the detector's input for a whole frame, and for a region around a track */
   readonly detectSize: number;
@@ -92,12 +83,11 @@ export class FaceEngine {
     try {
       const embedder = await Embedder.open(p.recognizer, profile.recognizer, fileOf(p.recognizer), session);
       const regionSize = o.regionSize ?? 192;
-      const followId = p.regionDetector;
       // Optional model: used when installed (requireProfile lists its file only then).
+      const followModel = profile.regionDetector;
+      const followFile = p.regionDetector === undefined ? undefined : files[p.regionDetector];
       const follow =
-        followId !== undefined && profile.regionDetector && files[followId] !== undefined
-          ? { id: followId, open: () => createDetector(profile.regionDetector!, { detector: files[followId]! }, { detectSize: regionSize, session }) }
-          : undefined;
+        followModel && followFile !== undefined ? { id: p.regionDetector!, open: () => createDetector(followModel, { detector: followFile }, { detectSize: regionSize, session }) } : undefined;
       return new FaceEngine(profile, detector, embedder, flip, detectSize, regionSize, () => detectorAt(regionSize), follow);
     } catch (err) {
       await detector.close();
@@ -121,18 +111,18 @@ export class FaceEngine {
    * faces of unknown size) are never shrunk: their longest side goes in as it is, or is enlarged to
    * the region size. Regions should not overlap (a face would come twice).
    */
-  async detectRegions(img: RgbImage, regions: readonly Box[], native: readonly Box[] = [], size = this.regionSize, model: RegionModel = 'profile', settled: readonly boolean[] = []): Promise<Detection[]> {
-    return this.detectCrops(cropRegions(img, regions, native, size, settled), model);
+  async detectRegions(img: RgbImage, regions: readonly Box[], native: readonly Box[] = [], size = this.regionSize, settled: readonly boolean[] = []): Promise<Detection[]> {
+    return this.detectCrops(cropRegions(img, regions, native, size, settled));
   }
 
   /** Faces in cut-out regions ({@link cropRegions}), moved to the frame's coordinates. */
-  async detectCrops(crops: readonly RegionCrop[], model: RegionModel = 'profile'): Promise<Detection[]> {
+  async detectCrops(crops: readonly RegionCrop[]): Promise<Detection[]> {
     const out: Detection[] = [];
     for (const c of crops) {
       const side = c.side ?? (c.native ? Math.max(this.regionSize, c.image.width, c.image.height) : this.regionSize);
       // The cheaper model for decided faces only, and not for small ones blown up 2-3x: on every
       // region it slowed alerts on faces of 27-50 px (p95 0.76 -> 2.26 s), its landmarks being poorer.
-      const follow = c.settled && !c.native && model === 'profile' && Math.max(c.image.width, c.image.height) * FOLLOW_MAX_ENLARGE >= side && this.#openFollow;
+      const follow = c.settled && !c.native && Math.max(c.image.width, c.image.height) * FOLLOW_MAX_ENLARGE >= side && this.#openFollow;
       let dets = follow ? await (await (this.#follow ??= follow())).detect(c.image, side) : [];
       // Nothing where a decided face was: the detector looks again rather than let the track lapse
       // until the next full pass (a guard; rare, so it costs little).
@@ -215,7 +205,11 @@ export interface RegionCrop {
   readonly native?: boolean;
   /** the detector input's longest side (default: the engine's region size; native regions at least their own) */
   readonly side?: number;
-  /** around faces whose identity is decided: the profile's region detector may follow them (RegionModel) */
+  /**
+   * around faces whose identity is decided (CameraSchedule, with regionModel 'profile'): the
+   * profile's cheaper region detector follows them when installed. Every other region - undecided
+   * faces, whose landmarks make the embeddings that decide them, and moved ones - gets the detector.
+   */
   readonly settled?: boolean;
 }
 

@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Box, RgbImage } from '../contracts/messages.js';
 import type { ResolvedProfile } from '../models/manifest.js';
-import { cropRegions, type EngineOptions, type FaceEngine, type RegionCrop, type RegionModel } from './engine.js';
+import { cropRegions, type EngineOptions, type FaceEngine, type RegionCrop } from './engine.js';
 import type { SessionOptions } from './onnx.js';
 import type { Detection } from './types.js';
 
@@ -17,7 +17,7 @@ export interface WorkerSetup {
 
 export type WorkerRequest = { readonly id: number } & (
   | { readonly op: 'detect'; readonly image: RgbImage }
-  | { readonly op: 'detectCrops'; readonly crops: readonly RegionCrop[]; readonly model: RegionModel }
+  | { readonly op: 'detectCrops'; readonly crops: readonly RegionCrop[] }
   | { readonly op: 'embed' | 'embedPlain'; readonly aligned: readonly RgbImage[] }
   | { readonly op: 'addFlip'; readonly aligned: readonly RgbImage[]; readonly plain: readonly Float32Array[] }
   | { readonly op: 'close' }
@@ -85,8 +85,8 @@ export class RemoteEngine implements FaceWorker {
   }
 
   /** Only the regions' pixels cross to the thread, not the frame. */
-  detectRegions(image: RgbImage, regions: readonly Box[], native: readonly Box[] = [], size?: number, model: RegionModel = 'profile', settled: readonly boolean[] = []): Promise<Detection[]> {
-    return this.#call('detectCrops', { crops: cropRegions(image, regions, native, size, settled), model });
+  detectRegions(image: RgbImage, regions: readonly Box[], native: readonly Box[] = [], size?: number, settled: readonly boolean[] = []): Promise<Detection[]> {
+    return this.#call('detectCrops', { crops: cropRegions(image, regions, native, size, settled) });
   }
 
   embed(aligned: readonly RgbImage[]): Promise<Float32Array[]> {

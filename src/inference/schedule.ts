@@ -1,7 +1,6 @@
 import type { Box, FaceRecord, RgbImage } from '../contracts/messages.js';
 import { boxHeight, boxWidth, centreDistance, growBox, iou, overlaps, shiftBox, unionBox } from '../util/boxes.js';
 import { letterboxGeometry } from './detect/letterbox.js';
-import type { RegionModel } from './engine.js';
 import { headPose, interEyeDistance } from './quality.js';
 import type { Detection } from './types.js';
 
@@ -42,8 +41,8 @@ export interface ScheduleOptions {
   /** The detector inputs, longest side px: full pass and region (to tell when regions cost more than a full pass). */
   readonly fullSize: number;
   readonly regionSize: number;
-  /** The detector that follows known faces in regions (engine.ts RegionModel): the profile's cheaper regionDetector, or the detector. */
-  readonly regionModel: RegionModel;
+  /** 'profile': decided faces' regions are marked settled, for the profile's cheaper region detector (engine.ts RegionCrop.settled); 'detector': none is. */
+  readonly regionModel: 'profile' | 'detector';
   /** Regions whose detector input would exceed this share of a full pass's are detected by a full pass instead. */
   readonly maxRegionCost: number;
 }
@@ -143,7 +142,7 @@ export class CameraSchedule {
     this.#sinceFull++;
     if (moving.length > 0) this.#movedSinceFull = true;
     const rois = live.map((t) => this.#roi(t, at, img));
-    const settled = live.map((t) => t.decided);
+    const settled = live.map((t) => o.regionModel === 'profile' && t.decided);
     // Motion of a tracked person's body (below the face) is no reason to look for a new face.
     const people = rois.map((r) => [r[0], r[1], r[2], Math.min(img.height, r[3] + 4 * boxHeight(r))] as Box);
     const outside = moving.filter((cell) => !people.some((r) => inside(cell, r)));

@@ -256,7 +256,7 @@ export class InferenceStage {
     try {
       if (plan.kind === 'rois') this.timing.regionDetections++;
       else this.timing.fullDetections++;
-      const dets = await timed(this.#times.detect, () => (plan.kind === 'full' ? engine.detect(f.image) : engine.detectRegions(f.image, plan.rois, plan.moved, this.#o.schedule?.regionSize, this.#o.schedule?.regionModel, plan.settled)));
+      const dets = await timed(this.#times.detect, () => (plan.kind === 'full' ? engine.detect(f.image) : engine.detectRegions(f.image, plan.rois, plan.moved, this.#o.schedule?.regionSize, plan.settled)));
       return dets.filter((d) => faceSize(d) >= minFaceSize);
     } catch (err) {
       log.error({ camera: f.camera, seq: f.seq, err: (err as Error).message }, 'detection failed; frame skipped');

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
-import { FaceEngine, FOLLOW_MAX_ENLARGE } from '../../../src/inference/engine.js';
+import { cropRegions, FaceEngine, FOLLOW_MAX_ENLARGE } from '../../../src/inference/engine.js';
 import { loadRgb } from '../../../src/inference/image-io.js';
 import { RemoteEngine } from '../../../src/inference/remote-engine.js';
 import { loadManifest } from '../../../src/models/manifest.js';
@@ -73,19 +73,17 @@ describe('RemoteEngine (a face engine in a worker thread)', () => {
       return [Math.max(0, cx - w), Math.max(0, cy - w), Math.min(img.width, cx + w), Math.min(img.height, cy + w)];
     });
     const settled = regions.map(() => true);
-    const follow = await local.detectRegions(img, regions, [], 192, 'profile', settled);
-    const same = await local.detectRegions(img, regions, [], 192, 'detector', settled);
+    const follow = await local.detectRegions(img, regions, [], 192, settled);
+    const same = await local.detectRegions(img, regions, [], 192);
     // both models find every face; they are different models, so their scores differ
     for (const dets of [follow, same]) for (const f of found) expect(dets.some((d) => Math.abs(d.box[0] - f.box[0]) < 0.25 * (f.box[2] - f.box[0]))).toBe(true);
     expect(follow.map((d) => d.score)).not.toEqual(same.map((d) => d.score));
     // the thread's engine makes the same choice
-    expect(await remote.detectRegions(img, regions, [], 192, 'profile', settled)).toEqual(follow);
-    expect(await remote.detectRegions(img, regions, [], 192, 'detector', settled)).toEqual(same);
-    // an undecided face (its landmarks make the embeddings that decide it): the detector
-    expect(await local.detectRegions(img, regions, [], 192, 'profile')).toEqual(same);
-    // a region where something moved may hold a face of any size: always the detector
-    const moved = regions.slice(0, 2);
-    expect(await local.detectRegions(img, [], moved, 192, 'profile')).toEqual(await local.detectRegions(img, [], moved, 192, 'detector'));
+    expect(await remote.detectRegions(img, regions, [], 192, settled)).toEqual(follow);
+    expect(await remote.detectRegions(img, regions, [], 192)).toEqual(same);
+    // a region where something moved may hold a face of any size: always the detector, even if marked settled
+    const moved = cropRegions(img, [], regions.slice(0, 2), 192);
+    expect(await local.detectCrops(moved.map((c) => ({ ...c, settled: true })))).toEqual(await local.detectCrops(moved));
     // a small face, whose region the input enlarges more than FOLLOW_MAX_ENLARGE: the detector too
     const quarter = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).resize(Math.round(img.width / 4)).raw().toBuffer({ resolveWithObject: true });
     const small = { width: quarter.info.width, height: quarter.info.height, data: new Uint8Array(quarter.data) };
@@ -95,8 +93,8 @@ describe('RemoteEngine (a face engine in a worker thread)', () => {
       return [Math.max(0, cx - w), Math.max(0, cy - w), Math.min(small.width, cx + w), Math.min(small.height, cy + w)];
     }).filter((r) => Math.max(r[2] - r[0], r[3] - r[1]) * FOLLOW_MAX_ENLARGE < 192);
     expect(tiny.length).toBeGreaterThan(2);
-    const tinyDets = await local.detectRegions(small, tiny, [], 192, 'profile', tiny.map(() => true));
+    const tinyDets = await local.detectRegions(small, tiny, [], 192, tiny.map(() => true));
     expect(tinyDets.length).toBeGreaterThan(2);
-    expect(tinyDets).toEqual(await local.detectRegions(small, tiny, [], 192, 'detector'));
+    expect(tinyDets).toEqual(await local.detectRegions(small, tiny, [], 192));
   });
 });

@@ -178,6 +178,13 @@ describe('CameraSchedule', () => {
     if (q.kind !== 'rois') throw new Error(`expected regions, got ${q.kind}`);
     expect(q.rois).toHaveLength(1);
     expect(q.settled).toEqual([false]);
+    // regionModel 'detector': no region is settled, so the detector follows every face
+    const u = new CameraSchedule({ ...defaultScheduleOptions, regionModel: 'detector' });
+    u.plan(frame(), 0);
+    const [e] = u.assign([det(100, 100, 60)], 0, 0);
+    for (const m of [0.3, 0.35]) u.embedded(e!.track!, e!.detection, 0, emb, new Uint8Array(1), m);
+    const v = u.plan(frame([[104, 100, 60]]), 200);
+    expect(v.kind === 'rois' && v.settled).toEqual([false]);
   });
 
   it('embeds a new face, follows a decided one by its box, embeds again when undecided, better, or due', () => {
